@@ -1,0 +1,3 @@
+"""FlossPay: a free, self-hostable payments aggregator."""
+
+__version__ = "0.1.0"

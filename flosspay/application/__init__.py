@@ -1,0 +1,1 @@
+"""Use cases, one module each, written against the domain's ports only."""

@@ -1,0 +1,149 @@
+"""Accept a payment exactly once: validate, then one transaction for key, payment, history and outbox.
+
+The hot path of FlossPay. Everything that can be decided without the database (validation, rail
+rules, the response body) is decided first, so the transaction is a handful of inserts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from flosspay.application.policies import IntakePolicy
+from flosspay.application.views import accepted_body
+from flosspay.domain.errors import FieldError, IdempotencyInProgress, ValidationFailed
+from flosspay.domain.idempotency import IdempotencyRecord, decide
+from flosspay.domain.money import parse_money
+from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
+from flosspay.domain.payment import Flow, Payment
+from flosspay.domain.ports import Clock, RailRegistry, UnitOfWorkFactory
+
+MAX_NOTE_LENGTH = 255
+
+
+class PaymentIntent(msgspec.Struct, frozen=True):
+    """A merchant's request to move money, as decoded by an adapter (not yet validated by rules)."""
+
+    client_id: str
+    idempotency_key: str
+    fingerprint: str
+    method: str
+    flow: Flow
+    amount: Decimal | int
+    currency: str
+    fields: dict[str, Any]
+    note: str | None = None
+    expires_in_minutes: int | None = None
+    field_prefix: str = ""
+
+
+class Accepted(msgspec.Struct, frozen=True):
+    """The answer to send: HTTP-like status, JSON body, and whether it is a replay."""
+
+    status_code: int
+    body: bytes
+    replayed: bool = False
+    payment_id: str | None = None
+
+
+def convert_fields(fields: dict[str, Any], type_: type[msgspec.Struct], prefix: str = "") -> msgspec.Struct:
+    """Turn raw rail fields into the rail's Struct, reporting msgspec's complaint as a field error."""
+    try:
+        return msgspec.convert(fields, type_)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        field = prefix.rstrip(".") or "body"
+        if " - at `$." in message:
+            message, _, path = message.rpartition(" - at `$.")
+            field = prefix + path.rstrip("`")
+        elif "Object missing required field `" in message:
+            name = message.split("`")[1]
+            field, message = prefix + name, "is required"
+        elif "Object contains unknown field `" in message:
+            name = message.split("`")[1]
+            field, message = prefix + name, "is not a known field"
+        raise ValidationFailed([FieldError(field, message)]) from None
+
+
+def accept_payment(
+    intent: PaymentIntent,
+    *,
+    uow_factory: UnitOfWorkFactory,
+    rails: RailRegistry,
+    clock: Clock,
+    policy: IntakePolicy,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> Accepted:
+    rail = rails.by_method(intent.method)
+    if rail is None:
+        enabled = ", ".join(rails.methods()) or "none"
+        message = f"unknown or disabled method {intent.method!r}; enabled: {enabled}"
+        raise ValidationFailed([FieldError("method", message)])
+    if intent.flow not in rail.flows:
+        raise ValidationFailed([FieldError("method", f"{rail.method} does not support {intent.flow.value.lower()}")])
+    errors: list[FieldError] = []
+    money = None
+    try:
+        money = parse_money(intent.amount, intent.currency)
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
+    if intent.note is not None and len(intent.note) > MAX_NOTE_LENGTH:
+        errors.append(FieldError("note", f"must be at most {MAX_NOTE_LENGTH} characters"))
+    now = clock.now()
+    expires_at: datetime | None = None
+    if intent.flow is Flow.COLLECT:
+        minutes = intent.expires_in_minutes or policy.collect_default_minutes
+        if intent.expires_in_minutes is not None and not 1 <= intent.expires_in_minutes <= policy.collect_max_minutes:
+            errors.append(FieldError("expiresInMinutes", f"must be between 1 and {policy.collect_max_minutes}"))
+        expires_at = now + timedelta(minutes=minutes)
+    fields = convert_fields(intent.fields, rail.request_type, intent.field_prefix)
+    prepared = None
+    if money is not None:
+        try:
+            prepared = rail.prepare(fields, money, intent.flow)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors or money is None or prepared is None:
+        raise ValidationFailed(errors)
+
+    payment = Payment.accept(
+        id=new_id(),
+        client_id=intent.client_id,
+        flow=intent.flow,
+        method=rail.method,
+        rail=rail.name,
+        amount=money,
+        details=prepared.details,
+        public=prepared.public,
+        note=intent.note,
+        now=now,
+        expires_at=expires_at,
+    )
+    status_code = 200 if intent.flow is Flow.PAY else 202
+    body = accepted_body(payment)
+    record = IdempotencyRecord(
+        client_id=intent.client_id,
+        key=intent.idempotency_key,
+        fingerprint=intent.fingerprint,
+        response_status=status_code,
+        response_body=body,
+        created_at=now,
+        expires_at=now + policy.idempotency_ttl,
+        payment_id=str(payment.id),
+    )
+    with uow_factory() as uow:
+        if not uow.idempotency.claim(record, now):
+            existing = uow.idempotency.get(intent.client_id, intent.idempotency_key)
+            if existing is None:  # claimed and expired between our two statements: let the client retry
+                raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
+            decide(existing, intent.fingerprint)
+            return Accepted(existing.response_status, existing.response_body, True, existing.payment_id)
+        uow.payments.add(payment)
+        uow.outbox.add(OutboxMessage(payment_id=payment.id, topic=TOPIC_PROCESS, available_at=now))
+        uow.commit()
+    return Accepted(status_code, body, False, str(payment.id))

@@ -1,0 +1,175 @@
+"""Carry one payment out against its rail: claim, ask or execute, record the outcome.
+
+Safe to run any number of times for the same payment, from any number of workers: a final payment
+is left alone, a live lease held by another worker is respected, and a payment that may already
+have reached the rail is first looked up by reference, so money never moves twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+import msgspec
+
+from flosspay.application.policies import ProcessingPolicy
+from flosspay.domain.errors import ConcurrentUpdate, IllegalTransition, PaymentBusy
+from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
+from flosspay.domain.payment import AttemptOutcome, Payment, PaymentStatus
+from flosspay.domain.ports import Clock, RailRegistry, UnitOfWorkFactory
+from flosspay.domain.rail import Outcome, RailRequest, RailResult
+
+
+class Disposition(enum.StrEnum):
+    """What the worker should do with the message after ``process_payment``."""
+
+    DONE = "DONE"  # final now, or nothing to do: acknowledge
+    SKIPPED = "SKIPPED"  # another worker holds it: acknowledge
+    RETRY = "RETRY"  # transient: let the broker retry with backoff
+    EXHAUSTED = "EXHAUSTED"  # transient on the last attempt: payment FAILED, dead-letter the message
+    SCHEDULED = "SCHEDULED"  # waiting on the payer: a later check is in the outbox; acknowledge
+
+
+class ProcessResult(msgspec.Struct, frozen=True):
+    disposition: Disposition
+    detail: str = ""
+
+
+def _request(payment: Payment) -> RailRequest:
+    return RailRequest(
+        reference=str(payment.id),
+        flow=payment.flow,
+        amount=payment.amount,
+        details=payment.details,
+        expires_at=payment.expires_at,
+    )
+
+
+def process_payment(
+    payment_id: uuid.UUID,
+    *,
+    worker: str,
+    final_attempt: bool,
+    uow_factory: UnitOfWorkFactory,
+    rails: RailRegistry,
+    clock: Clock,
+    policy: ProcessingPolicy,
+) -> ProcessResult:
+    """Process one payment once. ``final_attempt``: the broker will not retry this message again."""
+    # 1. Claim it and record that an attempt starts, in one committed transaction.
+    with uow_factory() as uow:
+        payment = uow.payments.get(payment_id)
+        if payment is None:
+            return ProcessResult(Disposition.DONE, "no such payment")
+        if payment.is_final:
+            return ProcessResult(Disposition.DONE, f"already {payment.status}")
+        now = clock.now()
+        try:
+            payment.claim(worker, now, now + policy.lease)
+        except PaymentBusy as exc:
+            return ProcessResult(Disposition.SKIPPED, exc.detail)
+        ask_first = payment.may_have_reached_rail
+        attempt = payment.start_attempt(now, "status" if ask_first else "execute")
+        try:
+            uow.payments.save(payment)
+        except ConcurrentUpdate:
+            return ProcessResult(Disposition.SKIPPED, "claimed concurrently by another worker")
+        uow.commit()
+
+    # 2. Talk to the rail, outside any transaction.
+    rail = rails.get(payment.rail)
+    request = _request(payment)
+    if rail is None:
+        result = RailResult(Outcome.TRANSIENT, "RAIL_DISABLED", f"rail {payment.rail!r} is not enabled here")
+    else:
+        result = _call_rail(rail.status if ask_first else rail.execute, request)
+        if ask_first and result.outcome is Outcome.NOT_FOUND:
+            result = _call_rail(rail.execute, request)
+
+    # 3. Record the outcome.
+    with uow_factory() as uow:
+        fresh = uow.payments.get(payment_id)
+        if fresh is None or fresh.is_final or fresh.lease_owner != worker:
+            return ProcessResult(Disposition.SKIPPED, "lease lost while the rail answered")
+        payment = fresh
+        now = clock.now()
+        disposition = _apply(payment, attempt.number, result, final_attempt, now, policy)
+        if disposition is Disposition.SCHEDULED:
+            uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, now + policy.poll_interval))
+        try:
+            uow.payments.save(payment)
+        except ConcurrentUpdate:
+            return ProcessResult(Disposition.SKIPPED, "changed concurrently while the rail answered")
+        uow.commit()
+    return ProcessResult(disposition, f"{result.outcome}{' ' + result.code if result.code else ''}")
+
+
+def _call_rail(call: Callable[[RailRequest], RailResult], request: RailRequest) -> RailResult:
+    """A rail must not raise, but if one does, the payment must not be lost: treat it as uncertain."""
+    try:
+        result = call(request)
+    except Exception as exc:  # a misbehaving rail; the name of the error only, never its message
+        return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"rail raised {type(exc).__name__}")
+    if not isinstance(result, RailResult):
+        return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", "rail returned no RailResult")
+    return result
+
+
+_ATTEMPT_OUTCOME = {
+    Outcome.COMPLETED: AttemptOutcome.COMPLETED,
+    Outcome.DECLINED: AttemptOutcome.DECLINED,
+    Outcome.PAYER_DECLINED: AttemptOutcome.PAYER_DECLINED,
+    Outcome.EXPIRED: AttemptOutcome.EXPIRED,
+    Outcome.TRANSIENT: AttemptOutcome.TRANSIENT,
+    Outcome.UNCERTAIN: AttemptOutcome.UNCERTAIN,
+    Outcome.PENDING: AttemptOutcome.PENDING,
+    Outcome.ACTION_REQUIRED: AttemptOutcome.ACTION_REQUIRED,
+    Outcome.NOT_FOUND: AttemptOutcome.UNCERTAIN,
+}
+
+
+def _apply(
+    payment: Payment, number: int, result: RailResult, final_attempt: bool, now: datetime, policy: ProcessingPolicy
+) -> Disposition:
+    code = result.code or result.outcome.value
+    reason = result.reason or result.outcome.value.lower()
+    payment.finish_attempt(number, _ATTEMPT_OUTCOME[result.outcome], result.code, result.reason, now)
+    outcome = result.outcome
+    if outcome is Outcome.COMPLETED:
+        payment.complete(now, f"rail confirmed ({code})", number)
+        return Disposition.DONE
+    if outcome is Outcome.DECLINED:
+        payment.fail(code, reason, now, number)
+        return Disposition.DONE
+    if outcome is Outcome.PAYER_DECLINED:
+        try:
+            payment.decline(code, reason, now, number)
+        except IllegalTransition:
+            payment.fail(code, reason, now, number)
+        return Disposition.DONE
+    if outcome is Outcome.EXPIRED:
+        try:
+            payment.expire(code, reason, now, number)
+        except IllegalTransition:
+            payment.fail(code, reason, now, number)
+        return Disposition.DONE
+    if outcome in (Outcome.PENDING, Outcome.ACTION_REQUIRED):
+        if payment.expires_at is not None and now >= payment.expires_at + policy.poll_interval * 5:
+            payment.expire("EXPIRED", "the payer did not answer before the request expired", now, number)
+            return Disposition.DONE
+        if outcome is Outcome.ACTION_REQUIRED and payment.status is PaymentStatus.PROCESSING:
+            try:
+                payment.require_action(reason, now, number)
+            except IllegalTransition:
+                payment.release(now)
+        else:
+            payment.release(now)
+        return Disposition.SCHEDULED
+    # TRANSIENT, UNCERTAIN, NOT_FOUND after execute: retry unless this was the last attempt.
+    if final_attempt or payment.transient_failures() >= policy.max_attempts:
+        payment.fail(code, f"gave up after {payment.transient_failures()} attempts: {reason}", now, number)
+        return Disposition.EXHAUSTED
+    payment.release(now)
+    return Disposition.RETRY

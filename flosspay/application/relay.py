@@ -1,0 +1,41 @@
+"""Move committed outbox messages to the task queue, and re-schedule payments whose worker died.
+
+Delivery is at-least-once: a message is marked dispatched only after the queue took it, so a crash
+in between sends it again, which ``process_payment`` tolerates.
+"""
+
+from __future__ import annotations
+
+from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
+from flosspay.domain.ports import Clock, TaskQueue, UnitOfWorkFactory
+
+
+def relay_outbox(*, uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clock, batch: int = 100) -> int:
+    """Dispatch up to ``batch`` due messages; returns how many were handed to the queue."""
+    with uow_factory() as uow:
+        now = clock.now()
+        messages = uow.outbox.fetch_due(now, batch)
+        if not messages:
+            return 0
+        sent: list[int] = []
+        try:
+            for message in messages:
+                queue.enqueue(message)
+                assert message.id is not None
+                sent.append(message.id)
+        finally:
+            if sent:
+                uow.outbox.mark_dispatched(sent, now)
+                uow.commit()
+    return len(sent)
+
+
+def recover_stalled(*, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = 100) -> int:
+    """Schedule a fresh attempt for payments whose lease ran out (their worker crashed)."""
+    with uow_factory() as uow:
+        now = clock.now()
+        stalled = uow.payments.find_stalled(now, batch)
+        for payment_id in stalled:
+            uow.outbox.add(OutboxMessage(payment_id, TOPIC_PROCESS, now))
+        uow.commit()
+    return len(stalled)

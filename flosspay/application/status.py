@@ -1,0 +1,22 @@
+"""Read a payment's status for the client that owns it; anyone else's payment does not exist."""
+
+from __future__ import annotations
+
+import uuid
+
+from flosspay.application.views import status_body
+from flosspay.domain.errors import NotFound
+from flosspay.domain.ports import UnitOfWorkFactory
+
+
+def get_status(client_id: str, payment_id: str, *, uow_factory: UnitOfWorkFactory) -> bytes:
+    """The status JSON; ``NotFound`` for malformed, unknown or another client's ids alike."""
+    try:
+        pid = uuid.UUID(payment_id)
+    except ValueError:
+        raise NotFound(f"no payment {payment_id!r}") from None
+    with uow_factory() as uow:
+        payment = uow.payments.get(pid)
+    if payment is None or payment.client_id != client_id:
+        raise NotFound(f"no payment {payment_id!r}")
+    return status_body(payment)

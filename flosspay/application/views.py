@@ -1,0 +1,113 @@
+"""What merchants see of a payment: the JSON shapes of the API's answers (camelCase)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from flosspay.domain.payment import Payment, PaymentStatus
+
+ACCEPT_MESSAGES: dict[PaymentStatus, str] = {
+    PaymentStatus.QUEUED: "Payment accepted and queued for processing",
+    PaymentStatus.REQUESTED: "Collect request accepted; waiting for the payer to approve",
+}
+
+
+class HistoryView(msgspec.Struct, frozen=True, rename="camel"):
+    from_: PaymentStatus | None = msgspec.field(name="from")
+    to: PaymentStatus = PaymentStatus.QUEUED
+    at: datetime | None = None
+    reason: str = ""
+    attempt: int | None = None
+
+
+class AttemptView(msgspec.Struct, frozen=True, rename="camel"):
+    number: int
+    action: str
+    outcome: str
+    started_at: datetime
+    code: str | None = None
+    reason: str | None = None
+    finished_at: datetime | None = None
+
+
+class AcceptedView(msgspec.Struct, frozen=True, rename="camel"):
+    id: str
+    status: PaymentStatus
+    amount: str
+    currency: str
+    method: str
+    created_at: datetime
+    message: str
+    expires_at: datetime | None = None
+
+
+class StatusView(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    id: str
+    status: PaymentStatus
+    amount: str
+    currency: str
+    method: str
+    flow: str
+    created_at: datetime
+    updated_at: datetime
+    history: list[HistoryView]
+    attempts: list[AttemptView]
+    failure_code: str | None = None
+    failure_reason: str | None = None
+    expires_at: datetime | None = None
+    note: str | None = None
+    ledger_entry_id: str | None = None
+
+
+def _merge(view: msgspec.Struct, public: dict[str, Any]) -> bytes:
+    """Encode ``view`` with the rail's safe public fields added at the top level."""
+    if not public:
+        return msgspec.json.encode(view)
+    data = msgspec.to_builtins(view)
+    for key, value in public.items():
+        data.setdefault(key, value)
+    return msgspec.json.encode(data)
+
+
+def accepted_body(payment: Payment) -> bytes:
+    view = AcceptedView(
+        id=str(payment.id),
+        status=payment.status,
+        amount=payment.amount.format(),
+        currency=payment.amount.currency,
+        method=payment.method,
+        created_at=payment.created_at,
+        message=ACCEPT_MESSAGES.get(payment.status, "Payment accepted"),
+        expires_at=payment.expires_at,
+    )
+    return _merge(view, payment.public)
+
+
+def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusView:
+    return StatusView(
+        id=str(payment.id),
+        status=payment.status,
+        amount=payment.amount.format(),
+        currency=payment.amount.currency,
+        method=payment.method,
+        flow=payment.flow.value,
+        created_at=payment.created_at,
+        updated_at=payment.updated_at,
+        history=[HistoryView(h.from_status, h.to_status, h.at, h.reason, h.attempt) for h in payment.history],
+        attempts=[
+            AttemptView(a.number, a.action, a.outcome.value, a.started_at, a.code, a.reason, a.finished_at)
+            for a in payment.attempts
+        ],
+        failure_code=payment.failure_code,
+        failure_reason=payment.failure_reason,
+        expires_at=payment.expires_at,
+        note=payment.note,
+        ledger_entry_id=ledger_entry_id,
+    )
+
+
+def status_body(payment: Payment, ledger_entry_id: str | None = None) -> bytes:
+    return _merge(status_view(payment, ledger_entry_id), payment.public)

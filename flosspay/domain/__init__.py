@@ -1,0 +1,1 @@
+"""The pure core: standard library and msgspec only, no I/O."""

@@ -1,0 +1,101 @@
+"""Idempotency: the same request under the same key happens once; its first answer is replayed."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from flosspay.domain.errors import FieldError, IdempotencyConflict, ValidationFailed
+
+MAX_KEY_LENGTH = 255
+
+
+def validate_key(key: str | None) -> str:
+    """A key is 1 to 255 visible ASCII characters (0x21 to 0x7E)."""
+    if key is None or key == "":
+        raise ValidationFailed([FieldError("Idempotency-Key", "header is required on every POST")])
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed([FieldError("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters")])
+    if not all("!" <= ch <= "~" for ch in key):
+        raise ValidationFailed([FieldError("Idempotency-Key", "must be visible ASCII characters only")])
+    return key
+
+
+def canonical_json(body: bytes) -> bytes:
+    """Canonical form of a JSON document: sorted keys, no spaces, numbers by exact decimal value.
+
+    So ``{"b":1, "a":28.0}`` and ``{"a":28.00,"b":1}`` are the same request.
+    """
+    value = json.loads(body, parse_float=Decimal, parse_int=Decimal)
+    out: list[str] = []
+    _emit(value, out)
+    return "".join(out).encode()
+
+
+def _emit(value: Any, out: list[str]) -> None:
+    if isinstance(value, dict):
+        out.append("{")
+        for i, key in enumerate(sorted(value)):
+            if i:
+                out.append(",")
+            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(":")
+            _emit(value[key], out)
+        out.append("}")
+    elif isinstance(value, list):
+        out.append("[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(",")
+            _emit(item, out)
+        out.append("]")
+    elif isinstance(value, Decimal):
+        out.append(str(value.normalize()))
+    else:
+        out.append(json.dumps(value, ensure_ascii=False))
+
+
+def fingerprint(method: str, path: str, body: bytes, key: bytes = b"") -> str:
+    """HMAC-SHA256 (keyed by the server's secret) over method, path and the canonical body.
+
+    This is what "the same request" means. The key keeps a stored fingerprint from being
+    brute-forced back into the body (which may hold a card number).
+    """
+    digest = hmac.new(key, digestmod=hashlib.sha256)
+    digest.update(method.upper().encode())
+    digest.update(b"\n")
+    digest.update(path.encode())
+    digest.update(b"\n")
+    digest.update(canonical_json(body) if body.strip() else b"")
+    return digest.hexdigest()
+
+
+class IdempotencyRecord(msgspec.Struct, frozen=True):
+    """The stored first answer to a keyed request."""
+
+    client_id: str
+    key: str
+    fingerprint: str
+    response_status: int
+    response_body: bytes
+    created_at: datetime
+    expires_at: datetime
+    payment_id: str | None = None
+
+
+class Decision(enum.Enum):
+    REPLAY = "replay"
+
+
+def decide(existing: IdempotencyRecord, request_fingerprint: str) -> Decision:
+    """For a key already used: replay the stored answer when it is the same request, else refuse."""
+    if existing.fingerprint != request_fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was already used for a different request; use a new key")
+    return Decision.REPLAY

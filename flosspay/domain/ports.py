@@ -1,0 +1,127 @@
+"""Ports: what the application needs from the world, as Protocols the adapters implement."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from flosspay.domain.clients import ApiClient
+from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.outbox import OutboxMessage
+from flosspay.domain.payment import Payment
+from flosspay.domain.rail import Rail
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    def add(self, payment: Payment) -> None:
+        """Insert a new payment with its history and attempts."""
+        ...
+
+    def get(self, payment_id: uuid.UUID) -> Payment | None:
+        """Load a payment with its full history and attempts."""
+        ...
+
+    def save(self, payment: Payment) -> None:
+        """Persist changes; raises ``ConcurrentUpdate`` if ``payment.version`` is stale.
+
+        Writes the payment row with ``version + 1``, appends ``payment.new_history`` and upserts
+        the attempts in ``payment.touched_attempts``, then calls ``payment.mark_saved()`` and
+        increments ``payment.version``.
+        """
+        ...
+
+    def find_stalled(self, now: datetime, limit: int) -> list[uuid.UUID]:
+        """Payments a worker should be carrying but is not: PROCESSING with an expired lease."""
+        ...
+
+
+class IdempotencyStore(Protocol):
+    def claim(self, record: IdempotencyRecord, now: datetime) -> bool:
+        """Store ``record`` unless a live record holds its (client, key); True when stored.
+
+        An expired record under the same key is replaced. On PostgreSQL a concurrent uncommitted
+        claim of the same key blocks until it ends, and raises ``IdempotencyInProgress`` if that
+        takes longer than the configured lock timeout.
+        """
+        ...
+
+    def get(self, client_id: str, key: str) -> IdempotencyRecord | None: ...
+
+    def purge_expired(self, now: datetime, limit: int) -> int: ...
+
+
+class Outbox(Protocol):
+    def add(self, message: OutboxMessage) -> None: ...
+
+    def fetch_due(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        """Undispatched messages with ``available_at <= now``, locked for this transaction
+        (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), oldest first."""
+        ...
+
+    def mark_dispatched(self, ids: Sequence[int], now: datetime) -> None: ...
+
+
+class ClientRepository(Protocol):
+    def add(self, client: ApiClient) -> None: ...
+
+    def get(self, client_id: str) -> ApiClient | None: ...
+
+    def list(self) -> list[ApiClient]: ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction. Commits only when told; leaving the block without commit rolls back."""
+
+    payments: PaymentRepository
+    idempotency: IdempotencyStore
+    outbox: Outbox
+    clients: ClientRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...
+
+
+class TaskQueue(Protocol):
+    def enqueue(self, message: OutboxMessage) -> None:
+        """Hand a message to the broker; raises if the broker does not take it."""
+        ...
+
+
+class RailRegistry(Protocol):
+    def get(self, name: str) -> Rail | None:
+        """The enabled rail named ``name`` (lower-case), or None."""
+        ...
+
+    def by_method(self, method: str) -> Rail | None:
+        """The enabled rail serving payment method ``method`` (``UPI``), or None."""
+        ...
+
+    def methods(self) -> list[str]:
+        """Enabled payment methods, sorted."""
+        ...
+
+
+class HealthProbe(Protocol):
+    def check(self) -> dict[str, bool]:
+        """Name → reachable, for each dependency (``database``, ``broker``)."""
+        ...

@@ -1,0 +1,45 @@
+"""The rail plugin hooks (pluggy, project name ``flosspay``).
+
+A rail distribution registers a module under the entry-point group ``flosspay.rails``; that module
+implements some of these hooks with ``@flosspay.railapi.hookimpl``. Unknown ``flosspay_*`` hooks are
+rejected when plugins load.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from flosspay.railapi import Rail, RailSettings, Sandbox
+
+hookspec = pluggy.HookspecMarker("flosspay")
+hookimpl = pluggy.HookimplMarker("flosspay")
+
+
+@hookspec
+def flosspay_rail(settings: RailSettings) -> Rail | None:
+    """Create this plugin's rail.
+
+    :param settings: the rail's own configuration: every ``FLOSSPAY_<NAME>_<KEY>`` environment
+        variable as ``{"<key>": value}`` with a lower-case key (``FLOSSPAY_UPI_PSP_URL`` → ``psp_url``).
+    :return: a ``Rail`` instance, or None when the plugin does not provide one.
+
+    Rules: called once per process at start-up; must not do network I/O (connect lazily); raise an
+    exception with a clear one-line message when the settings are unusable (the rail is then
+    reported as failed to load and FlossPay starts with the others).
+    """
+
+
+@hookspec
+def flosspay_sandbox(settings: RailSettings) -> Sandbox | None:
+    """Offer a sandbox PSP that ``flosspay serve`` runs on loopback for the embedded default.
+
+    :param settings: as for ``flosspay_rail``.
+    :return: an object with ``start(host, port) -> base_url`` and ``stop()``, or None.
+
+    Rules: the sandbox must never move real money; ``start`` returns once it accepts connections.
+    The base URL is then passed to ``flosspay_rail`` as the ``psp_url`` setting unless the
+    operator set one.
+    """
