@@ -14,9 +14,7 @@ import pytest
 
 pytest_plugins = ["tests.db_fixtures"]
 
-POSTGRES_URL = os.environ.get(
-    "FLOSSPAY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("FLOSSPAY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FLOSSPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRE_SERVICES = os.environ.get("FLOSSPAY_REQUIRE_SERVICES") == "1"
 

@@ -41,6 +41,7 @@ class Store:
         self.idempotency: dict[tuple[str, str], IdempotencyRecord] = {}
         self.outbox: list[OutboxMessage] = []
         self.dispatched: set[int] = set()
+        self.dispatched_at: dict[int, datetime] = {}
         self.clients: dict[str, ApiClient] = {}
         self.commits = 0
 
@@ -73,12 +74,25 @@ class _Payments:
         self.uow.pending.append(apply)
         payment.mark_saved()
 
-    def find_stalled(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        return [
-            p.id
-            for p in self.uow.store.payments.values()
-            if p.status is PaymentStatus.PROCESSING and p.lease_expires_at is not None and p.lease_expires_at < now
-        ][:limit]
+    def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
+        store = self.uow.store
+
+        def quiet_since(p: Payment, since: datetime) -> bool:
+            return not any(
+                m.payment_id == p.id and (m.id not in store.dispatched or store.dispatched_at[m.id] >= since)
+                for m in store.outbox
+            )
+
+        found = []
+        for p in store.payments.values():
+            free = p.lease_expires_at is None or p.lease_expires_at < now
+            died = p.status is PaymentStatus.PROCESSING and p.lease_expires_at is not None and free
+            if (died and quiet_since(p, p.lease_expires_at)) or (
+                not p.is_final and free and p.updated_at < idle_before and quiet_since(p, idle_before)
+            ):
+                found.append(p)
+        found.sort(key=lambda p: p.lease_expires_at or p.updated_at)
+        return [p.id for p in found][:limit]
 
 
 def _snapshot(payment: Payment) -> Payment:
@@ -125,7 +139,11 @@ class _Outbox:
         return due[:limit]
 
     def mark_dispatched(self, ids: Sequence[int], now: datetime) -> None:
-        self.uow.pending.append(lambda s: s.dispatched.update(ids))
+        def apply(s: Store) -> None:
+            s.dispatched.update(ids)
+            s.dispatched_at.update(dict.fromkeys(ids, now))
+
+        self.uow.pending.append(apply)
 
 
 class _Clients:

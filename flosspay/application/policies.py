@@ -19,3 +19,4 @@ class ProcessingPolicy(msgspec.Struct, frozen=True):
     max_attempts: int = 5
     lease: timedelta = timedelta(seconds=30)
     poll_interval: timedelta = timedelta(seconds=2)
+    stall_after: timedelta = timedelta(minutes=5)

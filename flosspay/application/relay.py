@@ -6,6 +6,8 @@ in between sends it again, which ``process_payment`` tolerates.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.ports import Clock, TaskQueue, UnitOfWorkFactory
 
@@ -30,11 +32,16 @@ def relay_outbox(*, uow_factory: UnitOfWorkFactory, queue: TaskQueue, clock: Clo
     return len(sent)
 
 
-def recover_stalled(*, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = 100) -> int:
-    """Schedule a fresh attempt for payments whose lease ran out (their worker crashed)."""
+def recover_stalled(
+    *, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = 100, idle_after: timedelta = timedelta(minutes=5)
+) -> int:
+    """Schedule a fresh attempt for payments whose worker died or whose message was lost.
+
+    ``idle_after`` zero, at the start of an in-process queue, reschedules every unfinished payment.
+    """
     with uow_factory() as uow:
         now = clock.now()
-        stalled = uow.payments.find_stalled(now, batch)
+        stalled = uow.payments.find_stalled(now, batch, now - idle_after)
         for payment_id in stalled:
             uow.outbox.add(OutboxMessage(payment_id, TOPIC_PROCESS, now))
         uow.commit()

@@ -39,8 +39,13 @@ class PaymentRepository(Protocol):
         """
         ...
 
-    def find_stalled(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        """Payments a worker should be carrying but is not: PROCESSING with an expired lease."""
+    def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
+        """Payments a worker should be carrying but is not, oldest first.
+
+        Either PROCESSING with a lease that ran out (its worker died), or not final, not leased
+        and untouched since ``idle_before`` (its message was lost). A payment with a message
+        waiting in the outbox, or dispatched since it stalled, is not returned.
+        """
         ...
 
 

@@ -1,0 +1,1 @@
+"""Everything that touches the world: HTTP, worker, persistence, CLI, configuration, wiring."""

@@ -1,0 +1,1 @@
+"""The ``flosspay`` command line."""

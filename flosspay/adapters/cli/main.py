@@ -1,0 +1,320 @@
+"""``flosspay``: run the API, the worker or both; manage the database, clients and rails; sign requests.
+
+Every failure is one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from flosspay import __version__
+
+log = logging.getLogger("flosspay")
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit status 1."""
+
+
+def _settings(args: argparse.Namespace | None = None):  # type: ignore[no-untyped-def]
+    from flosspay.adapters.config import load_settings
+
+    env = dict(os.environ)
+    if args is not None:
+        if getattr(args, "port", None) is not None:
+            env["FLOSSPAY_PORT"] = str(args.port)
+        if getattr(args, "host", None):
+            env["FLOSSPAY_HOST"] = args.host
+    return load_settings(env)
+
+
+def _container(settings, start_sandboxes: bool = False):  # type: ignore[no-untyped-def]
+    from flosspay.adapters.container import Container
+
+    return Container(settings=settings, start_sandboxes=start_sandboxes)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from flosspay.adapters.persistence.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database.url)
+    print(f"database is up to date ({_redact(settings.database.url)})")
+    return 0
+
+
+def cmd_clients_create(args: argparse.Namespace) -> int:
+    from flosspay.application.clients import create_client
+
+    container = _container(_settings())
+    client = create_client(args.name, uow_factory=container.uow_factory(), clock=container.clock())
+    if args.json:
+        print(json.dumps({"clientId": client.client_id, "secret": client.secret}))
+    else:
+        print(f"clientId: {client.client_id}\nsecret:   {client.secret}\n(the secret is shown only this once)")
+    return 0
+
+
+def cmd_clients_list(args: argparse.Namespace) -> int:
+    from flosspay.application.clients import list_clients
+
+    container = _container(_settings())
+    clients = list_clients(uow_factory=container.uow_factory())
+    rows = [
+        {"clientId": c.client_id, "name": c.name, "active": c.active, "createdAt": c.created_at.isoformat()}
+        for c in clients
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"{row['clientId']}  {row['name']}  {'active' if row['active'] else 'inactive'}  {row['createdAt']}")
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from flosspay.adapters.cli.signing import curl_command, signed_headers
+
+    client_id = args.client_id or os.environ.get("FLOSSPAY_CLIENT_ID")
+    secret = args.secret or os.environ.get("FLOSSPAY_CLIENT_SECRET")
+    if not client_id or not secret:
+        raise CliError("need --client-id and --secret (or FLOSSPAY_CLIENT_ID and FLOSSPAY_CLIENT_SECRET)")
+    if args.body_file:
+        try:
+            body = sys.stdin.buffer.read() if args.body_file == "-" else Path(args.body_file).read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read body file: {exc.strerror}: {args.body_file}") from None
+    else:
+        body = (args.body or "").encode()
+    if not args.path.startswith("/"):
+        raise CliError("PATH must start with / (for example /api/v1/pay)")
+    headers = signed_headers(
+        client_id=client_id,
+        secret=secret,
+        method=args.method,
+        path=args.path,
+        body=body,
+        idempotency_key=args.idempotency_key or "",
+        timestamp=args.timestamp,
+    )
+    if args.format == "curl":
+        print(curl_command(args.url, args.method, args.path, headers, body))
+    elif args.format == "json":
+        print(json.dumps(headers))
+    else:
+        for name, value in headers.items():
+            print(f"{name}: {value}")
+    return 0
+
+
+def cmd_rails_list(args: argparse.Namespace) -> int:
+    from flosspay.adapters.rails import RailLoader
+
+    settings = _settings()
+    loader = RailLoader()
+    registry = loader.build({k: dict(v) for k, v in settings.rails.per_rail.items()}, settings.rails.enabled)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "name": i.name,
+                        "distribution": i.distribution,
+                        "version": i.version,
+                        "enabled": i.enabled,
+                        "method": i.method,
+                        "error": i.error,
+                    }
+                    for i in registry.infos
+                ]
+            )
+        )
+        return 0
+    if not registry.infos:
+        print("no rails installed (pip install flosspay-upi, for example)")
+    for info in registry.infos:
+        state = "enabled" if info.enabled else ("FAILED" if info.error else "disabled")
+        line = f"{info.name:<10} {info.method or '-':<8} {info.distribution or '-'} {info.version or '-'}  {state}"
+        print(line + (f"  ({info.error})" if info.error else ""))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flosspay.adapters.cli.serve import serve
+
+    settings = _settings(args)
+    _logging(settings.log_level)
+    return serve(settings, _container(settings, start_sandboxes=True))
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    _logging(settings.log_level)
+    if args.port is not None:
+        os.environ["FLOSSPAY_PORT"] = str(args.port)
+    uvicorn.run(
+        "flosspay.adapters.asgi:create_asgi_app",
+        factory=True,
+        host=settings.http.host,
+        port=settings.http.port,
+        workers=args.workers or settings.http.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from flosspay.adapters.worker.runner import run_worker
+
+    settings = _settings()
+    _logging(settings.log_level)
+    if settings.broker.redis_url is None:
+        raise CliError("flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)")
+    container = _container(settings)
+    return run_worker(container.worker_services(), container.broker(), args.threads or settings.worker.threads)
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from flosspay.adapters.worker import dead_letters
+
+    settings = _settings()
+    container = _container(settings)
+    broker = container.broker()
+    if args.action == "list":
+        items = dead_letters.list_dead_letters(broker)
+        print(json.dumps([_jsonable(i) for i in items]) if args.json else "\n".join(map(str, items)) or "none")
+        return 0
+    count = dead_letters.requeue_dead_letters(broker, args.message_id)
+    print(f"requeued {count} message(s)")
+    return 0
+
+
+def _jsonable(item: object) -> object:
+    import msgspec
+
+    return msgspec.to_builtins(item)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+# --- parser -----------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flosspay", description="FlossPay: a self-hostable payments aggregator.")
+    parser.add_argument("--version", action="version", version=f"flosspay {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = add("serve", cmd_serve, "run everything in one process: API, worker, sandbox PSPs (embedded default)")
+    p.add_argument("--port", type=int, help="HTTP port (default FLOSSPAY_PORT or 8080)")
+    p.add_argument("--host", help="bind address (default FLOSSPAY_HOST or 127.0.0.1)")
+    p = add("api", cmd_api, "run the HTTP API (production; run workers separately)")
+    p.add_argument("--port", type=int)
+    p.add_argument("--host")
+    p.add_argument("--workers", type=int, help="API processes (default FLOSSPAY_API_WORKERS or 1)")
+    p = add("worker", cmd_worker, "run a payment worker with the outbox relay (needs FLOSSPAY_REDIS_URL)")
+    p.add_argument("--threads", type=int)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the database to the latest schema").set_defaults(handler=cmd_db_upgrade)
+
+    clients = sub.add_parser("clients", help="API clients (merchants' credentials)").add_subparsers(
+        dest="clients_command", required=True
+    )
+    p = clients.add_parser("create", help="create a client; prints its id and secret once")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true", help='print {"clientId","secret"}')
+    p.set_defaults(handler=cmd_clients_create)
+    p = clients.add_parser("list", help="list clients (never their secrets)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_clients_list)
+
+    rails = sub.add_parser("rails", help="rail plugins").add_subparsers(dest="rails_command", required=True)
+    p = rails.add_parser("list", help="installed rails, whether enabled, their versions and load errors")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_rails_list)
+
+    p = add("sign", cmd_sign, "print the authentication headers for a request")
+    p.add_argument("method", help="HTTP method, e.g. POST")
+    p.add_argument("path", help="path with query string exactly as sent, e.g. /api/v1/pay")
+    p.add_argument("--body", help="request body (JSON text)")
+    p.add_argument("--body-file", help="read the body from a file ('-' for stdin)")
+    p.add_argument("--idempotency-key", "-k", help="the Idempotency-Key header value")
+    p.add_argument("--client-id", help="client id (or FLOSSPAY_CLIENT_ID)")
+    p.add_argument("--secret", help="client secret (or FLOSSPAY_CLIENT_SECRET)")
+    p.add_argument("--timestamp", type=int, help="Unix seconds (default: now)")
+    p.add_argument("--format", choices=["headers", "curl", "json"], default="headers")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL for --format curl")
+
+    p = add("dead-letters", cmd_dead_letters, "list or requeue payment messages that exhausted their retries")
+    p.add_argument("action", choices=["list", "requeue"])
+    p.add_argument("message_id", nargs="?", help="requeue only this message (default: all)")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"flosspay: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for any failure: our own messages as they are, others by type and first line."""
+    from flosspay.adapters.config import ConfigError
+    from flosspay.domain.errors import DomainError
+
+    if isinstance(exc, CliError | ConfigError):
+        return str(exc)
+    if isinstance(exc, DomainError):
+        errors = getattr(exc, "errors", None)
+        if errors:
+            return "; ".join(f"{e.field}: {e.message}" for e in errors)
+        return exc.detail
+    text = " ".join(str(exc).split())
+    if "OperationalError" in type(exc).__name__ or "connect" in text.lower():
+        return f"cannot reach a required service: {text[:200]}"
+    log.debug("unexpected error", exc_info=exc)
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

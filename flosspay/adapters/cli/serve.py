@@ -1,0 +1,103 @@
+"""``flosspay serve``: the embedded all-in-one (API + in-process worker + sandbox PSPs).
+
+A newcomer gets a working FlossPay with nothing but Python: SQLite in the data dir, an in-process
+queue, the rails' sandboxes on loopback, and a demo client whose signed curl example is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+from flosspay.adapters.cli.signing import curl_command, signed_headers
+from flosspay.adapters.config import Settings
+from flosspay.application.clients import create_client
+from flosspay.domain.clients import ApiClient
+
+
+def demo_client(container: Any, settings: Settings) -> ApiClient:
+    """The data dir's demo client: created on first run, its credentials kept in demo-client.json (0600)."""
+    path = settings.data_dir / "demo-client.json"
+    if path.exists():
+        data = json.loads(path.read_text())
+        with container.uow_factory()() as uow:
+            client = uow.clients.get(data["clientId"])
+        if client is not None:
+            return client
+    client = create_client("demo", uow_factory=container.uow_factory(), clock=container.clock())
+    path.write_text(json.dumps({"clientId": client.client_id, "secret": client.secret}))
+    os.chmod(path, 0o600)
+    return client
+
+
+def banner(settings: Settings, client: ApiClient, rails: list[str], port: int) -> str:
+    base = f"http://{settings.http.host}:{port}"
+    body = json.dumps(
+        {"senderUpi": "alice@upi", "receiverUpi": "bob@upi", "amount": "28.00", "note": "first payment"},
+        separators=(",", ":"),
+    ).encode()
+    key = f"demo-{uuid.uuid4().hex[:12]}"
+    headers = signed_headers(
+        client_id=client.client_id,
+        secret=client.secret,
+        method="POST",
+        path="/api/v1/pay",
+        body=body,
+        idempotency_key=key,
+    )
+    curl = curl_command(base, "POST", "/api/v1/pay", headers, body)
+    return "\n".join(
+        [
+            "",
+            f"FlossPay is running at {base}  (rails: {', '.join(rails) or 'none'})",
+            f"  API docs:   {base}/swagger-ui.html",
+            f"  Data:       {settings.data_dir}",
+            f"  Demo client: {client.client_id}  (secret in {settings.data_dir / 'demo-client.json'})",
+            "",
+            "Pay ₹28.00 now (this signed example is valid for 5 minutes):",
+            f"  {curl}",
+            "",
+            "Then read its status (replace ID):",
+            f'  eval "$(FLOSSPAY_CLIENT_ID={client.client_id} FLOSSPAY_CLIENT_SECRET=$(python3 -c "import json;'
+            f"print(json.load(open('{settings.data_dir / 'demo-client.json'}'))['secret'])\") "
+            f'.venv/bin/flosspay sign GET /api/v1/transaction/ID/status --format curl --url {base})"',
+            "",
+        ]
+    )
+
+
+def serve(settings: Settings, container: Any) -> int:
+    import uvicorn
+
+    from flosspay.adapters.http.app import create_app
+    from flosspay.adapters.persistence.migrate import upgrade
+    from flosspay.adapters.worker.runner import EmbeddedWorker
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database.url)
+    registry = container.rails()
+    for info in registry.infos:
+        if info.error:
+            print(f"rail {info.name} not started: {info.error}")
+    client = demo_client(container, settings)
+    worker = EmbeddedWorker(container.worker_services(), container.broker(), threads=settings.worker.threads)
+    worker.start()
+    try:
+        config = uvicorn.Config(
+            create_app(container.api_services()),
+            host=settings.http.host,
+            port=settings.http.port,
+            log_level="warning",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+        print(banner(settings, client, registry.methods(), settings.http.port), flush=True)
+        server.run()
+    finally:
+        worker.stop()
+        container.rail_loader().stop_sandboxes()
+        time.sleep(0)
+    return 0

@@ -1,0 +1,85 @@
+"""The composition root: the one place that wires the ports to their adapters.
+
+Tests override providers (``container.uow_factory.override(...)``) instead of patching modules.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import partial
+
+from dependency_injector import containers, providers
+
+from flosspay import __version__
+from flosspay.adapters.client_cache import ClientCache
+from flosspay.adapters.clock import SystemClock
+from flosspay.adapters.config import Settings
+from flosspay.adapters.health import Health
+from flosspay.adapters.http.services import ApiServices
+from flosspay.adapters.persistence.engine import create_engine
+from flosspay.adapters.persistence.health import database_ok
+from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.adapters.rails import PluginRailRegistry, RailLoader
+from flosspay.adapters.worker.broker import build_broker
+from flosspay.adapters.worker.services import WorkerServices
+
+
+def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> PluginRailRegistry:
+    per_rail = {name: dict(values) for name, values in settings.rails.per_rail.items()}
+    if sandboxes:
+        loader.start_sandboxes(per_rail, settings.rails.enabled)
+    return loader.build(per_rail, settings.rails.enabled)
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+    start_sandboxes = providers.Object(False)
+
+    clock = providers.Singleton(SystemClock)
+    engine = providers.Singleton(create_engine, settings.provided.database.url)
+    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, engine)
+    rail_loader = providers.Singleton(RailLoader)
+    rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
+    clients = providers.Singleton(ClientCache, uow_factory)
+    health = providers.Singleton(
+        Health,
+        database_ok=providers.Factory(partial, database_ok, engine),
+        redis_url=settings.provided.broker.redis_url,
+    )
+    api_services = providers.Singleton(
+        ApiServices,
+        uow_factory=uow_factory,
+        rails=rails,
+        clock=clock,
+        intake_policy=settings.provided.intake,
+        health=health,
+        find_client=clients,
+        fingerprint_key=settings.provided.secret_key,
+        max_body_bytes=settings.provided.http.max_body_bytes,
+        clock_skew_seconds=settings.provided.http.clock_skew_seconds,
+        version=__version__,
+    )
+    worker_services = providers.Singleton(
+        WorkerServices,
+        uow_factory=uow_factory,
+        rails=rails,
+        clock=clock,
+        policy=settings.provided.processing,
+        worker_id=providers.Callable(_worker_id),
+        relay_interval_seconds=settings.provided.worker.relay_interval_seconds,
+        relay_batch=settings.provided.worker.relay_batch,
+        min_backoff_ms=settings.provided.worker.min_backoff_ms,
+        max_backoff_ms=settings.provided.worker.max_backoff_ms,
+    )
+    broker = providers.Singleton(
+        build_broker,
+        worker_services,
+        redis_url=settings.provided.broker.redis_url,
+        namespace=settings.provided.broker.namespace,
+        heartbeat_timeout_ms=settings.provided.broker.heartbeat_timeout_ms,
+    )

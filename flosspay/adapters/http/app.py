@@ -1,0 +1,38 @@
+"""The Litestar application factory: routes, authentication, limits, errors and documentation."""
+
+from __future__ import annotations
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+
+from flosspay.adapters.http.health import HEALTH_HANDLERS
+from flosspay.adapters.http.hmac_auth import authenticated_client_id, hmac_guard
+from flosspay.adapters.http.openapi import API_PREFIX, ApiDocument, OfflineSwaggerPlugin, openapi_config, swagger_routes
+from flosspay.adapters.http.payments import PAYMENT_HANDLERS
+from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
+from flosspay.adapters.http.services import ApiServices
+
+
+def create_app(services: ApiServices) -> Litestar:
+    """A ready-to-serve app; everything it touches comes from ``services``."""
+
+    def provide_services() -> ApiServices:
+        return services
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=PAYMENT_HANDLERS,
+        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds)],
+        dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
+    )
+    document = ApiDocument(services.rails)
+    swagger = OfflineSwaggerPlugin(document)
+    return Litestar(
+        route_handlers=[api, *HEALTH_HANDLERS, *swagger_routes(swagger)],
+        dependencies={"services": Provide(provide_services, use_cache=True, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=services.max_body_bytes,
+        openapi_config=openapi_config(document, swagger, services.version),
+        logging_config=None,  # logging is the process's business (CLI/container), not the app factory's
+        debug=False,
+    )

@@ -1,0 +1,54 @@
+"""Liveness and readiness probes for orchestrators; no authentication, plain text."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+
+from flosspay.adapters.http.services import ApiServices
+
+LIVENESS_TEXT = "liveness Check : Im Alive"
+READY_TEXT = "READY"
+HEALTH_TAG = "health"
+
+logger = logging.getLogger("flosspay.http")
+
+
+@get(
+    "/health",
+    operation_id="liveness",
+    summary="Liveness probe",
+    media_type=MediaType.TEXT,
+    sync_to_thread=False,
+    tags=[HEALTH_TAG],
+)
+def liveness() -> str:
+    """The process is up and serving HTTP."""
+    return LIVENESS_TEXT
+
+
+@get(
+    "/health/ready",
+    operation_id="readiness",
+    summary="Readiness probe",
+    media_type=MediaType.TEXT,
+    sync_to_thread=True,
+    tags=[HEALTH_TAG],
+)
+def readiness(services: NamedDependency[ApiServices]) -> Response[str]:
+    """200 only when every dependency (database, broker) answers; 503 naming those that do not."""
+    try:
+        checks = services.health.check()
+    except Exception:
+        logger.exception("health check failed")
+        checks = {"health check": False}
+    down = sorted(name for name, ok in checks.items() if not ok)
+    if down:
+        return Response(f"NOT READY: {', '.join(down)} unavailable", status_code=503, media_type=MediaType.TEXT)
+    return Response(READY_TEXT, status_code=200, media_type=MediaType.TEXT)
+
+
+HEALTH_HANDLERS = [liveness, readiness]

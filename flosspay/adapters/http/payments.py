@@ -1,0 +1,193 @@
+"""The payment endpoints of ``/api/v1``: decode, then hand over to a use case; nothing else.
+
+Handlers are synchronous (run in a worker thread) because the use cases and ports are. Each POST
+checks, in order: media type, ``Idempotency-Key``, JSON, shape; only then does a use case run, so
+a rejected request stores nothing and may be retried, corrected, under the same key.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, TypeVar, cast
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, RawBody
+
+from flosspay.adapters.http.idempotent import accepted_response, idempotency_key, request_fingerprint
+from flosspay.adapters.http.payloads import (
+    COLLECT_ONLY_FIELDS,
+    PAYMENT_HEADER_FIELDS,
+    CollectRequest,
+    PaymentHeader,
+    PayRequest,
+)
+from flosspay.adapters.http.request_body import decode_object, require_json
+from flosspay.adapters.http.services import ApiServices
+from flosspay.application.accept_payment import PaymentIntent, accept_payment, convert_fields
+from flosspay.application.collect import CollectCommand, initiate_collect
+from flosspay.application.pay import PayCommand, initiate_pay
+from flosspay.application.status import get_status
+from flosspay.domain.errors import FieldError, ValidationFailed
+from flosspay.domain.payment import Flow
+
+PAYMENT_TAG = "payments"
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class Intake(NamedTuple):
+    """A POST that passed the generic checks: its key, its fingerprint, its JSON object."""
+
+    key: str
+    fingerprint: str
+    data: dict[str, Any]
+
+
+def read_intake(request: Request[Any, Any, Any], body: bytes, services: ApiServices) -> Intake:
+    require_json(request.headers.get("content-type"))
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    data = decode_object(body)
+    fingerprint = request_fingerprint(request.method, request.scope["path"], body, services.fingerprint_key)
+    return Intake(key, fingerprint, data)
+
+
+def shaped(data: dict[str, Any], type_: type[S]) -> S:
+    """``data`` as ``type_``, or a 400 naming the offending field."""
+    return cast(S, convert_fields(data, type_))
+
+
+@post(
+    "/pay",
+    operation_id="initiatePay",
+    summary="Initiate a UPI payment",
+    status_code=200,
+    sync_to_thread=True,
+    tags=[PAYMENT_TAG],
+)
+def initiate_pay_handler(
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    client_id: NamedDependency[str],
+    services: NamedDependency[ApiServices],
+) -> Response[bytes]:
+    """Initiate a UPI push payment; it is processed asynchronously (poll its status)."""
+    intake = read_intake(request, body, services)
+    payload = shaped(intake.data, PayRequest)
+    command = PayCommand(
+        client_id=client_id,
+        idempotency_key=intake.key,
+        fingerprint=intake.fingerprint,
+        sender_upi=payload.sender_upi,
+        receiver_upi=payload.receiver_upi,
+        amount=payload.amount,
+        currency=payload.currency,
+        note=payload.note,
+    )
+    accepted = initiate_pay(
+        command,
+        uow_factory=services.uow_factory,
+        rails=services.rails,
+        clock=services.clock,
+        policy=services.intake_policy,
+    )
+    return accepted_response(accepted)
+
+
+@post(
+    "/collect",
+    operation_id="initiateCollect",
+    summary="Send a UPI collect request",
+    status_code=202,
+    sync_to_thread=True,
+    tags=[PAYMENT_TAG],
+)
+def initiate_collect_handler(
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    client_id: NamedDependency[str],
+    services: NamedDependency[ApiServices],
+) -> Response[bytes]:
+    """Send a UPI collect request; the payer approves or declines it in their app."""
+    intake = read_intake(request, body, services)
+    payload = shaped(intake.data, CollectRequest)
+    command = CollectCommand(
+        client_id=client_id,
+        idempotency_key=intake.key,
+        fingerprint=intake.fingerprint,
+        sender_upi=payload.sender_upi,
+        receiver_upi=payload.receiver_upi,
+        amount=payload.amount,
+        currency=payload.currency,
+        note=payload.note,
+        expires_in_minutes=payload.expires_in_minutes,
+    )
+    accepted = initiate_collect(
+        command,
+        uow_factory=services.uow_factory,
+        rails=services.rails,
+        clock=services.clock,
+        policy=services.intake_policy,
+    )
+    return accepted_response(accepted)
+
+
+@post(
+    "/payments",
+    operation_id="createPayment",
+    summary="Pay with any enabled method",
+    status_code=200,
+    sync_to_thread=True,
+    tags=[PAYMENT_TAG],
+)
+def create_payment_handler(
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    client_id: NamedDependency[str],
+    services: NamedDependency[ApiServices],
+) -> Response[bytes]:
+    """Pay with any enabled method; the method's own fields sit beside ``method`` and ``amount``."""
+    intake = read_intake(request, body, services)
+    header_data = {k: v for k, v in intake.data.items() if k in PAYMENT_HEADER_FIELDS}
+    header = shaped(header_data, PaymentHeader)
+    if misplaced := sorted(COLLECT_ONLY_FIELDS & intake.data.keys()):
+        message = "applies only to collect requests (POST /api/v1/collect)"
+        raise ValidationFailed([FieldError(name, message) for name in misplaced])
+    excluded = PAYMENT_HEADER_FIELDS | COLLECT_ONLY_FIELDS
+    intent = PaymentIntent(
+        client_id=client_id,
+        idempotency_key=intake.key,
+        fingerprint=intake.fingerprint,
+        method=header.method,
+        flow=Flow.PAY,
+        amount=header.amount,
+        currency=header.currency,
+        fields={k: v for k, v in intake.data.items() if k not in excluded},
+        note=header.note,
+    )
+    accepted = accept_payment(
+        intent,
+        uow_factory=services.uow_factory,
+        rails=services.rails,
+        clock=services.clock,
+        policy=services.intake_policy,
+    )
+    return accepted_response(accepted)
+
+
+@get(
+    "/transaction/{id:str}/status",
+    operation_id="getPaymentStatus",
+    summary="Get a payment's status and history",
+    sync_to_thread=True,
+    tags=[PAYMENT_TAG],
+)
+def payment_status_handler(
+    id: FromPath[str], client_id: NamedDependency[str], services: NamedDependency[ApiServices]
+) -> Response[bytes]:
+    """A payment's status with its full history; 404 for any id that is not the caller's."""
+    body = get_status(client_id, id, uow_factory=services.uow_factory)
+    return Response(content=body, status_code=200, media_type="application/json")
+
+
+PAYMENT_HANDLERS = [initiate_pay_handler, initiate_collect_handler, create_payment_handler, payment_status_handler]

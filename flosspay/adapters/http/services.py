@@ -1,0 +1,29 @@
+"""What the HTTP API needs from the rest of FlossPay, filled in by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flosspay.application.policies import IntakePolicy
+from flosspay.domain.clients import ApiClient
+from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, UnitOfWorkFactory
+from flosspay.domain.signature import MAX_CLOCK_SKEW_SECONDS
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiServices:
+    """The ports and settings of the API; handlers reach the world only through these."""
+
+    uow_factory: UnitOfWorkFactory
+    rails: RailRegistry
+    clock: Clock
+    intake_policy: IntakePolicy
+    health: HealthProbe
+    find_client: Callable[[str], ApiClient | None]
+    """Look a client up by id (cached by the container; may block briefly on a miss)."""
+    fingerprint_key: bytes
+    """Server secret keying idempotency fingerprints, so a stored one cannot be reversed."""
+    max_body_bytes: int = 65536
+    clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
+    version: str

@@ -1,0 +1,194 @@
+"""Rows ↔ domain objects. Times arrive and leave timezone-aware UTC (see ``column_types.UtcDateTime``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import RowMapping
+
+from flosspay.domain.clients import ApiClient
+from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.money import Money
+from flosspay.domain.outbox import OutboxMessage
+from flosspay.domain.payment import AttemptOutcome, Flow, Payment, PaymentStatus, RailAttempt, StatusChange
+
+Row = RowMapping
+
+
+# --- payments -------------------------------------------------------------------------------------
+
+
+def payment_row(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "client_id": payment.client_id,
+        "flow": payment.flow.value,
+        "method": payment.method,
+        "rail": payment.rail,
+        "amount_minor": payment.amount.minor,
+        "currency": payment.amount.currency,
+        "details": payment.details,
+        "public": payment.public,
+        "note": payment.note,
+        "status": payment.status.value,
+        "created_at": payment.created_at,
+        "updated_at": payment.updated_at,
+        "expires_at": payment.expires_at,
+        "failure_code": payment.failure_code,
+        "failure_reason": payment.failure_reason,
+        "lease_owner": payment.lease_owner,
+        "lease_expires_at": payment.lease_expires_at,
+        "version": payment.version,
+    }
+
+
+def payment_changes(payment: Payment) -> dict[str, Any]:
+    """The columns ``save`` may change (everything fixed at acceptance is left alone)."""
+    return {
+        "status": payment.status.value,
+        "updated_at": payment.updated_at,
+        "expires_at": payment.expires_at,
+        "failure_code": payment.failure_code,
+        "failure_reason": payment.failure_reason,
+        "lease_owner": payment.lease_owner,
+        "lease_expires_at": payment.lease_expires_at,
+    }
+
+
+def payment_from_row(row: Row, history: Sequence[Row], attempts: Sequence[Row]) -> Payment:
+    return Payment(
+        id=row["id"],
+        client_id=row["client_id"],
+        flow=Flow(row["flow"]),
+        method=row["method"],
+        rail=row["rail"],
+        amount=Money(row["amount_minor"], row["currency"]),
+        details=row["details"],
+        public=row["public"],
+        note=row["note"],
+        status=PaymentStatus(row["status"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        expires_at=row["expires_at"],
+        failure_code=row["failure_code"],
+        failure_reason=row["failure_reason"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        version=row["version"],
+        history=[change_from_row(h) for h in history],
+        attempts=[attempt_from_row(a) for a in attempts],
+    )
+
+
+def history_rows(payment: Payment) -> list[dict[str, Any]]:
+    """Rows for ``payment.new_history``, numbered after the rows already stored."""
+    first = len(payment.history) - len(payment.new_history)
+    return [
+        {
+            "payment_id": payment.id,
+            "seq": first + offset,
+            "from_status": change.from_status.value if change.from_status is not None else None,
+            "to_status": change.to_status.value,
+            "at": change.at,
+            "reason": change.reason,
+            "attempt": change.attempt,
+        }
+        for offset, change in enumerate(payment.new_history)
+    ]
+
+
+def change_from_row(row: Row) -> StatusChange:
+    from_status = row["from_status"]
+    return StatusChange(
+        from_status=PaymentStatus(from_status) if from_status is not None else None,
+        to_status=PaymentStatus(row["to_status"]),
+        at=row["at"],
+        reason=row["reason"],
+        attempt=row["attempt"],
+    )
+
+
+def attempt_row(payment_id: uuid.UUID, attempt: RailAttempt) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "number": attempt.number,
+        "action": attempt.action,
+        "outcome": attempt.outcome.value,
+        "code": attempt.code,
+        "reason": attempt.reason,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+    }
+
+
+def attempt_from_row(row: Row) -> RailAttempt:
+    return RailAttempt(
+        number=row["number"],
+        started_at=row["started_at"],
+        outcome=AttemptOutcome(row["outcome"]),
+        code=row["code"],
+        reason=row["reason"],
+        finished_at=row["finished_at"],
+        action=row["action"],
+    )
+
+
+# --- idempotency, outbox, clients -----------------------------------------------------------------
+
+
+def idempotency_row(record: IdempotencyRecord) -> dict[str, Any]:
+    return {
+        "client_id": record.client_id,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "response_status": record.response_status,
+        "response_body": record.response_body,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "payment_id": record.payment_id,
+    }
+
+
+def idempotency_from_row(row: Row) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        client_id=row["client_id"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        response_status=row["response_status"],
+        response_body=bytes(row["response_body"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        payment_id=row["payment_id"],
+    )
+
+
+def outbox_row(message: OutboxMessage) -> dict[str, Any]:
+    return {"payment_id": message.payment_id, "topic": message.topic, "available_at": message.available_at}
+
+
+def outbox_from_row(row: Row) -> OutboxMessage:
+    return OutboxMessage(
+        payment_id=row["payment_id"], topic=row["topic"], available_at=row["available_at"], id=row["id"]
+    )
+
+
+def client_row(client: ApiClient) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "secret": client.secret,
+        "created_at": client.created_at,
+        "active": client.active,
+    }
+
+
+def client_from_row(row: Row) -> ApiClient:
+    return ApiClient(
+        client_id=row["client_id"],
+        name=row["name"],
+        secret=row["secret"],
+        created_at=row["created_at"],
+        active=row["active"],
+    )

@@ -1,0 +1,141 @@
+"""The payment aggregate in SQL: one row, its append-only history and its rail attempts."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
+
+from flosspay.adapters.persistence import mapping
+from flosspay.adapters.persistence.column_types import UtcDateTime
+from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
+from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
+from flosspay.domain.errors import ConcurrentUpdate
+from flosspay.domain.payment import Payment
+
+_CHANGED = ("status", "updated_at", "expires_at", "failure_code", "failure_reason", "lease_owner", "lease_expires_at")
+
+_INSERT_PAYMENT = payments.insert()
+_INSERT_HISTORY = payment_history.insert()
+_SELECT_PAYMENT = select(payments).where(payments.c.id == bindparam("b_id"))
+_SELECT_HISTORY = (
+    select(payment_history).where(payment_history.c.payment_id == bindparam("b_id")).order_by(payment_history.c.seq)
+)
+_SELECT_ATTEMPTS = (
+    select(rail_attempts).where(rail_attempts.c.payment_id == bindparam("b_id")).order_by(rail_attempts.c.number)
+)
+# Optimistic concurrency: the row changes only if nobody saved it since we read it.
+_UPDATE_PAYMENT: Update = (
+    update(payments)
+    .where(payments.c.id == bindparam("b_id"), payments.c.version == bindparam("b_version"))
+    .values({**{name: bindparam(name) for name in _CHANGED}, "version": payments.c.version + 1})
+)
+_NOT_FINAL = ("QUEUED", "REQUESTED", "PROCESSING", "ACTION_REQUIRED")
+_now = bindparam("b_now", type_=UtcDateTime())
+_idle_before = bindparam("b_idle_before", type_=UtcDateTime())
+
+
+def _no_outbox_since(since: ColumnElement[Any]) -> ColumnElement[bool]:
+    """No message for the payment is waiting, and none was handed to the broker after ``since``."""
+    return ~exists().where(
+        outbox.c.payment_id == payments.c.id,
+        or_(outbox.c.dispatched_at.is_(None), outbox.c.dispatched_at >= since),
+    )
+
+
+# A: a worker died holding the lease (literal status, so the partial index on PROCESSING rows is usable).
+# B: the safety net for a lost message: not final, nobody holds it, untouched since idle_before.
+# Either way, not again while a rescheduled message is waiting or was dispatched after the stall began.
+_SELECT_STALLED: Select[tuple[uuid.UUID]] = (
+    select(payments.c.id)
+    .where(
+        or_(
+            and_(
+                payments.c.status == literal_column("'PROCESSING'"),
+                payments.c.lease_expires_at < _now,
+                _no_outbox_since(payments.c.lease_expires_at),
+            ),
+            and_(
+                payments.c.status.in_(_NOT_FINAL),
+                or_(payments.c.lease_expires_at.is_(None), payments.c.lease_expires_at < _now),
+                payments.c.updated_at < _idle_before,
+                _no_outbox_since(_idle_before),
+            ),
+        )
+    )
+    .order_by(func.coalesce(payments.c.lease_expires_at, payments.c.updated_at))
+    .limit(bindparam("b_limit"))
+)
+
+
+@functools.cache
+def _upsert_attempt(is_postgres: bool) -> Executable:
+    insert = upsert_insert(rail_attempts, is_postgres)
+    changed = ("action", "outcome", "code", "reason", "started_at", "finished_at")
+    return insert.on_conflict_do_update(
+        index_elements=[rail_attempts.c.payment_id, rail_attempts.c.number],
+        set_={name: insert.excluded[name] for name in changed},
+    )
+
+
+class SqlPaymentRepository:
+    def __init__(self, db: GuardedConnection) -> None:
+        self._db = db
+
+    def add(self, payment: Payment) -> None:
+        """Insert the payment, its new history rows and its attempts (one statement each)."""
+        self._db.execute(_INSERT_PAYMENT, mapping.payment_row(payment))
+        history = mapping.history_rows(payment)
+        if history:
+            self._db.execute(_INSERT_HISTORY, history)
+        if payment.attempts:
+            rows = [mapping.attempt_row(payment.id, a) for a in payment.attempts]
+            self._db.execute(_upsert_attempt(self._db.is_postgres), rows)
+        payment.mark_saved()
+
+    def get(self, payment_id: uuid.UUID) -> Payment | None:
+        params = {"b_id": payment_id}
+        row = self._db.execute(_SELECT_PAYMENT, params).mappings().first()
+        if row is None:
+            return None
+        history = self._db.execute(_SELECT_HISTORY, params).mappings().all()
+        attempts = self._db.execute(_SELECT_ATTEMPTS, params).mappings().all()
+        return mapping.payment_from_row(row, history, attempts)
+
+    def save(self, payment: Payment) -> None:
+        """Write the changes if ``payment.version`` is still current, else ``ConcurrentUpdate``."""
+        stale = ConcurrentUpdate(f"payment {payment.id} changed since it was read")
+        params = mapping.payment_changes(payment) | {"b_id": payment.id, "b_version": payment.version}
+        # A lock wait that times out means another transaction is changing this payment right now.
+        result = self._db.execute(_UPDATE_PAYMENT, params, lock_timeout=stale)
+        if result.rowcount != 1:
+            raise stale
+        history = mapping.history_rows(payment)
+        if history:
+            self._db.execute(_INSERT_HISTORY, history)
+        if payment.touched_attempts:
+            rows = [mapping.attempt_row(payment.id, payment.attempts[n - 1]) for n in sorted(payment.touched_attempts)]
+            self._db.execute(_upsert_attempt(self._db.is_postgres), rows)
+        payment.mark_saved()
+        payment.version += 1
+
+    def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
+        params = {"b_now": now, "b_limit": limit, "b_idle_before": idle_before}
+        rows = self._db.execute(_SELECT_STALLED, params)
+        return list(rows.scalars())

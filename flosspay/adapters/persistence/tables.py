@@ -1,0 +1,176 @@
+"""The schema as SQLAlchemy Core tables: what the repositories query and Alembic migrations mirror.
+
+No foreign key to ``api_clients``: clients are checked by the HTTP layer before a payment exists,
+and the intake INSERTs stay free of an extra lookup. ``payment_history`` is append-only (enforced by
+triggers created in the migration).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from flosspay.adapters.persistence.column_types import UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# JSONB on PostgreSQL (compact, indexable), JSON text elsewhere.
+Document = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+PAYMENT_STATUSES = (
+    "QUEUED",
+    "REQUESTED",
+    "PROCESSING",
+    "ACTION_REQUIRED",
+    "COMPLETED",
+    "FAILED",
+    "DECLINED",
+    "EXPIRED",
+)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("active", Boolean(), nullable=False),
+)
+
+_UNFINISHED = "status IN ('QUEUED', 'REQUESTED', 'PROCESSING', 'ACTION_REQUIRED')"
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("flow", String(16), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("rail", String(64), nullable=False),
+    Column("amount_minor", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("details", Document, nullable=False),
+    Column("public", Document, nullable=False),
+    Column("note", String(255)),
+    Column("status", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime()),
+    Column("failure_code", String(64)),
+    Column("failure_reason", Text()),
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", UtcDateTime()),
+    Column("version", Integer(), nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint(_one_of("flow", ("PAY", "COLLECT")), name="flow_known"),
+    CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status_known"),
+    # A client's payments, newest first (listing, reconciliation).
+    Index("ix_payments_client_id_created_at", "client_id", "created_at"),
+    # The stalled-payment sweep: only PROCESSING rows, ordered by lease expiry.
+    Index(
+        "ix_payments_processing_lease",
+        "lease_expires_at",
+        postgresql_where=text("status = 'PROCESSING'"),
+        sqlite_where=text("status = 'PROCESSING'"),
+    ),
+    # The lost-message safety net: unfinished payments by last change.
+    Index(
+        "ix_payments_unfinished_updated",
+        "updated_at",
+        postgresql_where=text(_UNFINISHED),
+        sqlite_where=text(_UNFINISHED),
+    ),
+)
+
+payment_history = Table(
+    "payment_history",
+    metadata,
+    Column("payment_id", Uuid(), ForeignKey("payments.id"), primary_key=True),
+    Column("seq", Integer(), primary_key=True),  # position in the payment's history, from 0
+    Column("from_status", String(32)),
+    Column("to_status", String(32), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("attempt", Integer()),
+)
+
+rail_attempts = Table(
+    "rail_attempts",
+    metadata,
+    Column("payment_id", Uuid(), ForeignKey("payments.id"), primary_key=True),
+    Column("number", Integer(), primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("code", String(64)),
+    Column("reason", Text()),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+)
+
+idempotency_records = Table(
+    "idempotency_records",
+    metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(128), nullable=False),
+    Column("response_status", SmallInteger(), nullable=False),
+    Column("response_body", LargeBinary(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("payment_id", String(64)),
+    Index("ix_idempotency_records_expires_at", "expires_at"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("payment_id", Uuid(), ForeignKey("payments.id"), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("available_at", UtcDateTime(), nullable=False),
+    Column("dispatched_at", UtcDateTime()),
+    # The relay's scan: only undispatched rows, oldest first.
+    Index(
+        "ix_outbox_undispatched",
+        "available_at",
+        "id",
+        postgresql_where=text("dispatched_at IS NULL"),
+        sqlite_where=text("dispatched_at IS NULL"),
+    ),
+    # "Is a message for this payment waiting or recently sent?" (the stalled-payment sweep).
+    Index("ix_outbox_payment_id", "payment_id", "dispatched_at"),
+)

@@ -1,0 +1,54 @@
+"""The unit of work: one connection, one transaction, committed only when told."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Engine
+
+from flosspay.adapters.persistence.clients import SqlClientRepository
+from flosspay.adapters.persistence.connection import GuardedConnection
+from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
+from flosspay.adapters.persistence.outbox import SqlOutbox
+from flosspay.adapters.persistence.payments import SqlPaymentRepository
+
+
+class SqlUnitOfWork:
+    """``with uow: ...; uow.commit()``. Leaving the block without ``commit()`` rolls back.
+
+    Raises ``ServiceUnavailable`` (never a driver error) when the database cannot be reached, on
+    entering, on any statement, or on commit.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._db = GuardedConnection(engine)
+        self.payments = SqlPaymentRepository(self._db)
+        self.idempotency = SqlIdempotencyStore(self._db)
+        self.outbox = SqlOutbox(self._db)
+        self.clients = SqlClientRepository(self._db)
+
+    def __enter__(self) -> Self:
+        self._db.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._db.close()
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def rollback(self) -> None:
+        self._db.rollback()
+
+
+class SqlUnitOfWorkFactory:
+    """Makes a fresh ``SqlUnitOfWork`` per use case call; safe to share between threads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)

@@ -1,0 +1,1 @@
+"""The Dramatiq worker: broker, actors, outbox relay, runners and dead-letter tools."""

@@ -1,0 +1,119 @@
+"""The ``process_payment`` actor: turn one broker message into one run of the use case.
+
+The use case decides; this module only translates its Disposition into what Dramatiq understands:
+return to acknowledge, raise ``TransientFailure`` to be retried with backoff, raise
+``PaymentExhausted`` (or ``InvalidPaymentMessage``) to have the message dead-lettered at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+import dramatiq
+from dramatiq import Actor, Broker
+from dramatiq.message import Message
+from dramatiq.middleware import CurrentMessage
+
+from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.process import Disposition, ProcessResult, process_payment
+
+PAYMENTS_QUEUE = "payments"
+PROCESS_ACTOR = "process_payment"
+
+logger = logging.getLogger("flosspay.worker")
+
+
+class TransientFailure(dramatiq.Retry):
+    """Retry this message after the Retries backoff (a ``Retry``, so Dramatiq logs no traceback)."""
+
+
+class PaymentExhausted(Exception):
+    """The use case gave up and failed the payment: the message goes to the dead-letter queue."""
+
+
+class InvalidPaymentMessage(Exception):
+    """The message does not carry a payment id; retrying cannot help, so it is dead-lettered."""
+
+
+ProcessActor = Actor[[str], None]
+
+
+def parse_payment_id(raw: object) -> uuid.UUID:
+    if not isinstance(raw, str):
+        raise InvalidPaymentMessage(f"payment id must be a string, got {type(raw).__name__}")
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise InvalidPaymentMessage("payment id is not a UUID") from None
+
+
+def is_final_attempt(message: Message[Any] | None, default_max_retries: int) -> bool:
+    """True when the Retries middleware will not retry this delivery again (same precedence it uses)."""
+    if message is None:
+        return False
+    retries = int(message.options.get("retries", 0))
+    max_retries = message.options.get("max_retries", default_max_retries)
+    return max_retries is not None and retries >= int(max_retries)
+
+
+def lease_owner(worker_id: str) -> str:
+    """One owner per thread, so two threads of one process never share a payment's lease."""
+    return f"{worker_id}/{threading.get_ident()}"
+
+
+def settle(payment_id: uuid.UUID, result: ProcessResult) -> None:
+    """Acknowledge (return) or raise, according to the use case's disposition."""
+    disposition = result.disposition
+    if disposition is Disposition.RETRY:
+        logger.info("payment %s: transient (%s), will retry", payment_id, result.detail)
+        raise TransientFailure(f"payment {payment_id}: {result.detail}")
+    if disposition is Disposition.EXHAUSTED:
+        logger.warning("payment %s: attempts exhausted (%s), payment failed", payment_id, result.detail)
+        raise PaymentExhausted(f"payment {payment_id}: {result.detail}")
+    logger.info("payment %s: %s (%s)", payment_id, disposition.value.lower(), result.detail)
+
+
+def handle_process_message(raw_payment_id: object, services: WorkerServices) -> None:
+    """Body of the actor, separate from Dramatiq so its mapping can be read (and tested) on its own."""
+    payment_id = parse_payment_id(raw_payment_id)
+    final_attempt = is_final_attempt(CurrentMessage.get_current_message(), services.max_retries)
+    try:
+        result = process_payment(
+            payment_id,
+            worker=lease_owner(services.worker_id),
+            final_attempt=final_attempt,
+            uow_factory=services.uow_factory,
+            rails=services.rails,
+            clock=services.clock,
+            policy=services.policy,
+        )
+    except Exception as exc:
+        # Database or other infrastructure trouble: retry later. The type only: messages can carry
+        # connection strings or SQL parameters, and this text is stored with the message in Redis.
+        logger.warning("payment %s: %s while processing, will retry", payment_id, type(exc).__name__)
+        raise TransientFailure(f"payment {payment_id}: {type(exc).__name__}") from None
+    settle(payment_id, result)
+
+
+def declare_actors(broker: Broker, services: WorkerServices) -> ProcessActor:
+    """Declare ``process_payment`` on ``broker`` (queue ``payments``) and return it."""
+    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
+        broker.add_middleware(CurrentMessage())
+
+    def process(payment_id: str) -> None:
+        handle_process_message(payment_id, services)
+
+    declare = dramatiq.actor(
+        broker=broker,
+        actor_name=PROCESS_ACTOR,
+        queue_name=PAYMENTS_QUEUE,
+        max_retries=services.max_retries,
+        min_backoff=services.min_backoff_ms,
+        max_backoff=services.max_backoff_ms,
+        throws=(PaymentExhausted, InvalidPaymentMessage),
+    )
+    actor: ProcessActor = declare(process)
+    return actor

@@ -1,0 +1,123 @@
+"""A background thread that keeps the outbox flowing: relay, stalled-lease recovery, idempotency purge.
+
+It must outlive any outage: a failing step is logged once, retried with backoff, and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.relay import recover_stalled, relay_outbox
+from flosspay.domain.ports import TaskQueue
+
+logger = logging.getLogger("flosspay.relay")
+
+
+@dataclass
+class RelayPass:
+    """What one pass did; ``errors`` holds ``step: ExceptionType`` for each step that failed."""
+
+    sent: int = 0
+    recovered: int = 0
+    purged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class RelayLoop:
+    """Runs ``run_once`` over and over in a daemon thread until ``stop``."""
+
+    def __init__(
+        self,
+        services: WorkerServices,
+        queue: TaskQueue,
+        *,
+        purge_interval_seconds: float = 60.0,
+        purge_batch: int = 1000,
+        max_error_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.services = services
+        self.queue = queue
+        self.purge_interval_seconds = purge_interval_seconds
+        self.purge_batch = purge_batch
+        self.max_error_backoff_seconds = max_error_backoff_seconds
+        self.failures = 0
+        self._next_purge = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="flosspay-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run_once(self) -> RelayPass:
+        """Recover stalled payments, relay due outbox rows, purge expired keys when due; never raises."""
+        result = RelayPass()
+        services = self.services
+        try:
+            result.recovered = recover_stalled(
+                uow_factory=services.uow_factory,
+                clock=services.clock,
+                batch=services.relay_batch,
+                idle_after=services.policy.stall_after,
+            )
+        except Exception as exc:
+            result.errors.append(f"recovery: {type(exc).__name__}")
+        try:
+            result.sent = relay_outbox(
+                uow_factory=services.uow_factory, queue=self.queue, clock=services.clock, batch=services.relay_batch
+            )
+        except Exception as exc:
+            result.errors.append(f"relay: {type(exc).__name__}")
+        if time.monotonic() >= self._next_purge:
+            try:
+                result.purged = self._purge()
+                self._next_purge = time.monotonic() + self.purge_interval_seconds
+            except Exception as exc:
+                result.errors.append(f"purge: {type(exc).__name__}")
+        return result
+
+    def _purge(self) -> int:
+        with self.services.uow_factory() as uow:
+            purged = uow.idempotency.purge_expired(self.services.clock.now(), self.purge_batch)
+            uow.commit()
+        return purged
+
+    def _run(self) -> None:
+        interval = self.services.relay_interval_seconds
+        while not self._stop.is_set():
+            try:
+                result = self.run_once()
+            except Exception as exc:  # run_once catches per step; this guards the loop itself
+                result = RelayPass(errors=[f"loop: {type(exc).__name__}"])
+            if result.errors:
+                self.failures += 1
+                delay = min(self.max_error_backoff_seconds, interval * 2 ** min(self.failures, 20))
+                if self.failures == 1:
+                    logger.warning("relay: %s; retrying with backoff", ", ".join(result.errors))
+                else:
+                    logger.debug("relay: still failing (%s)", ", ".join(result.errors))
+                self._stop.wait(delay)
+                continue
+            if self.failures:
+                logger.info("relay: working again after %d failed passes", self.failures)
+                self.failures = 0
+            busy = result.sent >= self.services.relay_batch or result.recovered > 0
+            if not busy:
+                self._stop.wait(interval)

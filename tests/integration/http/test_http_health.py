@@ -1,0 +1,59 @@
+"""Liveness and readiness: plain text, no authentication, 503 naming what is down."""
+
+from __future__ import annotations
+
+import pytest
+from http_api_support import SignedClient
+
+pytestmark = pytest.mark.integration
+
+
+def test_liveness_needs_no_authentication(api: SignedClient) -> None:
+    response = api.http.get("/health")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "liveness Check : Im Alive"
+
+
+def test_ready_when_every_dependency_answers(api: SignedClient) -> None:
+    response = api.http.get("/health/ready")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == "READY"
+
+
+@pytest.mark.parametrize(
+    ("status", "named", "not_named"),
+    [
+        ({"database": False, "broker": True}, ["database"], ["broker"]),
+        ({"database": True, "broker": False}, ["broker"], ["database"]),
+        ({"database": False, "broker": False}, ["database", "broker"], []),
+    ],
+)
+def test_not_ready_names_what_is_down(
+    api: SignedClient, status: dict[str, bool], named: list[str], not_named: list[str]
+) -> None:
+    api.world.health.status = status
+    response = api.http.get("/health/ready")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text.startswith("NOT READY")
+    for name in named:
+        assert name in response.text
+    for name in not_named:
+        assert name not in response.text
+
+
+def test_a_failing_probe_means_not_ready_without_details(api: SignedClient) -> None:
+    api.world.health.error = ConnectionError("10.0.0.5:5432 refused (password=hunter2)")
+    response = api.http.get("/health/ready")
+    assert response.status_code == 503
+    assert "hunter2" not in response.text
+    assert "10.0.0.5" not in response.text
+
+
+def test_readiness_recovers(api: SignedClient) -> None:
+    api.world.health.status = {"database": False, "broker": True}
+    assert api.http.get("/health/ready").status_code == 503
+    api.world.health.status = {"database": True, "broker": True}
+    assert api.http.get("/health/ready").text == "READY"

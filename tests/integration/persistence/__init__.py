@@ -1,0 +1,1 @@
+"""Integration tests of the SQL persistence adapter, on SQLite and PostgreSQL."""

@@ -1,0 +1,134 @@
+"""The whole intake use case against the real database: one payment per key, in a few INSERTs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+import pytest
+from sqlalchemy import Engine, event, func, select
+
+from flosspay.adapters.persistence.tables import idempotency_records, outbox, payment_history, payments
+from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.application.accept_payment import Accepted, PaymentIntent, accept_payment
+from flosspay.application.policies import IntakePolicy
+from flosspay.domain.errors import IdempotencyConflict, IdempotencyInProgress
+from flosspay.domain.payment import Flow
+from tests.fakes import FakeClock, FakeRail, FakeRailRegistry
+
+pytestmark = pytest.mark.integration
+
+
+def _intent(key: str = "key-1", fingerprint: str = "fp-1") -> PaymentIntent:
+    return PaymentIntent(
+        client_id="cl_test",
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        method="UPI",
+        flow=Flow.PAY,
+        amount=Decimal("28.00"),
+        currency="INR",
+        fields={"senderUpi": "alice@upi", "receiverUpi": "bob@upi"},
+        note="rent",
+    )
+
+
+def _accept(uow_factory: SqlUnitOfWorkFactory, intent: PaymentIntent) -> Accepted:
+    return accept_payment(
+        intent,
+        uow_factory=uow_factory,
+        rails=FakeRailRegistry(FakeRail()),
+        clock=FakeClock(),
+        policy=IntakePolicy(),
+    )
+
+
+def _counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table.name: int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (payments, payment_history, outbox, idempotency_records)
+        }
+
+
+@pytest.fixture
+def statements(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement the engine sends, except BEGIN."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        statement = args[2]
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_an_accepted_payment_is_four_statements_and_one_commit(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine, statements: list[str]
+) -> None:
+    accepted = _accept(uow_factory, _intent())
+    assert [s.split()[0:3] for s in statements] == [
+        ["INSERT", "INTO", "idempotency_records"],
+        ["INSERT", "INTO", "payments"],
+        ["INSERT", "INTO", "payment_history"],
+        ["INSERT", "INTO", "outbox"],
+    ]
+    assert not accepted.replayed and accepted.status_code == 200
+    assert _counts(engine) == {"payments": 1, "payment_history": 1, "outbox": 1, "idempotency_records": 1}
+    with uow_factory() as uow:
+        record = uow.idempotency.get("cl_test", "key-1")
+        assert accepted.payment_id is not None
+        [due] = uow.outbox.fetch_due(FakeClock().now(), 10)
+    assert record is not None and record.response_body == accepted.body
+    assert str(due.payment_id) == accepted.payment_id
+    assert msgspec.json.decode(accepted.body)["id"] == accepted.payment_id
+
+
+def test_a_replay_returns_the_stored_answer_and_a_different_request_is_refused(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine
+) -> None:
+    first = _accept(uow_factory, _intent())
+    again = _accept(uow_factory, _intent())
+    assert again.replayed and (again.body, again.payment_id) == (first.body, first.payment_id)
+    with pytest.raises(IdempotencyConflict):
+        _accept(uow_factory, _intent(fingerprint="another request"))
+    assert _counts(engine)["payments"] == 1
+
+
+def test_fifty_parallel_requests_with_one_key_make_one_payment(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine
+) -> None:
+    start = threading.Barrier(50)
+
+    def request(_: int) -> str:
+        start.wait()
+        try:
+            accepted = _accept(uow_factory, _intent())
+        except IdempotencyInProgress:
+            return "in progress"
+        assert accepted.payment_id is not None
+        return accepted.payment_id
+
+    with ThreadPoolExecutor(50) as pool:
+        answers = list(pool.map(request, range(50)))
+    ids = {a for a in answers if a != "in progress"}
+    assert len(ids) == 1
+    assert _counts(engine) == {"payments": 1, "payment_history": 1, "outbox": 1, "idempotency_records": 1}
+    with engine.connect() as connection:
+        stored = connection.execute(select(payments.c.id)).scalar_one()
+    assert ids == {str(stored)}
+
+
+def test_parallel_requests_with_distinct_keys_all_succeed(uow_factory: SqlUnitOfWorkFactory, engine: Engine) -> None:
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda n: _accept(uow_factory, _intent(key=f"k-{n}")), range(40)))
+    assert len({a.payment_id for a in answers}) == 40
+    assert not any(a.replayed for a in answers)
+    assert _counts(engine) == {"payments": 40, "payment_history": 40, "outbox": 40, "idempotency_records": 40}

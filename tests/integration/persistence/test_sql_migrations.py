@@ -1,0 +1,72 @@
+"""Migrations: run from code to head, idempotently, and produce exactly the schema the code queries."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, func, select
+
+from flosspay.adapters.persistence.engine import create_engine
+from flosspay.adapters.persistence.migrate import MIGRATIONS, current, head, upgrade
+from flosspay.adapters.persistence.tables import metadata
+from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.domain.clients import ApiClient
+from tests.integration.persistence.support import T0
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest) -> str:
+    """A database that has never been migrated."""
+    url: str = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_database_url")
+    return url
+
+
+def test_upgrade_reaches_head_and_running_it_again_changes_nothing(empty_url: str) -> None:
+    assert current(empty_url) is None
+    upgrade(empty_url)
+    assert current(empty_url) == head() == "0001"
+    engine = create_engine(empty_url)
+    try:
+        client = ApiClient("cl_keep", "Kept", "sk", T0)
+        with SqlUnitOfWorkFactory(engine)() as uow:
+            uow.clients.add(client)
+            uow.commit()
+        upgrade(empty_url)  # already at head: a no-op that keeps the data
+        assert current(empty_url) == head()
+        with SqlUnitOfWorkFactory(engine)() as uow:
+            assert uow.clients.list() == [client]
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_schema_matches_the_tables_the_code_uses(engine: Engine) -> None:
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "target_metadata": metadata})
+        assert compare_metadata(context, metadata) == []
+        for table in metadata.sorted_tables:
+            assert connection.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_the_migrations_ship_inside_the_package() -> None:
+    assert MIGRATIONS.parent.name == "persistence"
+    assert (MIGRATIONS / "env.py").is_file() and (MIGRATIONS / "script.py.mako").is_file()
+    assert [p.name for p in (MIGRATIONS / "versions").glob("*.py")] == ["0001_initial.py"]
+
+
+@pytest.mark.parametrize(
+    ("url", "complaint"),
+    [
+        ("mysql://root@localhost/flosspay", "unsupported database"),
+        ("sqlite://", "in-memory"),
+        ("sqlite:///:memory:", "in-memory"),
+        ("not a url", "malformed"),
+    ],
+)
+def test_a_bad_url_is_refused_with_the_reason(url: str, complaint: str) -> None:
+    with pytest.raises(ValueError, match=complaint):
+        upgrade(url)

@@ -1,0 +1,45 @@
+import pytest
+
+from flosspay.domain.errors import ValidationFailed
+from flosspay.domain.vpa import Vpa
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize("value", ["alice@upi", "a.b-c_d@okhdfc", "ab@x1", "9876543210@paytm", "x" * 256 + "@bank"])
+def test_valid(value):
+    assert Vpa.parse(value, "senderUpi").value == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a@upi",
+        "alice",
+        "alice@",
+        "@upi",
+        "alice@1bank",
+        "alice@u",
+        "al ice@upi",
+        "alice@up-i",
+        "x" * 257 + "@bank",
+        "alice@" + "b" * 65,
+        "alice@upi\n",
+        None,
+        5,
+        "alïce@upi",
+    ],
+)
+def test_invalid(value):
+    with pytest.raises(ValidationFailed) as err:
+        Vpa.parse(value, "receiverUpi")
+    assert err.value.errors[0].field == "receiverUpi"
+
+
+def test_same_account_ignores_case():
+    assert Vpa("Alice@UPI").same_account(Vpa("alice@upi"))
+    assert not Vpa("alice@upi").same_account(Vpa("alice@ybl"))
+
+
+def test_local_part():
+    assert Vpa("slow.bob@upi").local_part == "slow.bob"
