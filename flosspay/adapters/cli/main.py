@@ -44,6 +44,8 @@ def _logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for noisy in ("alembic", "httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 # --- commands ---------------------------------------------------------------------------------------

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from flosspay.adapters.cli.signing import curl_command, signed_headers
 from flosspay.adapters.config import Settings
 from flosspay.application.clients import create_client
+from flosspay.application.relay import recover_stalled
 from flosspay.domain.clients import ApiClient
 
 
@@ -35,35 +36,34 @@ def demo_client(container: Any, settings: Settings) -> ApiClient:
 
 def banner(settings: Settings, client: ApiClient, rails: list[str], port: int) -> str:
     base = f"http://{settings.http.host}:{port}"
-    body = json.dumps(
-        {"senderUpi": "alice@upi", "receiverUpi": "bob@upi", "amount": "28.00", "note": "first payment"},
-        separators=(",", ":"),
-    ).encode()
+    body = {"senderUpi": "alice@upi", "receiverUpi": "bob@upi", "amount": "28.00", "note": "first payment"}
+    raw = json.dumps(body, separators=(",", ":")).encode()
     key = f"demo-{uuid.uuid4().hex[:12]}"
     headers = signed_headers(
         client_id=client.client_id,
         secret=client.secret,
         method="POST",
         path="/api/v1/pay",
-        body=body,
+        body=raw,
         idempotency_key=key,
     )
-    curl = curl_command(base, "POST", "/api/v1/pay", headers, body)
+    creds = settings.data_dir / "demo-client.json"
+    read_secret = f"python3 -c \"import json;print(json.load(open('{creds}'))['secret'])\""
     return "\n".join(
         [
             "",
             f"FlossPay is running at {base}  (rails: {', '.join(rails) or 'none'})",
-            f"  API docs:   {base}/swagger-ui.html",
-            f"  Data:       {settings.data_dir}",
-            f"  Demo client: {client.client_id}  (secret in {settings.data_dir / 'demo-client.json'})",
+            f"  API docs:    {base}/swagger-ui.html",
+            f"  Data:        {settings.data_dir}",
+            f"  Demo client: {client.client_id}  (secret in {creds})",
             "",
             "Pay ₹28.00 now (this signed example is valid for 5 minutes):",
-            f"  {curl}",
+            f"  {curl_command(base, 'POST', '/api/v1/pay', headers, raw)}",
             "",
-            "Then read its status (replace ID):",
-            f'  eval "$(FLOSSPAY_CLIENT_ID={client.client_id} FLOSSPAY_CLIENT_SECRET=$(python3 -c "import json;'
-            f"print(json.load(open('{settings.data_dir / 'demo-client.json'}'))['secret'])\") "
-            f'.venv/bin/flosspay sign GET /api/v1/transaction/ID/status --format curl --url {base})"',
+            "Sign your own requests (see README):",
+            f"  export FLOSSPAY_CLIENT_ID={client.client_id}",
+            f"  export FLOSSPAY_CLIENT_SECRET=$({read_secret})",
+            f'  eval "$(.venv/bin/flosspay sign GET /api/v1/transaction/<id>/status --format curl --url {base})"',
             "",
         ]
     )
@@ -76,6 +76,18 @@ def serve(settings: Settings, container: Any) -> int:
     from flosspay.adapters.persistence.migrate import upgrade
     from flosspay.adapters.worker.runner import EmbeddedWorker
 
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its shutdown, which would skip stopping the worker below."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # print the example only once it can be answered
+                print(banner(settings, client, registry.methods(), settings.http.port), flush=True)
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database.url)
     registry = container.rails()
@@ -83,6 +95,9 @@ def serve(settings: Settings, container: Any) -> int:
         if info.error:
             print(f"rail {info.name} not started: {info.error}")
     client = demo_client(container, settings)
+    if settings.broker.redis_url is None:
+        # The in-process queue starts empty: whatever was unfinished when we last stopped goes again.
+        recover_stalled(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))
     worker = EmbeddedWorker(container.worker_services(), container.broker(), threads=settings.worker.threads)
     worker.start()
     try:
@@ -93,11 +108,8 @@ def serve(settings: Settings, container: Any) -> int:
             log_level="warning",
             access_log=False,
         )
-        server = uvicorn.Server(config)
-        print(banner(settings, client, registry.methods(), settings.http.port), flush=True)
-        server.run()
+        Server(config).run()
     finally:
         worker.stop()
         container.rail_loader().stop_sandboxes()
-        time.sleep(0)
     return 0
