@@ -54,6 +54,13 @@ class _Payments:
         self.uow.pending.append(lambda s: s.payments.__setitem__(payment.id, _snapshot(payment)))
         payment.mark_saved()
 
+    def accept(self, payment: Payment, record: IdempotencyRecord, message: OutboxMessage, now: datetime) -> bool:
+        if not self.uow.idempotency.claim(record, now):
+            return False
+        self.add(payment)
+        self.uow.outbox.add(message)
+        return True
+
     def get(self, payment_id: uuid.UUID) -> Payment | None:
         stored = self.uow.store.payments.get(payment_id)
         return _snapshot(stored) if stored else None

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.ports import UnitOfWorkFactory
 
+MISS = object()
+"""``ClientCache.peek``'s answer when it would have to ask the database."""
+
 
 class ClientCache:
     """Hits are kept ``ttl`` seconds (a deactivated client is refused within that), misses ``miss_ttl``."""
@@ -29,11 +32,18 @@ class ClientCache:
         self._entries: dict[str, tuple[float, ApiClient | None]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, client_id: str) -> ApiClient | None:
-        now = self._now()
+    def peek(self, client_id: str) -> ApiClient | object | None:
+        """The cached answer without any I/O (safe on the event loop), or ``MISS``."""
         entry = self._entries.get(client_id)
-        if entry is not None and entry[0] > now:
+        if entry is not None and entry[0] > self._now():
             return entry[1]
+        return MISS
+
+    def __call__(self, client_id: str) -> ApiClient | None:
+        cached = self.peek(client_id)
+        if cached is not MISS:
+            return cached  # type: ignore[return-value]
+        now = self._now()
         with self._uow_factory() as uow:
             client = uow.clients.get(client_id)
         if client is not None and not client.active:

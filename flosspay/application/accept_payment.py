@@ -137,13 +137,12 @@ def accept_payment(
         payment_id=str(payment.id),
     )
     with uow_factory() as uow:
-        if not uow.idempotency.claim(record, now):
+        scheduled = OutboxMessage(payment_id=payment.id, topic=TOPIC_PROCESS, available_at=now)
+        if not uow.payments.accept(payment, record, scheduled, now):
             existing = uow.idempotency.get(intent.client_id, intent.idempotency_key)
             if existing is None:  # claimed and expired between our two statements: let the client retry
                 raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
             decide(existing, intent.fingerprint)
             return Accepted(existing.response_status, existing.response_body, True, existing.payment_id)
-        uow.payments.add(payment)
-        uow.outbox.add(OutboxMessage(payment_id=payment.id, topic=TOPIC_PROCESS, available_at=now))
         uow.commit()
     return Accepted(status_code, body, False, str(payment.id))

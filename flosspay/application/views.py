@@ -33,7 +33,7 @@ class AttemptView(msgspec.Struct, frozen=True, rename="camel"):
     finished_at: datetime | None = None
 
 
-class AcceptedView(msgspec.Struct, frozen=True, rename="camel"):
+class AcceptedView(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
     id: str
     status: PaymentStatus
     amount: str

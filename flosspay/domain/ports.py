@@ -26,6 +26,12 @@ class PaymentRepository(Protocol):
         """Insert a new payment with its history and attempts."""
         ...
 
+    def accept(self, payment: Payment, record: IdempotencyRecord, message: OutboxMessage, now: datetime) -> bool:
+        """Claim ``record``'s key (as ``IdempotencyStore.claim``) and only then add the new payment and
+        ``message``: one atomic step, the intake's hot path. False, writing nothing, if the key is held.
+        """
+        ...
+
     def get(self, payment_id: uuid.UUID) -> Payment | None:
         """Load a payment with its full history and attempts."""
         ...

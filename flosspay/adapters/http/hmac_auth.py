@@ -15,6 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Scope
 
+from flosspay.adapters.client_cache import MISS as _MISS
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import Unauthenticated
 from flosspay.domain.ports import Clock
@@ -61,7 +62,10 @@ def hmac_guard(find_client: Callable[[str], ApiClient | None], clock: Clock, ske
         body = await connection.body()
         client = None
         if len(client_id) <= MAX_CLIENT_ID_LENGTH:
-            client = await anyio.to_thread.run_sync(find_client, client_id)
+            # A cache hit needs no thread hop; only a miss may block on the database.
+            peek = getattr(find_client, "peek", None)
+            cached = peek(client_id) if peek is not None else _MISS
+            client = await anyio.to_thread.run_sync(find_client, client_id) if cached is _MISS else cached
         canonical = canonical_request(
             connection.method,
             signed_target(connection.scope),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NoReturn
 
+import psycopg
 import sqlalchemy.exc
 
 from flosspay.domain.errors import DomainError, ServiceUnavailable
@@ -36,6 +37,15 @@ def translate(exc: Exception, lock_timeout: DomainError | None = None) -> Except
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and (
         exc.connection_invalidated or isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError)
     ):
+        return ServiceUnavailable("database unavailable")
+    return exc
+
+
+def translate_driver_error(exc: psycopg.Error, lock_timeout: DomainError | None = None) -> Exception:
+    """``translate`` for an error raised by psycopg itself (the intake's direct driver call)."""
+    if exc.sqlstate == LOCK_NOT_AVAILABLE:
+        return lock_timeout or ServiceUnavailable("database busy")
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return ServiceUnavailable("database unavailable")
     return exc
 

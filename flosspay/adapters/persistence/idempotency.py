@@ -21,7 +21,7 @@ _SELECT = select(records).where(records.c.client_id == bindparam("b_client"), re
 
 
 @functools.cache
-def _claim(is_postgres: bool) -> Executable:
+def claim_statement(is_postgres: bool) -> Executable:
     """INSERT, or take over an expired record; RETURNING yields a row only when this call stored it."""
     insert = upsert_insert(records, is_postgres).values({name: bindparam(name) for name in (*_COLUMNS, "payment_id")})
     return insert.on_conflict_do_update(
@@ -55,7 +55,7 @@ class SqlIdempotencyStore:
         """
         in_progress = IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
         params = mapping.idempotency_row(record) | {"b_now": now}
-        result = self._db.execute(_claim(self._db.is_postgres), params, lock_timeout=in_progress)
+        result = self._db.execute(claim_statement(self._db.is_postgres), params, lock_timeout=in_progress)
         return result.first() is not None
 
     def get(self, client_id: str, key: str) -> IdempotencyRecord | None:

@@ -25,8 +25,13 @@ from sqlalchemy import (
 from flosspay.adapters.persistence import mapping
 from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
+from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
+from flosspay.adapters.persistence.intake import accept_sql, execute_accept
+from flosspay.adapters.persistence.outbox import SqlOutbox
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
-from flosspay.domain.errors import ConcurrentUpdate
+from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
+from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Payment
 
 _CHANGED = ("status", "updated_at", "expires_at", "failure_code", "failure_reason", "lease_owner", "lease_expires_at")
@@ -108,6 +113,25 @@ class SqlPaymentRepository:
             rows = [mapping.attempt_row(payment.id, a) for a in payment.attempts]
             self._db.execute(_upsert_attempt(self._db.is_postgres), rows)
         payment.mark_saved()
+
+    def accept(self, payment: Payment, record: IdempotencyRecord, message: OutboxMessage, now: datetime) -> bool:
+        """Claim the key and, only if claimed, store the payment and its first message (one statement on PG)."""
+        history = mapping.history_rows(payment)
+        if not self._db.is_postgres or len(history) != 1:
+            if not SqlIdempotencyStore(self._db).claim(record, now):
+                return False
+            self.add(payment)
+            SqlOutbox(self._db).add(message)
+            return True
+        rows = {"p_": mapping.payment_row(payment), "h_": history[0], "o_": mapping.outbox_row(message)}
+        sql = accept_sql(self._db.engine.dialect, *(tuple(row) for row in rows.values()))
+        params = {prefix + name: value for prefix, row in rows.items() for name, value in row.items()}
+        params |= mapping.idempotency_row(record) | {"b_now": now}
+        in_progress = IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
+        stored = execute_accept(self._db, sql, params, in_progress)
+        if stored:
+            payment.mark_saved()
+        return stored
 
     def get(self, payment_id: uuid.UUID) -> Payment | None:
         params = {"b_id": payment_id}

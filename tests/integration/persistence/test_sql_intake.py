@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, func, select
 
@@ -70,16 +71,31 @@ def statements(engine: Engine) -> Iterator[list[str]]:
     event.remove(engine, "before_cursor_execute", record)
 
 
-def test_an_accepted_payment_is_four_statements_and_one_commit(
-    uow_factory: SqlUnitOfWorkFactory, engine: Engine, statements: list[str]
+def test_an_accepted_payment_is_one_statement_on_postgres_and_four_inserts_on_sqlite(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine, statements: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sent_to_driver: list[str] = []
+    execute = psycopg.Connection.execute
+
+    def spy(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
+        sent_to_driver.append(str(query))
+        return execute(self, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "execute", spy)
     accepted = _accept(uow_factory, _intent())
-    assert [s.split()[0:3] for s in statements] == [
-        ["INSERT", "INTO", "idempotency_records"],
-        ["INSERT", "INTO", "payments"],
-        ["INSERT", "INTO", "payment_history"],
-        ["INSERT", "INTO", "outbox"],
-    ]
+    if engine.dialect.name == "postgresql":
+        assert statements == []  # straight to the driver, pipelined with BEGIN
+        [statement] = sent_to_driver  # one round trip: the four inserts are data-modifying CTEs
+        assert statement.split()[:6] == ["WITH", "claim", "AS", "(INSERT", "INTO", "idempotency_records"]
+        for table in ("payments", "payment_history", "outbox"):
+            assert f"INSERT INTO {table} " in statement
+    else:
+        assert [s.split()[0:3] for s in statements] == [
+            ["INSERT", "INTO", "idempotency_records"],
+            ["INSERT", "INTO", "payments"],
+            ["INSERT", "INTO", "payment_history"],
+            ["INSERT", "INTO", "outbox"],
+        ]
     assert not accepted.replayed and accepted.status_code == 200
     assert _counts(engine) == {"payments": 1, "payment_history": 1, "outbox": 1, "idempotency_records": 1}
     with uow_factory() as uow:
