@@ -43,8 +43,9 @@ def shared_dir() -> Path:
 def reference_tps(clients: int, seconds: int, db_url: str) -> float:
     script = shared_dir() / "bench" / "reference-payment-write.sh"
     plain = db_url.replace("postgresql+psycopg://", "postgresql://")
-    out = subprocess.run(["bash", str(script), str(clients), str(seconds), plain], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["bash", str(script), str(clients), str(seconds), plain], capture_output=True, text=True, check=True
+    ).stdout
     match = re.search(r"reference payment write: (\d+) tps", out)
     if not match:
         sys.exit(f"reference benchmark printed nothing usable: {out!r}")
@@ -72,19 +73,46 @@ def write_requests(path: Path, client_id: str, secret: str, count: int) -> None:
     ts = int(time.time())
     with path.open("w") as out:
         for i in range(count):
-            body = json.dumps({"senderUpi": f"payer{i % 997}@upi", "receiverUpi": "shop@upi",
-                               "amount": f"{1 + i % 5000}.{i % 100:02d}", "note": "bench"}, separators=(",", ":"))
+            body = json.dumps(
+                {
+                    "senderUpi": f"payer{i % 997}@upi",
+                    "receiverUpi": "shop@upi",
+                    "amount": f"{1 + i % 5000}.{i % 100:02d}",
+                    "note": "bench",
+                },
+                separators=(",", ":"),
+            )
             key = f"bench-{uuid.uuid4().hex}"
-            headers = signed_headers(client_id=client_id, secret=secret, method="POST", path="/api/v1/pay",
-                                     body=body.encode(), idempotency_key=key, timestamp=ts)
+            headers = signed_headers(
+                client_id=client_id,
+                secret=secret,
+                method="POST",
+                path="/api/v1/pay",
+                body=body.encode(),
+                idempotency_key=key,
+                timestamp=ts,
+            )
             out.write(f"{client_id}\t{ts}\t{key}\t{headers['X-HMAC']}\t{body}\n")
 
 
 def run_wrk(url: str, requests: Path, threads: int, connections: int, seconds: int) -> tuple[float, int, str]:
     env = dict(os.environ, FLOSSPAY_BENCH_REQUESTS=str(requests), FLOSSPAY_BENCH_THREADS=str(threads))
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
-                          "-s", str(Path(__file__).with_name("intake.lua")), url], capture_output=True, text=True,
-                         env=env, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(Path(__file__).with_name("intake.lua")),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return rps, int(bad.group(1)) if bad else 0, out
@@ -110,18 +138,34 @@ def main() -> int:
     db_url = make_database()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOSSPAY_")}
     tmp = Path(tempfile.mkdtemp(prefix="flosspay-bench-"))
-    env.update(FLOSSPAY_DATABASE_URL=db_url, FLOSSPAY_DATA_DIR=str(tmp), FLOSSPAY_RAILS="upi",
-               FLOSSPAY_UPI_PSP_URL="http://127.0.0.1:9", FLOSSPAY_LOG_LEVEL="WARNING")
+    env.update(
+        FLOSSPAY_DATABASE_URL=db_url,
+        FLOSSPAY_DATA_DIR=str(tmp),
+        FLOSSPAY_RAILS="upi",
+        FLOSSPAY_UPI_PSP_URL="http://127.0.0.1:9",
+        FLOSSPAY_LOG_LEVEL="WARNING",
+    )
     api = None
     try:
         subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
-        creds = json.loads(subprocess.run([str(BIN / "flosspay"), "clients", "create", "bench", "--json"], env=env,
-                                          check=True, capture_output=True, text=True).stdout)
+        creds = json.loads(
+            subprocess.run(
+                [str(BIN / "flosspay"), "clients", "create", "bench", "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         ref = reference_tps(args.connections, args.seconds, db_url)
         print(f"reference payment write (pgbench, {args.connections} clients): {ref:,.0f} tps", flush=True)
         port = 18000 + os.getpid() % 1000
-        api = subprocess.Popen([str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        api = subprocess.Popen(
+            [str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
@@ -137,8 +181,11 @@ def main() -> int:
         rps, bad, out = run_wrk(base, requests, args.wrk_threads, args.connections, args.seconds)
         accepted = (count_payments(db_url) - before) / args.seconds
         latency = re.search(r"99%\s+(\S+)", out)
-        print(f"FlossPay intake (POST /api/v1/pay, {args.api_workers} API processes, {args.connections} connections): "
-              f"{rps:,.0f} req/s, {accepted:,.0f} new payments/s, non-2xx {bad}, p99 {latency.group(1) if latency else '?'}")
+        print(
+            f"FlossPay intake (POST /api/v1/pay, {args.api_workers} API processes, {args.connections} connections): "
+            f"{rps:,.0f} req/s, {accepted:,.0f} new payments/s, non-2xx {bad}, "
+            f"p99 {latency.group(1) if latency else '?'}"
+        )
         print(f"ratio accepted/reference: {accepted / ref:.2f}  (target >= 0.50)")
     finally:
         if api is not None:

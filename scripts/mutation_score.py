@@ -29,8 +29,10 @@ def main() -> int:
         n = sum(c.values())
         print(f"{module:<40} {c['killed']:>4}/{n:<4} killed ({100 * c['killed'] / n:.1f}%)")
     killed = counts["killed"]
-    print(f"total: {killed}/{total} mutants killed ({100 * killed / total:.1f}%); " +
-          ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "killed"))
+    print(
+        f"total: {killed}/{total} mutants killed ({100 * killed / total:.1f}%); "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "killed")
+    )
     return 0
 
 
