@@ -84,7 +84,7 @@ def test_an_accepted_payment_is_one_statement_on_postgres_and_four_inserts_on_sq
     monkeypatch.setattr(psycopg.Connection, "execute", spy)
     accepted = _accept(uow_factory, _intent())
     if engine.dialect.name == "postgresql":
-        assert statements == []  # straight to the driver, pipelined with BEGIN
+        assert statements == []  # straight to the driver
         [statement] = sent_to_driver  # one round trip: the four inserts are data-modifying CTEs
         assert statement.split()[:6] == ["WITH", "claim", "AS", "(INSERT", "INTO", "idempotency_records"]
         for table in ("payments", "payment_history", "outbox"):

@@ -1,0 +1,278 @@
+"""The hash chain over payment history and journal entries: canonical bytes, links, export lines.
+
+Standard library only, and no import from the rest of FlossPay: this module and
+``flosspay.domain.chain_verify`` are the reference implementation of the format specified in
+docs/ledger.md, and the offline verifier runs them with nothing else installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import ClassVar
+
+GENESIS = bytes(32)
+"""The "previous hash" of record 1: 32 zero bytes."""
+
+EXPORT_FORMAT = "flosspay-ledger-export"
+EXPORT_VERSION = 1
+CHECKPOINT_TAG = "flosspay-checkpoint"
+
+HISTORY = "history"
+ENTRY = "entry"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False).encode
+
+
+def canonical(values: list[object]) -> bytes:
+    """UTF-8 JSON with no whitespace; strings escaped as RFC 8785 does (only ``"``, ``\\`` and C0 controls).
+
+    Only arrays, strings, integers and null ever reach here, which is the subset the spec allows.
+    """
+    return _dumps(values).encode()
+
+
+def canonical_value(value: object) -> bytes:
+    """One value as it appears inside a canonical record (a token of the array)."""
+    return _dumps(value).encode()
+
+
+def format_time(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, always six fractional digits; naive times are refused."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"refusing a naive datetime {moment!r} in the chain")
+    u = moment.astimezone(UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """The inverse of ``format_time`` (strict)."""
+    if len(text) != 27 or not text.endswith("Z"):
+        raise ValueError(f"not a chain timestamp: {text!r}")
+    return datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def link_hash(prev: bytes, record: bytes) -> bytes:
+    """SHA-256(previous hash ‖ canonical record): the whole chaining rule."""
+    return hashlib.sha256(prev + record).digest()
+
+
+def _uuid_or_none(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFacts:
+    """One row of a payment's status history plus the payment's fixed facts, as chained."""
+
+    kind: ClassVar[str] = HISTORY
+
+    payment_id: uuid.UUID
+    index: int
+    from_status: str | None
+    to_status: str
+    attempt: int | None
+    at: datetime
+    flow: str
+    currency: str
+    amount: int
+    client_id: str
+    rail: str
+    reason: str
+
+    def record(self, seq: int) -> bytes:
+        return canonical(
+            [
+                seq,
+                HISTORY,
+                str(self.payment_id),
+                self.index,
+                self.from_status,
+                self.to_status,
+                self.attempt,
+                format_time(self.at),
+                self.flow,
+                self.currency,
+                self.amount,
+                self.client_id,
+                self.rail,
+                self.reason,
+            ]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFacts:
+    """One journal entry with its postings ``(account, currency, signed minor amount)``, as chained."""
+
+    kind: ClassVar[str] = ENTRY
+
+    entry_id: uuid.UUID
+    entry_kind: str
+    payment_id: uuid.UUID | None
+    ref_entry_id: uuid.UUID | None
+    posted_at: datetime
+    postings: tuple[tuple[str, str, int], ...]
+    description: str
+
+    def record(self, seq: int) -> bytes:
+        return canonical(
+            [
+                seq,
+                ENTRY,
+                str(self.entry_id),
+                self.entry_kind,
+                _uuid_or_none(self.payment_id),
+                _uuid_or_none(self.ref_entry_id),
+                format_time(self.posted_at),
+                [list(p) for p in self.postings],
+                self.description,
+            ]
+        )
+
+
+Facts = HistoryFacts | EntryFacts
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A committed record not chained yet; ``source_pos`` orders it (see the chain repository)."""
+
+    facts: Facts
+    source_pos: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainLink:
+    """One row of the chain: which record sits at ``seq`` and the hashes that bind it."""
+
+    seq: int
+    kind: str
+    payment_id: uuid.UUID | None
+    history_index: int | None
+    entry_id: uuid.UUID | None
+    source_pos: int
+    prev_hash: bytes
+    hash: bytes
+
+    @classmethod
+    def make(cls, seq: int, prev_hash: bytes, pending: Pending) -> ChainLink:
+        facts = pending.facts
+        digest = link_hash(prev_hash, facts.record(seq))
+        if isinstance(facts, HistoryFacts):
+            return cls(seq, HISTORY, facts.payment_id, facts.index, None, pending.source_pos, prev_hash, digest)
+        return cls(seq, ENTRY, facts.payment_id, None, facts.entry_id, pending.source_pos, prev_hash, digest)
+
+
+def link_all(head_seq: int, head_hash: bytes, pending: list[Pending]) -> list[ChainLink]:
+    """Chain ``pending`` after the head, in the given order."""
+    links: list[ChainLink] = []
+    prev = head_hash
+    for offset, item in enumerate(pending, start=1):
+        link = ChainLink.make(head_seq + offset, prev, item)
+        links.append(link)
+        prev = link.hash
+    return links
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The newest link (seq 0 and GENESIS for an empty chain)."""
+
+    seq: int
+    hash: bytes
+    chained_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The head hash at ``seq`` as published by the operator; ``signature`` is Ed25519 by ``key``."""
+
+    seq: int
+    hash: bytes
+    at: datetime
+    key: bytes | None = None
+    signature: bytes | None = None
+
+    def message(self) -> bytes:
+        """The exact bytes that are signed."""
+        return checkpoint_message(self.seq, self.hash, self.at)
+
+
+def checkpoint_message(seq: int, digest: bytes, at: datetime) -> bytes:
+    return canonical([CHECKPOINT_TAG, seq, digest.hex(), format_time(at)])
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedRecord:
+    """A link read back with its record recomputed from the source rows (None if they are gone)."""
+
+    link: ChainLink
+    facts: Facts | None
+    problem: str | None = None
+
+
+# --- export lines (JSON Lines) ---------------------------------------------------------------------
+
+
+def header_line(exported_at: datetime) -> bytes:
+    return (
+        canonical_object(
+            {
+                "format": EXPORT_FORMAT,
+                "version": EXPORT_VERSION,
+                "genesis": GENESIS.hex(),
+                "exportedAt": format_time(exported_at),
+            }
+        )
+        + b"\n"
+    )
+
+
+def record_line(seq: int, stored_hash: bytes, record: bytes | None, problem: str | None = None) -> bytes:
+    """``{"hash":…,"record":…}``: the record's canonical bytes verbatim, so a verifier can hash the slice.
+
+    A line that carries a ``problem`` (the exporter found the source row missing, say) starts
+    with it, so it never looks like the plain form.
+    """
+    if problem is None and record is not None:
+        return b'{"hash":"' + stored_hash.hex().encode() + b'","record":' + record + b"}\n"
+    body = b"null" if record is None else record
+    return (
+        b'{"problem":'
+        + canonical_value(problem or "record missing")
+        + b',"seq":%d,"hash":"' % seq
+        + stored_hash.hex().encode()
+        + b'","record":'
+        + body
+        + b"}\n"
+    )
+
+
+def checkpoint_line(checkpoint: Checkpoint) -> bytes:
+    return (
+        canonical_object(
+            {
+                "checkpoint": {
+                    "seq": checkpoint.seq,
+                    "hash": checkpoint.hash.hex(),
+                    "at": format_time(checkpoint.at),
+                    "key": checkpoint.key.hex() if checkpoint.key is not None else None,
+                    "signature": checkpoint.signature.hex() if checkpoint.signature is not None else None,
+                }
+            }
+        )
+        + b"\n"
+    )
+
+
+def end_line(seq: int, digest: bytes) -> bytes:
+    return canonical_object({"end": {"seq": seq, "hash": digest.hex()}}) + b"\n"
+
+
+def canonical_object(value: dict[str, object]) -> bytes:
+    """Export framing (not hashed): compact JSON in the given key order."""
+    return _dumps(value).encode()

@@ -1,0 +1,628 @@
+"""Verify a chain export line by line: hashes, sequence, balances, legal status paths, checkpoints.
+
+Standard library only, no import from the rest of FlossPay (see ``flosspay.domain.chain``). The
+live-database check feeds this same verifier the lines it would export, so "verify the database"
+and "verify an export" are one algorithm.
+
+Speed matters (an auditor re-hashes everything): the common record shapes are checked on byte
+tokens split out of the canonical record; anything unusual is re-parsed with ``json`` and checked
+by the same rules, so the fast path is an optimisation, never a different judgement.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from binascii import hexlify
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flosspay.domain.chain import (
+    CHECKPOINT_TAG,
+    ENTRY,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    GENESIS,
+    HISTORY,
+    canonical,
+    canonical_value,
+    parse_time,
+)
+
+# The payment state machine, as in flosspay.domain.payment.TRANSITIONS (a unit test keeps them equal).
+TRANSITIONS: dict[str, frozenset[tuple[str | None, str]]] = {
+    "PAY": frozenset(
+        {
+            (None, "QUEUED"),
+            ("QUEUED", "PROCESSING"),
+            ("PROCESSING", "ACTION_REQUIRED"),
+            ("ACTION_REQUIRED", "PROCESSING"),
+            ("PROCESSING", "COMPLETED"),
+            ("PROCESSING", "FAILED"),
+        }
+    ),
+    "COLLECT": frozenset(
+        {
+            (None, "REQUESTED"),
+            ("REQUESTED", "PROCESSING"),
+            ("PROCESSING", "COMPLETED"),
+            ("PROCESSING", "FAILED"),
+            ("PROCESSING", "DECLINED"),
+            ("PROCESSING", "EXPIRED"),
+        }
+    ),
+}
+ENTRY_KINDS = ("payment", "reversal", "correction")
+
+SignatureCheck = Callable[[bytes, bytes, bytes], bool]
+"""``(public_key, message, signature) -> valid`` for Ed25519."""
+
+_tok = canonical_value
+_LEGAL: frozenset[tuple[bytes, bytes, bytes]] = frozenset(
+    (_tok(flow), _tok(a), _tok(b)) for flow, pairs in TRANSITIONS.items() for a, b in pairs
+)
+_FLOWS = frozenset(_tok(flow) for flow in TRANSITIONS)
+_COMPLETED = _tok("COMPLETED")
+_ENDED = frozenset(_tok(s) for s in ("FAILED", "DECLINED", "EXPIRED"))
+_NULL = b"null"
+_HISTORY = _tok(HISTORY)
+_ENTRY = _tok(ENTRY)
+_PAYMENT, _REVERSAL, _CORRECTION = (_tok(k) for k in ENTRY_KINDS)
+_PLAIN_HEAD = b'{"hash":"'
+_PLAIN_MID = b'","record":'
+_PLAIN_END = b"]}\n"
+
+_CURRENCY = re.compile(rb'"[A-Z]{3}"')
+# Currency, amount, client and rail of a payment's history row; the fast form has no comma or escape.
+_FAST_FACTS = re.compile(rb'"[A-Z]+","[A-Z]{3}",[1-9][0-9]{0,17},"[^"\\,]*","[^"\\,]*"')
+_FACTS = re.compile(rb'"[A-Z]{3}",[1-9][0-9]{0,17},"(?:[^"\\]|\\.)*","(?:[^"\\]|\\.)*"')
+
+
+def _fast_facts(rest: bytes) -> _Facts | None:
+    """From the tail of a history record (flow onwards), if plain: the tokens the checks need.
+
+    ``(flow, currency, amount, debit suffix, credit suffix, facts prefix)``: the suffixes are how a
+    payment entry's postings of this payment's amount end, the prefix is what every later row of
+    the payment must start its tail with.
+    """
+    parts = rest.split(b",", 5)
+    if len(parts) != 6:
+        return None
+    prefix = b",".join(parts[:5]) + b',"'
+    if not _FAST_FACTS.fullmatch(prefix, 0, len(prefix) - 2) or parts[0] not in _FLOWS or parts[5][:1] != b'"':
+        return None
+    return _facts(parts[0], parts[1], parts[2], prefix)
+
+
+_Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+
+
+def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes) -> _Facts:
+    debit = b"," + currency + b",-" + amount + b"]"
+    credit = b"," + currency + b"," + amount + b"]"
+    return flow, currency, amount, debit, credit, prefix
+
+
+_NEXT = {b"%d" % i: b"%d" % (i + 1) for i in range(64)}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """What is wrong, at which sequence number (0: the export as a whole)."""
+
+    seq: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"seq {self.seq}: {self.what}" if self.seq else self.what
+
+
+@dataclass
+class Report:
+    records: int = 0
+    """Records in the chain checked, i.e. the head's sequence number."""
+    head_seq: int = 0
+    head_hash: bytes = GENESIS
+    checkpoints: int = 0
+    signed_checkpoints: int = 0
+    unchecked_signatures: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    more_problems: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_problem(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+
+class _Bad(Exception):
+    """A rule broken by the current record."""
+
+
+class ChainVerifier:
+    """Feed it the export's lines (bytes, with their newline) in order; read the ``Report``.
+
+    ``trusted_keys``: Ed25519 public keys the operator published; when given, every checkpoint must
+    be signed by one of them. ``expected_heads``: ``{seq: hash}`` an auditor holds the operator to.
+    """
+
+    def __init__(
+        self,
+        *,
+        check_signature: SignatureCheck | None = None,
+        trusted_keys: Iterable[bytes] = (),
+        expected_heads: dict[int, bytes] | None = None,
+        max_problems: int = 100,
+        require_header: bool = True,
+    ) -> None:
+        self.check_signature = check_signature
+        self.trusted_keys = frozenset(trusted_keys)
+        self.expected_heads = dict(expected_heads or {})
+        self.max_problems = max_problems
+        self.report = Report()
+        self._prev = GENESIS
+        self._next_seq = 1
+        self._payments: dict[bytes, list[Any]] = {}
+        self._entries: set[bytes] = set()
+        self._reversed: set[bytes] = set()
+        self._seen_header = not require_header
+        self._ended = False
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def verify(
+        self, lines: Iterable[bytes], progress: Callable[[int], None] | None = None, progress_every: int = 50_000
+    ) -> Report:
+        """Check every line, then the end of the chain; returns the report (also in ``self.report``)."""
+        sha256 = hashlib.sha256
+        payments = self._payments
+        entries = self._entries
+        legal = _LEGAL
+        ended = _ENDED
+        heads = self.expected_heads
+        every = max(1, progress_every)
+        next_progress = self._next_seq - 1 + every
+        prev = self._prev
+        expected = self._next_seq
+        for line in lines:
+            if not (line.startswith(_PLAIN_MID, 73) and line.startswith(_PLAIN_HEAD) and line.endswith(_PLAIN_END)):
+                self._prev, self._next_seq = prev, expected
+                self._slow_line(line)
+                prev, expected = self._prev, self._next_seq
+                continue
+            record = line[84:-2]
+            digest = sha256(prev + record).digest()
+            if line.startswith(hexlify(digest), 9):
+                prev = digest
+            else:
+                self._prev, self._next_seq = prev, expected
+                self._hash_mismatch(line[9:73])
+                prev = self._prev
+            tokens = record.split(b",", 8)
+            if tokens[0] != b"[%d" % expected:
+                self._prev, self._next_seq = prev, expected
+                self._seq_problem(record)
+                expected = self._next_seq
+            if heads and expected in heads:
+                self._prev, self._next_seq = prev, expected
+                self._expected_head(expected)
+            expected += 1
+            if progress is not None and expected > next_progress:
+                progress(expected - 1)
+                next_progress += every
+            # The common shapes, decided on tokens; anything else goes to _record (same rules, slower).
+            kind = tokens[1]
+            if kind == _HISTORY and len(tokens) == 9:
+                pid = tokens[2]
+                to = tokens[5]
+                state = payments.get(pid)
+                if state is None:
+                    if tokens[3] == b"0" and tokens[4] == _NULL:
+                        facts = _fast_facts(tokens[8])
+                        if facts is not None and (facts[0], _NULL, to) in legal:
+                            payments[pid] = [to, b"1", facts]
+                            continue
+                elif (
+                    tokens[3] == state[1]
+                    and tokens[4] == state[0]
+                    and tokens[8].startswith(state[2][5])
+                    and (state[2][0], tokens[4], to) in legal
+                ):
+                    if to in ended:
+                        del payments[pid]  # nothing may follow a final status; forget it to bound memory
+                    else:
+                        state[0] = to
+                        state[1] = _NEXT.get(tokens[3]) or b"%d" % (int(tokens[3]) + 1)
+                    continue
+            elif kind == _ENTRY and tokens[3] == _PAYMENT and tokens[5] == _NULL:
+                pid = tokens[4]
+                state = payments.get(pid)
+                eid = tokens[2]
+                if state is not None and state[0] == _COMPLETED and eid not in entries:
+                    start = record.find(b",[[")
+                    body = record[start + 1 : record.find(b']],"', start) + 2]
+                    facts = state[2]
+                    n = body.count(b"],[") + 1
+                    debits = body.count(facts[3])
+                    if (
+                        n >= 2
+                        and start > 0
+                        and debits * 2 == n
+                        and body.count(facts[4]) == debits
+                        and body.count(b'"') == 4 * n
+                        and b"\\" not in body
+                        and body.endswith(b"]]")
+                    ):
+                        entries.add(eid)
+                        del payments[pid]
+                        continue
+            self._record(expected - 1, record)
+        self._prev, self._next_seq = prev, expected
+        return self.finish()
+
+    def finish(self) -> Report:
+        report = self.report
+        report.records = self._next_seq - 1
+        report.head_seq = self._next_seq - 1
+        report.head_hash = self._prev
+        if not self._seen_header:
+            self._problem(0, "the export has no header line")
+        if not self._ended and self._seen_header:
+            self._problem(0, "the export has no end line: it is truncated")
+        for seq in sorted(s for s in self.expected_heads if s > report.head_seq):
+            self._problem(0, f"the chain ends at seq {report.head_seq}, before the expected head at seq {seq}")
+        return report
+
+    # --- problems ---------------------------------------------------------------------------------
+
+    def _problem(self, seq: int, what: str) -> None:
+        if len(self.report.problems) < self.max_problems:
+            self.report.problems.append(Problem(seq, what))
+        else:
+            self.report.more_problems += 1
+
+    def _hash_mismatch(self, stored_hex: bytes) -> None:
+        """Report it, then carry on from the stored hash so one bad record is reported once."""
+        self._problem(self._next_seq, "hash mismatch: this record or its link was changed after it was chained")
+        try:
+            self._prev = bytes.fromhex(stored_hex.decode())
+        except ValueError:
+            self._problem(self._next_seq, "the stored hash is not 64 hex digits")
+
+    def _seq_problem(self, record: bytes) -> None:
+        expected = self._next_seq
+        try:
+            found = json.loads(record)[0]
+        except (ValueError, TypeError, IndexError, KeyError):
+            found = None
+        if type(found) is not int:
+            self._problem(expected, "the record does not start with its sequence number")
+            return
+        self._gap(found)
+
+    def _gap(self, found: int) -> None:
+        expected = self._next_seq
+        if found > expected:
+            missing = f"seq {expected}" if found == expected + 1 else f"seq {expected}..{found - 1}"
+            self._problem(expected, f"sequence gap: {missing} missing (next record is seq {found})")
+        else:
+            self._problem(expected, f"sequence out of order: found seq {found} where seq {expected} belongs")
+        self._next_seq = found
+
+    # --- records (the general path) ---------------------------------------------------------------
+
+    def _record(self, seq: int, record: bytes) -> None:
+        """Check one record's rules from its parsed JSON; the fast path in ``verify`` agrees with this."""
+        try:
+            values = json.loads(record)
+            if not isinstance(values, list) or len(values) < 2:
+                raise _Bad("the record is not a JSON array")
+            if values[1] == HISTORY:
+                self._history(values)
+            elif values[1] == ENTRY:
+                self._entry(values)
+            else:
+                raise _Bad(f"unknown record kind {values[1]!r}")
+        except _Bad as bad:
+            self._problem(seq, str(bad))
+        except ValueError:
+            self._problem(seq, "the record is not JSON")
+
+    def _history(self, values: list[object]) -> None:
+        if len(values) != 14 or not isinstance(values[13], str):
+            raise _Bad("a history record has 14 fields, the reason last")
+        t = [canonical_value(v) for v in values]
+        pid, index, from_, to, flow = t[2], t[3], t[4], t[5], t[8]
+        prefix = b",".join(t[8:13]) + b',"'
+        name = _s(pid)
+        state = self._payments.get(pid)
+        if state is None:
+            if index != b"0":
+                raise _Bad(
+                    f"payment {name}: history row {_s(index)} with no earlier rows "
+                    "(rows missing, or a row after a final status)"
+                )
+            if from_ != _NULL or flow not in _FLOWS or (flow, from_, to) not in _LEGAL:
+                raise _Bad(f"payment {name}: a {_s(flow)} payment cannot start in {_s(to)}")
+            if not _FACTS.fullmatch(b",".join(t[9:13])):
+                raise _Bad(f"payment {name}: malformed currency, amount, client or rail")
+            state = [to, b"1", _facts(t[8], t[9], t[10], prefix)]
+        else:
+            if index != state[1]:
+                raise _Bad(f"payment {name}: history row {_s(index)} where row {_s(state[1])} belongs")
+            if prefix != state[2][5]:
+                raise _Bad(f"payment {name}: flow, amount, client or rail differ from the payment's first row")
+            if from_ != state[0]:
+                raise _Bad(f"payment {name}: row says from {_s(from_)} but the payment was {_s(state[0])}")
+            if (flow, from_, to) not in _LEGAL:
+                raise _Bad(f"payment {name}: illegal transition {_s(from_)} -> {_s(to)} for a {_s(flow)} payment")
+            state[0] = to
+            state[1] = b"%d" % (int(index) + 1)
+        if to in _ENDED:
+            self._payments.pop(pid, None)
+        else:
+            self._payments[pid] = state
+
+    def _entry(self, values: list[object]) -> None:
+        if len(values) != 9 or not isinstance(values[7], list) or not isinstance(values[8], str):
+            raise _Bad("an entry record has 9 fields, the postings 8th and the description last")
+        h = [canonical_value(v) for v in values[:7]]
+        eid, kind, pid, ref = h[2], h[3], h[4], h[5]
+        name = _s(eid)
+        if kind not in (_PAYMENT, _REVERSAL, _CORRECTION):
+            raise _Bad(f"entry {name}: unknown kind {_s(kind)}")
+        postings: list[tuple[str, str, int]] = []
+        for posting in values[7]:
+            if (
+                not isinstance(posting, list)
+                or len(posting) != 3
+                or not isinstance(posting[0], str)
+                or not posting[0]
+                or not isinstance(posting[1], str)
+                or not _CURRENCY.fullmatch(canonical_value(posting[1]))
+                or type(posting[2]) is not int
+                or posting[2] == 0
+            ):
+                raise _Bad(f"entry {name}: a posting is [account, currency, non-zero integer amount]")
+            postings.append((posting[0], posting[1], posting[2]))
+        if len(postings) < 2:
+            raise _Bad(f"entry {name}: fewer than two postings")
+        sums: dict[str, int] = {}
+        for _, currency, amount in postings:
+            sums[currency] = sums.get(currency, 0) + amount
+        for currency, total in sums.items():
+            if total:
+                raise _Bad(f"entry {name}: postings in {currency} sum to {total}, not 0 (unbalanced)")
+        if eid in self._entries:
+            raise _Bad(f"entry {name}: chained twice")
+        if kind == _PAYMENT:
+            self._payment_entry(name, pid, ref, postings)
+        else:
+            if ref == _NULL:
+                raise _Bad(f"entry {name}: a {_s(kind)} must reference the entry it changes")
+            if ref not in self._entries:
+                raise _Bad(f"entry {name}: references entry {_s(ref)}, which is not earlier in the chain")
+            if kind == _REVERSAL:
+                if ref in self._reversed:
+                    raise _Bad(f"entry {name}: entry {_s(ref)} is reversed twice")
+                self._reversed.add(ref)
+        self._entries.add(eid)
+
+    def _payment_entry(self, name: str, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]) -> None:
+        if pid == _NULL or ref != _NULL:
+            raise _Bad(f"entry {name}: a payment entry names its payment and references no entry")
+        state = self._payments.get(pid)
+        if state is None or state[0] != _COMPLETED:
+            raise _Bad(f"entry {name}: payment {_s(pid)} has not COMPLETED earlier in the chain, or has its entry")
+        currency, amount = _s(state[2][1]), int(state[2][2])
+        for account, posting_currency, posting_amount in postings:
+            if posting_currency != currency or abs(posting_amount) != amount:
+                raise _Bad(
+                    f"entry {name}: posting of {posting_amount} {posting_currency} to {account} "
+                    f"does not move the payment's {amount} {currency}"
+                )
+        del self._payments[pid]  # one payment entry per payment: a second one is refused above
+
+    # --- other lines ------------------------------------------------------------------------------
+
+    def _slow_line(self, line: bytes) -> None:
+        seq = self._next_seq
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            self._problem(seq, "a line of the export is not JSON")
+            return
+        if not isinstance(obj, dict):
+            self._problem(seq, "a line of the export is not a JSON object")
+            return
+        if self._ended:
+            self._problem(seq, "lines after the end line")
+            return
+        if "format" in obj:
+            self._header(obj)
+        elif not self._seen_header:
+            self._problem(0, "the export does not start with its header line")
+            self._seen_header = True
+            self._slow_line(line)
+        elif "checkpoint" in obj:
+            self._checkpoint(obj["checkpoint"])
+        elif "end" in obj:
+            self._end(obj["end"])
+        elif "hash" in obj:
+            self._record_line(obj)
+        else:
+            self._problem(seq, "a line of unknown type")
+
+    def _header(self, obj: dict[str, object]) -> None:
+        if self._seen_header:
+            self._problem(self._next_seq, "a second header line")
+            return
+        self._seen_header = True
+        if obj.get("format") != EXPORT_FORMAT or obj.get("version") != EXPORT_VERSION:
+            self._problem(0, f"not a {EXPORT_FORMAT} version {EXPORT_VERSION} file")
+        if obj.get("genesis") != GENESIS.hex():
+            self._problem(0, "unexpected genesis value")
+
+    def _record_line(self, obj: dict[str, object]) -> None:
+        """A record line that is not in the plain form: a reported problem, or unusual formatting."""
+        values = obj.get("record")
+        seq = obj.get("seq")
+        if seq is None and isinstance(values, list) and values and type(values[0]) is int:
+            seq = values[0]
+        stored_hex = obj.get("hash")
+        if type(seq) is not int or not isinstance(stored_hex, str) or not _is_hex64(stored_hex):
+            self._problem(self._next_seq, "a record line without a sequence number or a 64-hex-digit hash")
+            return
+        if seq != self._next_seq:
+            self._gap(seq)
+        problem = obj.get("problem")
+        if isinstance(problem, str):
+            self._problem(seq, problem)
+        if values is None:
+            if not isinstance(problem, str):
+                self._problem(seq, "record missing")
+            self._prev = bytes.fromhex(stored_hex)
+            self._next_seq = seq + 1
+            self._expected_head(seq)
+            return
+        if not isinstance(values, list):
+            self._problem(seq, "the record is not a JSON array")
+            self._prev = bytes.fromhex(stored_hex)
+            self._next_seq = seq + 1
+            return
+        try:
+            record = canonical(values)
+        except (TypeError, ValueError):
+            self._problem(seq, "the record cannot be encoded canonically")
+            self._prev = bytes.fromhex(stored_hex)
+            self._next_seq = seq + 1
+            return
+        digest = hashlib.sha256(self._prev + record).digest()
+        if digest.hex() != stored_hex:
+            self._hash_mismatch(stored_hex.encode())
+        else:
+            self._prev = digest
+        self._next_seq = seq + 1
+        self._expected_head(seq)
+        self._record(seq, record)
+
+    def _expected_head(self, seq: int) -> None:
+        wanted = self.expected_heads.get(seq)
+        if wanted is not None and wanted != self._prev:
+            self._problem(seq, f"the chain hash at seq {seq} differs from the expected head {wanted.hex()}")
+
+    def _checkpoint(self, raw: object) -> None:
+        seq = self._next_seq - 1
+        if not isinstance(raw, dict):
+            self._problem(seq, "malformed checkpoint line")
+            return
+        self.report.checkpoints += 1
+        cp_seq, cp_hash, at, key, signature = (raw.get(k) for k in ("seq", "hash", "at", "key", "signature"))
+        if type(cp_seq) is not int or not isinstance(cp_hash, str) or not _is_hex64(cp_hash) or not isinstance(at, str):
+            self._problem(seq, "malformed checkpoint line")
+            return
+        if cp_seq != seq:
+            self._problem(seq, f"checkpoint for seq {cp_seq} placed after seq {seq}")
+            return
+        if cp_hash != self._prev.hex():
+            self._problem(seq, f"checkpoint at seq {cp_seq} records hash {cp_hash}, the chain has {self._prev.hex()}")
+        try:
+            message = canonical([CHECKPOINT_TAG, cp_seq, cp_hash, at])
+            parse_time(at)
+        except ValueError:
+            self._problem(seq, "checkpoint time is malformed")
+            return
+        if signature is None or key is None:
+            if self.trusted_keys:
+                self._problem(seq, f"checkpoint at seq {cp_seq} is not signed")
+            return
+        if not isinstance(key, str) or not isinstance(signature, str):
+            self._problem(seq, "malformed checkpoint signature")
+            return
+        try:
+            key_bytes, signature_bytes = bytes.fromhex(key), bytes.fromhex(signature)
+        except ValueError:
+            self._problem(seq, "malformed checkpoint signature")
+            return
+        if self.trusted_keys and key_bytes not in self.trusted_keys:
+            self._problem(seq, f"checkpoint at seq {cp_seq} is signed by key {key}, which is not trusted")
+            return
+        if self.check_signature is None:
+            self.report.unchecked_signatures += 1
+            return
+        if not self.check_signature(key_bytes, message, signature_bytes):
+            self._problem(seq, f"checkpoint at seq {cp_seq}: the signature does not verify")
+            return
+        self.report.signed_checkpoints += 1
+
+    def _end(self, raw: object) -> None:
+        seq = self._next_seq - 1
+        self._ended = True
+        if not isinstance(raw, dict) or type(raw.get("seq")) is not int or not isinstance(raw.get("hash"), str):
+            self._problem(seq, "malformed end line")
+            return
+        if raw["seq"] != seq:
+            self._problem(seq, f"the end line says the chain ends at seq {raw['seq']}, but it ends at seq {seq}")
+        elif raw["hash"] != self._prev.hex():
+            self._problem(seq, "the end line's head hash differs from the chain's")
+
+
+def _s(token: bytes) -> str:
+    """A token for a message: strings without their quotes."""
+    return token.decode(errors="replace").strip('"')
+
+
+def _is_hex64(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def verify_lines(
+    lines: Iterable[bytes],
+    *,
+    check_signature: SignatureCheck | None = None,
+    trusted_keys: Iterable[bytes] = (),
+    expected_heads: dict[int, bytes] | None = None,
+    progress: Callable[[int], None] | None = None,
+    max_problems: int = 100,
+) -> Report:
+    """Verify an export given as lines of bytes (each ending in a newline)."""
+    verifier = ChainVerifier(
+        check_signature=check_signature,
+        trusted_keys=trusted_keys,
+        expected_heads=expected_heads,
+        max_problems=max_problems,
+    )
+    return verifier.verify(lines, progress)
+
+
+def describe(report: Report) -> str:
+    """A short human summary of a report (the first problem first)."""
+    head = f"head seq {report.head_seq} hash {report.head_hash.hex()}"
+    checkpoints = f"{report.checkpoints} checkpoint(s), {report.signed_checkpoints} with a verified signature"
+    if report.unchecked_signatures:
+        checkpoints += f", {report.unchecked_signatures} signature(s) not checked"
+    if report.ok:
+        return f"ledger OK: {report.records} records, {head}; {checkpoints}"
+    first = report.problems[0]
+    where = f"at seq {first.seq}" if first.seq else "in the export"
+    lines = [f"ledger verification FAILED {where}: {first.what}"]
+    lines += [f"  also: {p}" for p in report.problems[1:]]
+    if report.more_problems:
+        lines.append(f"  ... and {report.more_problems} more problem(s)")
+    lines.append(f"checked {report.records} records, {head}; {checkpoints}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "ChainVerifier",
+    "Problem",
+    "Report",
+    "SignatureCheck",
+    "describe",
+    "verify_lines",
+]
