@@ -34,10 +34,22 @@ def _settings(args: argparse.Namespace | None = None):  # type: ignore[no-untype
     return load_settings(env)
 
 
-def _container(settings, start_sandboxes: bool = False):  # type: ignore[no-untyped-def]
+def _container(settings, start_sandboxes: bool = False, check_schema: bool = True):  # type: ignore[no-untyped-def]
     from flosspay.adapters.container import Container
 
+    if check_schema:
+        _require_schema(settings.database.url)
     return Container(settings=settings, start_sandboxes=start_sandboxes)
+
+
+def _require_schema(url: str) -> None:
+    """Refuse to run against a database whose schema is missing or older than this FlossPay."""
+    from flosspay.adapters.persistence.migrate import current, head
+
+    found = current(url)
+    if found != head():
+        state = "has no FlossPay schema" if found is None else f"is at schema {found}, this FlossPay needs {head()}"
+        raise CliError(f"the database {state}; run `flosspay db upgrade` first")
 
 
 def _logging(level: str) -> None:
@@ -128,6 +140,7 @@ def cmd_rails_list(args: argparse.Namespace) -> int:
     from flosspay.adapters.rails import RailLoader
 
     settings = _settings()
+    logging.getLogger("flosspay.adapters.rails").setLevel(logging.CRITICAL)  # the table says it all
     loader = RailLoader()
     registry = loader.build({k: dict(v) for k, v in settings.rails.per_rail.items()}, settings.rails.enabled)
     if args.json:
@@ -161,7 +174,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _logging(settings.log_level)
-    return serve(settings, _container(settings, start_sandboxes=True))
+    return serve(settings, _container(settings, start_sandboxes=True, check_schema=False))
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -171,6 +184,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     _logging(settings.log_level)
     if args.port is not None:
         os.environ["FLOSSPAY_PORT"] = str(args.port)
+    _require_schema(settings.database.url)
     uvicorn.run(
         "flosspay.adapters.asgi:create_asgi_app",
         factory=True,
