@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from flosspay.domain.errors import FieldError, ValidationFailed
+from flosspay.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from flosspay.domain.money import CURRENCY_EXPONENTS, Money
 from flosspay.domain.payment import Flow
 from flosspay.domain.rail import (
@@ -47,6 +47,7 @@ __all__ = [
     "RailSettings",
     "RefundResult",
     "Sandbox",
+    "ServiceUnavailable",
     "ValidationFailed",
     "Vpa",
     "hookimpl",

@@ -42,8 +42,18 @@ class Stack:
         return "\n".join(f"--- {p.name}\n{p.output()[-3000:]}" for p in self.procs)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Keep each phase's report on the item, so the fixture can print the processes' logs on failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def stack(pg_database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    pg_database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     """Sandbox PSP, API and one worker as real processes on a fresh PostgreSQL database."""
     namespace = f"fp-e2e-{uuid.uuid4().hex[:8]}"
     env = base_env(
@@ -100,6 +110,9 @@ def stack(pg_database_url: str, redis_url: str, tmp_path: Path) -> Iterator[Stac
     finally:
         for proc in reversed(stack.procs):
             proc.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(stack.logs())
         client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(f"{namespace}*"))
         if keys:

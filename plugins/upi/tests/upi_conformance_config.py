@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from flosspay_conformance import InvalidInput, RailRequirements, RailScenarios
 
 from flosspay.railapi import Money, RailRequest
-from flosspay_conformance import InvalidInput, RailRequirements, RailScenarios
 
 API_KEY = "sk_test_upi_conformance_5b7d20"
 PAYEE = "shop@okaxis"

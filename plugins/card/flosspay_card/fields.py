@@ -1,0 +1,40 @@
+"""The card fields of a payment request, as merchants send them; their repr never shows PAN or CVV."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from flosspay_card.cards import mask
+
+
+class CardDetails(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """``{"number", "expiryMonth", "expiryYear", "cvv", "holderName"?}``; ``CardRail.prepare`` checks the rules."""
+
+    number: str
+    expiry_month: int
+    expiry_year: int
+    cvv: str
+    holder_name: str | None = None
+
+    def __repr__(self) -> str:
+        # repr is what tracebacks, debuggers and log formatting show: the PAN masked, the CVV never.
+        return (
+            f"CardDetails(number={mask(self.number)!r}, expiryMonth={self.expiry_month!r}, "
+            f"expiryYear={self.expiry_year!r}, cvv='***', holderName={self.holder_name!r})"
+        )
+
+    def __rich_repr__(self) -> list[tuple[str, Any]]:
+        return [
+            ("number", mask(self.number)),
+            ("expiryMonth", self.expiry_month),
+            ("expiryYear", self.expiry_year),
+            ("cvv", "***"),
+            ("holderName", self.holder_name),
+        ]
+
+
+class CardFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """The request body's rail part: ``{"card": {...}}``."""
+
+    card: CardDetails

@@ -1,0 +1,18 @@
+"""The wallet fields of a payment request, as merchants send them (camelCase JSON)."""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class WalletDetails(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """``{"provider": "paytm", "walletId": "9876543210"}``; ``WalletRail.prepare`` checks the rules."""
+
+    provider: str
+    wallet_id: str
+
+
+class WalletFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
+    """The request body's rail part: ``{"wallet": {...}}``."""
+
+    wallet: WalletDetails
