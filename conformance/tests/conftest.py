@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 
 import httpcore  # noqa: F401  (see below)
@@ -36,5 +37,8 @@ def install_rails(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
         (info / "entry_points.txt").write_text("[flosspay.rails]\n" + "\n".join(lines) + "\n")
         for path in (site, MINIMAL_RAIL, HERE):
             monkeypatch.syspath_prepend(str(path))
+        # ... and for pytest runs in a subprocess (see test_minimal_rail_example.py)
+        inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(site), str(MINIMAL_RAIL), str(HERE), *inherited]))
 
     return install

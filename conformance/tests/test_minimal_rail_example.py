@@ -19,7 +19,9 @@ NOT_DECLARED = {"three_d_secure", "collect"}  # what MinimalRequirements leaves 
 
 def test_the_minimal_rail_passes_the_conformance_suite(pytester: pytest.Pytester, install_rails) -> None:  # type: ignore[no-untyped-def]
     install_rails({"minimal": "flosspay_minimal_rail.plugin"})
-    result = pytester.runpytest(
+    # In a subprocess: in-process, its tests/conftest.py would collide with FlossPay's own
+    # tests.conftest module already imported by this run, and never load.
+    result = pytester.runpytest_subprocess(
         str(MINIMAL_RAIL / "tests"),
         "-p",
         "no:cacheprovider",
