@@ -12,9 +12,19 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
+from flosspay.domain.chain import (
+    GENESIS,
+    ChainedRecord,
+    ChainHead,
+    ChainLink,
+    Checkpoint,
+    Facts,
+    Pending,
+)
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import ConcurrentUpdate, FieldError, ValidationFailed
 from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.ledger import EntryKind, JournalEntry, LedgerError, balance, history_facts
 from flosspay.domain.money import Money
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Flow, Payment, PaymentStatus
@@ -44,6 +54,13 @@ class Store:
         self.dispatched_at: dict[int, datetime] = {}
         self.clients: dict[str, ApiClient] = {}
         self.commits = 0
+        # The ledger and the chain: entries, every committed history row or entry in commit order
+        # (what the chainer has to link), the links and the checkpoints.
+        self.entries: dict[uuid.UUID, JournalEntry] = {}
+        self.sources: list[Facts] = []
+        self.chain: list[ChainLink] = []
+        self.checkpoints: list[Checkpoint] = []
+        self.chained_at: datetime | None = None
 
 
 class _Payments:
@@ -51,7 +68,13 @@ class _Payments:
         self.uow = uow
 
     def add(self, payment: Payment) -> None:
-        self.uow.pending.append(lambda s: s.payments.__setitem__(payment.id, _snapshot(payment)))
+        snap, rows = _snapshot(payment), _new_rows(payment)
+
+        def apply(s: Store) -> None:
+            s.payments[payment.id] = snap
+            s.sources.extend(rows)
+
+        self.uow.pending.append(apply)
         payment.mark_saved()
 
     def accept(self, payment: Payment, record: IdempotencyRecord, message: OutboxMessage, now: datetime) -> bool:
@@ -70,13 +93,14 @@ class _Payments:
         if stored is None or stored.version != payment.version:
             raise ConcurrentUpdate(f"payment {payment.id} changed since it was read")
         payment.version += 1
-        snap = _snapshot(payment)
+        snap, rows = _snapshot(payment), _new_rows(payment)
 
         def apply(s: Store) -> None:
             current = s.payments.get(payment.id)
             if current is None or current.version != snap.version - 1:
                 raise ConcurrentUpdate(f"payment {payment.id} changed since it was read")
             s.payments[payment.id] = snap
+            s.sources.extend(rows)
 
         self.uow.pending.append(apply)
         payment.mark_saved()
@@ -100,6 +124,12 @@ class _Payments:
                 found.append(p)
         found.sort(key=lambda p: p.lease_expires_at or p.updated_at)
         return [p.id for p in found][:limit]
+
+
+def _new_rows(payment: Payment) -> list[Facts]:
+    """The chain facts of the history rows this save appends."""
+    first = len(payment.history) - len(payment.new_history)
+    return [history_facts(payment, index) for index in range(first, len(payment.history))]
 
 
 def _snapshot(payment: Payment) -> Payment:
@@ -167,6 +197,95 @@ class _Clients:
         return list(self.uow.store.clients.values())
 
 
+class _Ledger:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def add(self, entry: JournalEntry) -> None:
+        store = self.uow.store
+        if entry.id in store.entries:
+            raise LedgerError(f"journal entry {entry.id} exists")  # the primary key, in SQL
+        if entry.kind is EntryKind.REVERSAL and any(
+            e.kind is EntryKind.REVERSAL and e.ref_entry_id == entry.ref_entry_id for e in store.entries.values()
+        ):
+            raise LedgerError(f"entry {entry.ref_entry_id} is already reversed")  # a unique index, in SQL
+
+        def apply(s: Store) -> None:
+            s.entries[entry.id] = entry
+            s.sources.append(entry.facts())
+
+        self.uow.pending.append(apply)
+
+    def get(self, entry_id: uuid.UUID) -> JournalEntry | None:
+        return self.uow.store.entries.get(entry_id)
+
+    def payment_entry_id(self, payment_id: uuid.UUID) -> uuid.UUID | None:
+        return next(
+            (
+                e.id
+                for e in self.uow.store.entries.values()
+                if e.kind is EntryKind.PAYMENT and e.payment_id == payment_id
+            ),
+            None,
+        )
+
+    def entries_referencing(self, entry_id: uuid.UUID) -> list[JournalEntry]:
+        return [e for e in self.uow.store.entries.values() if e.ref_entry_id == entry_id]
+
+    def balance(self, account: str, as_of: datetime | None = None) -> dict[str, int]:
+        return balance(self.uow.store.entries.values(), account, as_of)
+
+
+class _Chain:
+    """The chain over the Store: records are chained in commit order (``Store.sources``)."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def try_lock(self) -> bool:
+        return True  # the whole unit of work holds the store's lock
+
+    def head(self) -> ChainHead:
+        chain = self.uow.store.chain
+        return ChainHead(chain[-1].seq, chain[-1].hash, self.uow.store.chained_at) if chain else ChainHead(0, GENESIS)
+
+    def pending(self, limit: int) -> list[Pending]:
+        store = self.uow.store
+        done = len(store.chain)
+        return [Pending(f, pos) for pos, f in enumerate(store.sources[done : done + limit], start=done)]
+
+    def append(self, links: Sequence[ChainLink], at: datetime) -> None:
+        def apply(s: Store) -> None:
+            s.chain.extend(links)
+            s.chained_at = at
+
+        self.uow.pending.append(apply)
+
+    def read(self, after_seq: int, limit: int) -> list[ChainedRecord]:
+        store = self.uow.store
+        found = []
+        for link in store.chain[after_seq : after_seq + limit]:
+            facts: Facts | None
+            if link.kind == "history":
+                assert link.payment_id is not None and link.history_index is not None
+                payment = store.payments[link.payment_id]
+                facts = history_facts(payment, link.history_index)
+            else:
+                assert link.entry_id is not None
+                facts = store.entries[link.entry_id].facts()
+            found.append(ChainedRecord(link, facts))
+        return found
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.uow.pending.append(lambda s: s.checkpoints.append(checkpoint))
+
+    def last_checkpoint(self) -> Checkpoint | None:
+        return self.uow.store.checkpoints[-1] if self.uow.store.checkpoints else None
+
+    def checkpoints(self, after_seq: int, upto_seq: int) -> list[Checkpoint]:
+        return [c for c in self.uow.store.checkpoints if after_seq < c.seq <= upto_seq]
+
+
 class FakeUnitOfWork:
     """Writes are queued and applied to the Store only on commit; the whole UoW is serialised."""
 
@@ -178,6 +297,8 @@ class FakeUnitOfWork:
         self.idempotency = _Idempotency(self)
         self.outbox = _Outbox(self)
         self.clients = _Clients(self)
+        self.ledger = _Ledger(self)
+        self.chain = _Chain(self)
 
     def __enter__(self) -> Self:
         self.store.lock.acquire()

@@ -55,6 +55,14 @@ class RailsSettings(msgspec.Struct, frozen=True):
         return dict(self.per_rail.get(name.lower(), {}))
 
 
+class LedgerSettings(msgspec.Struct, frozen=True):
+    """``signing_key``: PEM Ed25519 private key that signs checkpoints (None: unsigned)."""
+
+    signing_key: Path | None = None
+    checkpoint_every: int = 1000
+    chain_batch: int = 1000
+
+
 class Settings(msgspec.Struct, frozen=True):
     data_dir: Path
     database: DatabaseSettings
@@ -66,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True):
     processing: ProcessingPolicy
     secret_key: bytes
     log_level: str = "INFO"
+    ledger: LedgerSettings = LedgerSettings()
 
 
 _KNOWN = {
@@ -95,6 +104,9 @@ _KNOWN = {
     "TEST_DATABASE_URL",
     "TEST_REDIS_URL",
     "PSP_URL",
+    "LEDGER_SIGNING_KEY",
+    "LEDGER_CHECKPOINT_EVERY",
+    "LEDGER_CHAIN_BATCH",
 }
 
 
@@ -153,6 +165,18 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> bytes:
     return key
 
 
+def _ledger(env: Mapping[str, str]) -> LedgerSettings:
+    raw = env.get("FLOSSPAY_LEDGER_SIGNING_KEY") or None
+    key = Path(raw).expanduser().resolve() if raw else None
+    if key is not None and not key.is_file():
+        raise ConfigError(f"FLOSSPAY_LEDGER_SIGNING_KEY names no file: {key} (`flosspay ledger keygen FILE` makes one)")
+    return LedgerSettings(
+        signing_key=key,
+        checkpoint_every=_int(env, "LEDGER_CHECKPOINT_EVERY", 1000, 0, 10**9),
+        chain_batch=_int(env, "LEDGER_CHAIN_BATCH", 1000, 1, 100_000),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every FLOSSPAY_* variable once; raises ConfigError with a one-line message on bad values."""
     env = dict(os.environ if env is None else env)
@@ -203,4 +227,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         secret_key=_secret_key(env, data_dir),
         log_level=(env.get("FLOSSPAY_LOG_LEVEL") or "INFO").upper(),
+        ledger=_ledger(env),
     )

@@ -17,12 +17,14 @@ from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings
 from flosspay.adapters.health import Health
 from flosspay.adapters.http.services import ApiServices
+from flosspay.adapters.ledger_signing import load_signer
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.health import database_ok
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.ledger_chain import Chainer, ChainPolicy
 
 
 def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> PluginRailRegistry:
@@ -76,6 +78,13 @@ class Container(containers.DeclarativeContainer):
         min_backoff_ms=settings.provided.worker.min_backoff_ms,
         max_backoff_ms=settings.provided.worker.max_backoff_ms,
     )
+    ledger_signer = providers.Singleton(load_signer, settings.provided.ledger.signing_key)
+    chain_policy = providers.Singleton(
+        ChainPolicy,
+        batch=settings.provided.ledger.chain_batch,
+        checkpoint_every=settings.provided.ledger.checkpoint_every,
+    )
+    chainer = providers.Singleton(Chainer, uow_factory, clock, chain_policy, ledger_signer)
     broker = providers.Singleton(
         build_broker,
         worker_services,

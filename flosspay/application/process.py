@@ -16,6 +16,7 @@ import msgspec
 
 from flosspay.application.policies import ProcessingPolicy
 from flosspay.domain.errors import ConcurrentUpdate, IllegalTransition, PaymentBusy
+from flosspay.domain.ledger import completed_payment_entry
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import AttemptOutcome, Payment, PaymentStatus
 from flosspay.domain.ports import Clock, RailRegistry, UnitOfWorkFactory
@@ -102,6 +103,9 @@ def process_payment(
             uow.payments.save(payment)
         except ConcurrentUpdate:
             return ProcessResult(Disposition.SKIPPED, "changed concurrently while the rail answered")
+        if payment.status is PaymentStatus.COMPLETED:
+            # Money moved: its journal entry commits with the status change, or neither does.
+            uow.ledger.add(completed_payment_entry(payment, now))
         uow.commit()
     return ProcessResult(disposition, f"{result.outcome}{' ' + result.code if result.code else ''}")
 

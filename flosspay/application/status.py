@@ -6,17 +6,24 @@ import uuid
 
 from flosspay.application.views import status_body
 from flosspay.domain.errors import NotFound
+from flosspay.domain.payment import PaymentStatus
 from flosspay.domain.ports import UnitOfWorkFactory
 
 
 def get_status(client_id: str, payment_id: str, *, uow_factory: UnitOfWorkFactory) -> bytes:
-    """The status JSON; ``NotFound`` for malformed, unknown or another client's ids alike."""
+    """The status JSON; ``NotFound`` for malformed, unknown or another client's ids alike.
+
+    A COMPLETED payment shows ``ledgerEntryId``, the journal entry that posted it.
+    """
     try:
         pid = uuid.UUID(payment_id)
     except ValueError:
         raise NotFound(f"no payment {payment_id!r}") from None
+    entry_id = None
     with uow_factory() as uow:
         payment = uow.payments.get(pid)
+        if payment is not None and payment.client_id == client_id and payment.status is PaymentStatus.COMPLETED:
+            entry_id = uow.ledger.payment_entry_id(pid)
     if payment is None or payment.client_id != client_id:
         raise NotFound(f"no payment {payment_id!r}")
-    return status_body(payment)
+    return status_body(payment, str(entry_id) if entry_id is not None else None)

@@ -11,6 +11,7 @@ by the same rules, so the fast path is an optimisation, never a different judgem
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
@@ -105,6 +106,8 @@ def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes) -> _Facts
     return flow, currency, amount, debit, credit, prefix
 
 
+_AT_START = -1.0
+_AT_END = float("inf")
 _NEXT = {b"%d" % i: b"%d" % (i + 1) for i in range(64)}
 
 
@@ -114,6 +117,8 @@ class Problem:
 
     seq: int
     what: str
+    rank: float = field(default=0.0, compare=False, repr=False)
+    """Where in the file it was found (seq; before or after every record for the export as a whole)."""
 
     def __str__(self) -> str:
         return f"seq {self.seq}: {self.what}" if self.seq else self.what
@@ -159,7 +164,13 @@ class ChainVerifier:
         expected_heads: dict[int, bytes] | None = None,
         max_problems: int = 100,
         require_header: bool = True,
+        links: bool = True,
+        rules: bool = True,
     ) -> None:
+        """``links``/``rules``: check the chain (hashes, sequence, checkpoints, framing) and/or the
+        ledger rules (balances, status paths); two processes can each take one half of a file."""
+        self.links = links
+        self.rules = rules
         self.check_signature = check_signature
         self.trusted_keys = frozenset(trusted_keys)
         self.expected_heads = dict(expected_heads or {})
@@ -179,43 +190,59 @@ class ChainVerifier:
         self, lines: Iterable[bytes], progress: Callable[[int], None] | None = None, progress_every: int = 50_000
     ) -> Report:
         """Check every line, then the end of the chain; returns the report (also in ``self.report``)."""
+        collecting = gc.isenabled()
+        gc.disable()  # nothing here makes reference cycles; a collection per 700 records would cost a lot
+        try:
+            self._verify(lines, progress, max(1, progress_every))
+        finally:
+            if collecting:
+                gc.enable()
+        return self.finish()
+
+    def _verify(self, lines: Iterable[bytes], progress: Callable[[int], None] | None, every: int) -> None:
         sha256 = hashlib.sha256
         payments = self._payments
         entries = self._entries
         legal = _LEGAL
         ended = _ENDED
         heads = self.expected_heads
-        every = max(1, progress_every)
+        links, rules = self.links, self.rules
         next_progress = self._next_seq - 1 + every
         prev = self._prev
         expected = self._next_seq
         for line in lines:
-            if not (line.startswith(_PLAIN_MID, 73) and line.startswith(_PLAIN_HEAD) and line.endswith(_PLAIN_END)):
+            if (
+                not (line.startswith(_PLAIN_MID, 73) and line.startswith(_PLAIN_HEAD) and line.endswith(_PLAIN_END))
+                or self._ended
+            ):
                 self._prev, self._next_seq = prev, expected
                 self._slow_line(line)
                 prev, expected = self._prev, self._next_seq
                 continue
             record = line[84:-2]
-            digest = sha256(prev + record).digest()
-            if line.startswith(hexlify(digest), 9):
-                prev = digest
-            else:
-                self._prev, self._next_seq = prev, expected
-                self._hash_mismatch(line[9:73])
-                prev = self._prev
-            tokens = record.split(b",", 8)
-            if tokens[0] != b"[%d" % expected:
-                self._prev, self._next_seq = prev, expected
-                self._seq_problem(record)
-                expected = self._next_seq
-            if heads and expected in heads:
-                self._prev, self._next_seq = prev, expected
-                self._expected_head(expected)
+            if links:
+                if not line.startswith(b"[%d," % expected, 84):
+                    self._prev, self._next_seq = prev, expected
+                    self._seq_problem(record)
+                    expected = self._next_seq
+                digest = sha256(prev + record).digest()
+                if line.startswith(hexlify(digest), 9):
+                    prev = digest
+                else:
+                    self._prev, self._next_seq = prev, expected
+                    self._hash_mismatch(line[9:73])
+                    prev = self._prev
+                if heads and expected in heads:
+                    self._prev, self._next_seq = prev, expected
+                    self._expected_head(expected)
             expected += 1
             if progress is not None and expected > next_progress:
                 progress(expected - 1)
                 next_progress += every
+            if not rules:
+                continue
             # The common shapes, decided on tokens; anything else goes to _record (same rules, slower).
+            tokens = record.split(b",", 8)
             kind = tokens[1]
             if kind == _HISTORY and len(tokens) == 9:
                 pid = tokens[2]
@@ -261,28 +288,30 @@ class ChainVerifier:
                         entries.add(eid)
                         del payments[pid]
                         continue
-            self._record(expected - 1, record)
+            self._record(_seq_of(tokens[0], expected - 1), record)
         self._prev, self._next_seq = prev, expected
-        return self.finish()
 
     def finish(self) -> Report:
         report = self.report
         report.records = self._next_seq - 1
         report.head_seq = self._next_seq - 1
         report.head_hash = self._prev
-        if not self._seen_header:
-            self._problem(0, "the export has no header line")
-        if not self._ended and self._seen_header:
-            self._problem(0, "the export has no end line: it is truncated")
-        for seq in sorted(s for s in self.expected_heads if s > report.head_seq):
-            self._problem(0, f"the chain ends at seq {report.head_seq}, before the expected head at seq {seq}")
+        if self.links:
+            if not self._seen_header:
+                self._problem(0, "the export has no header line", _AT_END)
+            if not self._ended and self._seen_header:
+                self._problem(0, "the export has no end line: it is truncated", _AT_END)
+            for seq in sorted(s for s in self.expected_heads if s > report.head_seq):
+                message = f"the chain ends at seq {report.head_seq}, before the expected head at seq {seq}"
+                self._problem(0, message, _AT_END)
+        report.problems.sort(key=lambda p: p.rank)  # file order, whichever check found them
         return report
 
     # --- problems ---------------------------------------------------------------------------------
 
-    def _problem(self, seq: int, what: str) -> None:
+    def _problem(self, seq: int, what: str, rank: float | None = None) -> None:
         if len(self.report.problems) < self.max_problems:
-            self.report.problems.append(Problem(seq, what))
+            self.report.problems.append(Problem(seq, what, float(seq) if rank is None else rank))
         else:
             self.report.more_problems += 1
 
@@ -435,10 +464,17 @@ class ChainVerifier:
         try:
             obj = json.loads(line)
         except ValueError:
-            self._problem(seq, "a line of the export is not JSON")
-            return
+            obj = None
         if not isinstance(obj, dict):
-            self._problem(seq, "a line of the export is not a JSON object")
+            if self.links:
+                self._problem(seq, "a line of the export is not a JSON object")
+            return
+        if not self.links:
+            # The rules half: only what records say; the framing belongs to the other half.
+            if "hash" in obj and "format" not in obj and not self._ended:
+                self._record_line(obj)
+            elif "end" in obj:
+                self._ended = True
             return
         if self._ended:
             self._problem(seq, "lines after the end line")
@@ -446,7 +482,7 @@ class ChainVerifier:
         if "format" in obj:
             self._header(obj)
         elif not self._seen_header:
-            self._problem(0, "the export does not start with its header line")
+            self._problem(0, "the export does not start with its header line", _AT_START)
             self._seen_header = True
             self._slow_line(line)
         elif "checkpoint" in obj:
@@ -464,9 +500,9 @@ class ChainVerifier:
             return
         self._seen_header = True
         if obj.get("format") != EXPORT_FORMAT or obj.get("version") != EXPORT_VERSION:
-            self._problem(0, f"not a {EXPORT_FORMAT} version {EXPORT_VERSION} file")
+            self._problem(0, f"not a {EXPORT_FORMAT} version {EXPORT_VERSION} file", _AT_START)
         if obj.get("genesis") != GENESIS.hex():
-            self._problem(0, "unexpected genesis value")
+            self._problem(0, "unexpected genesis value", _AT_START)
 
     def _record_line(self, obj: dict[str, object]) -> None:
         """A record line that is not in the plain form: a reported problem, or unusual formatting."""
@@ -476,40 +512,37 @@ class ChainVerifier:
             seq = values[0]
         stored_hex = obj.get("hash")
         if type(seq) is not int or not isinstance(stored_hex, str) or not _is_hex64(stored_hex):
-            self._problem(self._next_seq, "a record line without a sequence number or a 64-hex-digit hash")
+            if self.links:
+                self._problem(self._next_seq, "a record line without a sequence number or a 64-hex-digit hash")
             return
-        if seq != self._next_seq:
-            self._gap(seq)
         problem = obj.get("problem")
-        if isinstance(problem, str):
-            self._problem(seq, problem)
-        if values is None:
-            if not isinstance(problem, str):
-                self._problem(seq, "record missing")
-            self._prev = bytes.fromhex(stored_hex)
-            self._next_seq = seq + 1
+        said = problem if isinstance(problem, str) else None
+        record = None
+        if isinstance(values, list):
+            try:
+                record = canonical(values)
+            except (TypeError, ValueError):
+                said = said or "the record cannot be encoded canonically"
+        elif values is not None:
+            said = said or "the record is not a JSON array"
+        if self.links:
+            if seq != self._next_seq:
+                self._gap(seq)
+            if record is None:
+                self._problem(seq, said or "record missing")
+                self._prev = bytes.fromhex(stored_hex)
+            else:
+                digest = hashlib.sha256(self._prev + record).digest()
+                if digest.hex() != stored_hex:
+                    self._hash_mismatch(stored_hex.encode())
+                else:
+                    self._prev = digest
+                if said is not None:
+                    self._problem(seq, said)
             self._expected_head(seq)
-            return
-        if not isinstance(values, list):
-            self._problem(seq, "the record is not a JSON array")
-            self._prev = bytes.fromhex(stored_hex)
-            self._next_seq = seq + 1
-            return
-        try:
-            record = canonical(values)
-        except (TypeError, ValueError):
-            self._problem(seq, "the record cannot be encoded canonically")
-            self._prev = bytes.fromhex(stored_hex)
-            self._next_seq = seq + 1
-            return
-        digest = hashlib.sha256(self._prev + record).digest()
-        if digest.hex() != stored_hex:
-            self._hash_mismatch(stored_hex.encode())
-        else:
-            self._prev = digest
         self._next_seq = seq + 1
-        self._expected_head(seq)
-        self._record(seq, record)
+        if record is not None and self.rules:
+            self._record(seq, record)
 
     def _expected_head(self, seq: int) -> None:
         wanted = self.expected_heads.get(seq)
@@ -572,6 +605,12 @@ class ChainVerifier:
             self._problem(seq, "the end line's head hash differs from the chain's")
 
 
+def _seq_of(token: bytes, fallback: int) -> int:
+    """The record's own sequence number from its first token (``[12``), for placing a problem."""
+    digits = token[1:]
+    return int(digits) if digits.isdigit() and len(digits) < 19 else fallback
+
+
 def _s(token: bytes) -> str:
     """A token for a message: strings without their quotes."""
     return token.decode(errors="replace").strip('"')
@@ -618,11 +657,16 @@ def describe(report: Report) -> str:
     return "\n".join(lines)
 
 
-__all__ = [
-    "ChainVerifier",
-    "Problem",
-    "Report",
-    "SignatureCheck",
-    "describe",
-    "verify_lines",
-]
+def merge_reports(links: Report, rules: Report, max_problems: int = 100) -> Report:
+    """One report from the two halves of a split verification (chain checks and ledger rules)."""
+    problems = sorted([*links.problems, *rules.problems], key=lambda p: p.rank)
+    return Report(
+        records=links.records,
+        head_seq=links.head_seq,
+        head_hash=links.head_hash,
+        checkpoints=links.checkpoints,
+        signed_checkpoints=links.signed_checkpoints,
+        unchecked_signatures=links.unchecked_signatures,
+        problems=problems[:max_problems],
+        more_problems=links.more_problems + rules.more_problems + max(0, len(problems) - max_problems),
+    )

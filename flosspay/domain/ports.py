@@ -8,8 +8,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from flosspay.domain.chain import ChainedRecord, ChainHead, ChainLink, Checkpoint, Pending
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.ledger import JournalEntry
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Payment
 from flosspay.domain.rail import Rail
@@ -89,6 +91,76 @@ class ClientRepository(Protocol):
     def list(self) -> list[ApiClient]: ...
 
 
+class LedgerRepository(Protocol):
+    """Journal entries; append-only (the database refuses UPDATE and DELETE)."""
+
+    def add(self, entry: JournalEntry) -> None:
+        """Insert the entry and its postings. A second payment entry for a payment, or a second
+        reversal of an entry, is refused by the database."""
+        ...
+
+    def get(self, entry_id: uuid.UUID) -> JournalEntry | None: ...
+
+    def payment_entry_id(self, payment_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of the entry that posted this payment, if it is posted."""
+        ...
+
+    def entries_referencing(self, entry_id: uuid.UUID) -> list[JournalEntry]:
+        """Reversals and corrections of ``entry_id``, oldest first."""
+        ...
+
+    def balance(self, account: str, as_of: datetime | None = None) -> dict[str, int]:
+        """Currency → sum of the account's postings (posted at or before ``as_of``)."""
+        ...
+
+
+class ChainRepository(Protocol):
+    """The hash chain linking history rows and journal entries after they are committed."""
+
+    def try_lock(self) -> bool:
+        """Become the one chainer for this transaction; False when another process is chaining."""
+        ...
+
+    def head(self) -> ChainHead:
+        """The newest link (seq 0 with the genesis hash when the chain is empty)."""
+        ...
+
+    def pending(self, limit: int) -> list[Pending]:
+        """Committed records not chained yet, at most ``limit``, in the order they must be chained.
+
+        Only records no running transaction can still precede are returned, so the order is
+        stable: a record committed later never belongs before one chained already.
+        """
+        ...
+
+    def append(self, links: Sequence[ChainLink], at: datetime) -> None:
+        """Store the links (``at``: when they were chained)."""
+        ...
+
+    def read(self, after_seq: int, limit: int) -> list[ChainedRecord]:
+        """Links after ``after_seq`` in order, each with its record recomputed from the source rows."""
+        ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def last_checkpoint(self) -> Checkpoint | None: ...
+
+    def checkpoints(self, after_seq: int, upto_seq: int) -> list[Checkpoint]:
+        """Checkpoints with ``after_seq < seq <= upto_seq``, in order."""
+        ...
+
+
+class CheckpointSigner(Protocol):
+    """Signs checkpoints with the operator's Ed25519 key."""
+
+    @property
+    def public_key(self) -> bytes:
+        """The raw 32-byte public key auditors check signatures with."""
+        ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction. Commits only when told; leaving the block without commit rolls back."""
 
@@ -96,6 +168,8 @@ class UnitOfWork(Protocol):
     idempotency: IdempotencyStore
     outbox: Outbox
     clients: ClientRepository
+    ledger: LedgerRepository
+    chain: ChainRepository
 
     def __enter__(self) -> Self: ...
 

@@ -207,7 +207,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if settings.broker.redis_url is None:
         raise CliError("flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)")
     container = _container(settings)
-    return run_worker(container.worker_services(), container.broker(), args.threads or settings.worker.threads)
+    return run_worker(
+        container.worker_services(),
+        container.broker(),
+        args.threads or settings.worker.threads,
+        chainer=container.chainer(),
+    )
 
 
 def cmd_dead_letters(args: argparse.Namespace) -> int:
@@ -298,6 +303,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["list", "requeue"])
     p.add_argument("message_id", nargs="?", help="requeue only this message (default: all)")
     p.add_argument("--json", action="store_true")
+
+    from flosspay.adapters.cli.ledger import add_ledger_commands
+
+    add_ledger_commands(sub)
     return parser
 
 

@@ -98,7 +98,9 @@ def serve(settings: Settings, container: Any) -> int:
     if settings.broker.redis_url is None:
         # The in-process queue starts empty: whatever was unfinished when we last stopped goes again.
         recover_stalled(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))
-    worker = EmbeddedWorker(container.worker_services(), container.broker(), threads=settings.worker.threads)
+    worker = EmbeddedWorker(
+        container.worker_services(), container.broker(), threads=settings.worker.threads, chainer=container.chainer()
+    )
     worker.start()
     try:
         config = uvicorn.Config(

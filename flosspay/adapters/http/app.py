@@ -7,6 +7,7 @@ from litestar.di import Provide
 
 from flosspay.adapters.http.health import HEALTH_HANDLERS
 from flosspay.adapters.http.hmac_auth import authenticated_client_id, hmac_guard
+from flosspay.adapters.http.ledger import LEDGER_HANDLERS
 from flosspay.adapters.http.openapi import API_PREFIX, ApiDocument, OfflineSwaggerPlugin, openapi_config, swagger_routes
 from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
@@ -21,7 +22,7 @@ def create_app(services: ApiServices) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=PAYMENT_HANDLERS,
+        route_handlers=[*PAYMENT_HANDLERS, *LEDGER_HANDLERS],
         guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds)],
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )

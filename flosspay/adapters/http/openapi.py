@@ -26,6 +26,7 @@ from flosspay.adapters.http.hmac_auth import CLIENT_ID_HEADER, SIGNATURE_HEADER,
 from flosspay.adapters.http.idempotent import REPLAYED_HEADER
 from flosspay.adapters.http.payloads import CollectRequest, PaymentHeader, PayRequest
 from flosspay.adapters.http.problems import PROBLEM_JSON, Problem
+from flosspay.application.ledger_head import LedgerHeadView
 from flosspay.application.views import AcceptedView, StatusView
 from flosspay.domain.idempotency import MAX_KEY_LENGTH
 from flosspay.domain.ports import RailRegistry
@@ -62,7 +63,9 @@ _OPERATIONS: dict[str, tuple[str | None, int, str, tuple[int, ...]]] = {
     "initiateCollect": ("CollectRequest", 202, "AcceptedView", _POST_ERRORS),
     "createPayment": ("PaymentRequest", 200, "AcceptedView", _POST_ERRORS),
     "getPaymentStatus": (None, 200, "StatusView", _GET_ERRORS),
+    "getLedgerHead": (None, 200, "LedgerHeadView", tuple(s for s in _GET_ERRORS if s != 404)),
 }
+_SUCCESS_DESCRIPTIONS = {"getLedgerHead": "The newest link of the hash chain and the newest checkpoint"}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -123,8 +126,9 @@ def _idempotency_parameter() -> dict[str, Any]:
 def _complete_operation(operation: dict[str, Any], spec: tuple[str | None, int, str, tuple[int, ...]]) -> None:
     request_schema, success, success_schema, errors = spec
     operation["security"] = [{name: [] for name in _SECURITY_SCHEMES}]
+    described = _SUCCESS_DESCRIPTIONS.get(operation.get("operationId", ""))
     success_response: dict[str, Any] = {
-        "description": "Accepted" if request_schema else "The payment",
+        "description": described or ("Accepted" if request_schema else "The payment"),
         "content": {"application/json": {"schema": _ref(success_schema)}},
     }
     if request_schema is not None:
@@ -150,7 +154,8 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     _, shared = msgspec.json.schema_components(
-        [PayRequest, CollectRequest, PaymentHeader, AcceptedView, StatusView, Problem], ref_template=_REF
+        [PayRequest, CollectRequest, PaymentHeader, AcceptedView, StatusView, LedgerHeadView, Problem],
+        ref_template=_REF,
     )
     schemas.update(shared)
     schemas["PaymentRequest"] = _payment_request(rails, schemas)

@@ -1,8 +1,8 @@
 """The schema as SQLAlchemy Core tables: what the repositories query and Alembic migrations mirror.
 
 No foreign key to ``api_clients``: clients are checked by the HTTP layer before a payment exists,
-and the intake INSERTs stay free of an extra lookup. ``payment_history`` is append-only (enforced by
-triggers created in the migration).
+and the intake INSERTs stay free of an extra lookup. ``payment_history``, the ledger tables and the
+chain are append-only (enforced by triggers created in the migrations).
 """
 
 from __future__ import annotations
@@ -126,6 +126,17 @@ payment_history = Table(
     Column("at", UtcDateTime(), nullable=False),
     Column("reason", Text(), nullable=False),
     Column("attempt", Integer()),
+    # PostgreSQL: the writing transaction's id (a server default), which orders rows for the chainer.
+    Column("tx", BigInteger()),
+    # The chainer's scan, in its order, so it stops after one batch however long the backlog.
+    Index(
+        "ix_payment_history_tx",
+        "tx",
+        "payment_id",
+        "seq",
+        postgresql_where=text("tx IS NOT NULL"),
+        sqlite_where=text("tx IS NOT NULL"),
+    ),
 )
 
 rail_attempts = Table(
@@ -173,4 +184,97 @@ outbox = Table(
     ),
     # "Is a message for this payment waiting or recently sent?" (the stalled-payment sweep).
     Index("ix_outbox_payment_id", "payment_id", "dispatched_at"),
+)
+
+
+# --- the ledger and the hash chain (migration 0002; all append-only except the SQLite queue) -------
+
+ENTRY_KINDS = ("payment", "reversal", "correction")
+CHAIN_KINDS = ("history", "entry")
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("payment_id", Uuid(), ForeignKey("payments.id")),
+    Column("ref_entry_id", Uuid(), ForeignKey("ledger_entries.id")),
+    Column("posted_at", UtcDateTime(), nullable=False),
+    Column("description", Text(), nullable=False),
+    Column("tx", BigInteger()),  # as payment_history.tx
+    CheckConstraint(_one_of("kind", ENTRY_KINDS), name="kind_known"),
+    # One payment entry per payment, one reversal per entry: enforced here, not only in code.
+    Index(
+        "uq_ledger_entries_payment",
+        "payment_id",
+        unique=True,
+        postgresql_where=text("kind = 'payment'"),
+        sqlite_where=text("kind = 'payment'"),
+    ),
+    Index(
+        "uq_ledger_entries_reversal",
+        "ref_entry_id",
+        unique=True,
+        postgresql_where=text("kind = 'reversal'"),
+        sqlite_where=text("kind = 'reversal'"),
+    ),
+    Index("ix_ledger_entries_ref_entry_id", "ref_entry_id"),
+    Index(
+        "ix_ledger_entries_tx", "tx", "id", postgresql_where=text("tx IS NOT NULL"), sqlite_where=text("tx IS NOT NULL")
+    ),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("entry_id", Uuid(), ForeignKey("ledger_entries.id"), primary_key=True),
+    Column("line", SmallInteger(), primary_key=True),
+    Column("account", String(255), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("amount_minor", BigInteger(), nullable=False),  # signed: positive flows into the account
+    CheckConstraint("amount_minor <> 0", name="amount_nonzero"),
+    Index("ix_ledger_postings_account", "account"),
+)
+
+ledger_chain = Table(
+    "ledger_chain",
+    metadata,
+    Column("seq", BigInteger(), primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("payment_id", Uuid()),
+    Column("history_seq", Integer()),
+    Column("entry_id", Uuid()),
+    Column("source_pos", BigInteger(), nullable=False),
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("chained_at", UtcDateTime(), nullable=False),
+    CheckConstraint("seq >= 1", name="seq_positive"),
+    CheckConstraint(_one_of("kind", CHAIN_KINDS), name="kind_known"),
+    # A record is chained once.
+    Index("uq_ledger_chain_history", "payment_id", "history_seq", unique=True),
+    Index("uq_ledger_chain_entry_id", "entry_id", unique=True),
+    # The chainer's cursor: the newest link of each kind.
+    Index("ix_ledger_chain_kind_seq", "kind", "seq"),
+)
+
+ledger_checkpoints = Table(
+    "ledger_checkpoints",
+    metadata,
+    Column("seq", BigInteger(), primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("public_key", LargeBinary(32)),
+    Column("signature", LargeBinary(64)),
+)
+
+# SQLite only (filled by triggers): records in commit order, waiting to be chained. PostgreSQL
+# orders by transaction id instead and leaves this table empty.
+ledger_chain_queue = Table(
+    "ledger_chain_queue",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("payment_id", Uuid()),
+    Column("history_seq", Integer()),
+    Column("entry_id", Uuid()),
 )

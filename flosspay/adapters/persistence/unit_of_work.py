@@ -7,9 +7,11 @@ from typing import Self
 
 from sqlalchemy import Engine
 
+from flosspay.adapters.persistence.chain import SqlChainRepository
 from flosspay.adapters.persistence.clients import SqlClientRepository
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
+from flosspay.adapters.persistence.ledger import SqlLedgerRepository
 from flosspay.adapters.persistence.outbox import SqlOutbox
 from flosspay.adapters.persistence.payments import SqlPaymentRepository
 
@@ -27,6 +29,8 @@ class SqlUnitOfWork:
         self.idempotency = SqlIdempotencyStore(self._db)
         self.outbox = SqlOutbox(self._db)
         self.clients = SqlClientRepository(self._db)
+        self.ledger = SqlLedgerRepository(self._db)
+        self.chain = SqlChainRepository(self._db)
 
     def __enter__(self) -> Self:
         self._db.open()

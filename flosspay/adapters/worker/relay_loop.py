@@ -1,4 +1,5 @@
-"""A background thread that keeps the outbox flowing: relay, stalled-lease recovery, idempotency purge.
+"""A background thread that keeps the outbox flowing: relay, stalled-lease recovery, idempotency purge,
+and the ledger's chainer (links committed history rows and entries into the hash chain).
 
 It must outlive any outage: a failing step is logged once, retried with backoff, and the loop goes on.
 """
@@ -11,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.ledger_chain import Chainer
 from flosspay.application.relay import recover_stalled, relay_outbox
 from flosspay.domain.ports import TaskQueue
 
@@ -24,6 +26,7 @@ class RelayPass:
     sent: int = 0
     recovered: int = 0
     purged: int = 0
+    chained: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -38,8 +41,11 @@ class RelayLoop:
         purge_interval_seconds: float = 60.0,
         purge_batch: int = 1000,
         max_error_backoff_seconds: float = 5.0,
+        chainer: Chainer | None = None,
     ) -> None:
+        """``chainer``: the ledger chaining step (default: unsigned checkpoints every 1000 records)."""
         self.services = services
+        self.chainer = chainer or Chainer(services.uow_factory, services.clock)
         self.queue = queue
         self.purge_interval_seconds = purge_interval_seconds
         self.purge_batch = purge_batch
@@ -67,7 +73,8 @@ class RelayLoop:
             self._thread = None
 
     def run_once(self) -> RelayPass:
-        """Recover stalled payments, relay due outbox rows, purge expired keys when due; never raises."""
+        """Recover stalled payments, relay due outbox rows, chain the ledger, purge expired keys when due;
+        never raises."""
         result = RelayPass()
         services = self.services
         try:
@@ -85,6 +92,11 @@ class RelayLoop:
             )
         except Exception as exc:
             result.errors.append(f"relay: {type(exc).__name__}")
+        try:
+            # Every process tries; the one holding the chainer lock does the work, the rest skip.
+            result.chained = self.chainer().chained
+        except Exception as exc:
+            result.errors.append(f"chain: {type(exc).__name__}")
         if time.monotonic() >= self._next_purge:
             try:
                 result.purged = self._purge()
@@ -118,6 +130,10 @@ class RelayLoop:
             if self.failures:
                 logger.info("relay: working again after %d failed passes", self.failures)
                 self.failures = 0
-            busy = result.sent >= self.services.relay_batch or result.recovered > 0
+            busy = (
+                result.sent >= self.services.relay_batch
+                or result.recovered > 0
+                or result.chained >= self.chainer.policy.batch
+            )
             if not busy:
                 self._stop.wait(interval)

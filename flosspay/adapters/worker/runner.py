@@ -16,6 +16,7 @@ from flosspay.adapters.worker.actors import PAYMENTS_QUEUE, ProcessActor, declar
 from flosspay.adapters.worker.relay_loop import RelayLoop
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.adapters.worker.task_queue import DramatiqTaskQueue
+from flosspay.application.ledger_chain import Chainer
 
 logger = logging.getLogger("flosspay.worker")
 
@@ -37,7 +38,9 @@ class EmbeddedWorker:
         threads: int = 4,
         worker_timeout_ms: int = DEFAULT_WORKER_TIMEOUT_MS,
         relay: bool = True,
+        chainer: Chainer | None = None,
     ) -> None:
+        """``chainer``: the ledger chaining step the relay runs (the container's, with its signing key)."""
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.services = services
@@ -46,7 +49,7 @@ class EmbeddedWorker:
         self.worker_timeout_ms = worker_timeout_ms
         self.actor: ProcessActor = declare_actors(broker, services)
         self.queue = DramatiqTaskQueue(self.actor, services.clock)
-        self.relay: RelayLoop | None = RelayLoop(services, self.queue) if relay else None
+        self.relay: RelayLoop | None = RelayLoop(services, self.queue, chainer=chainer) if relay else None
         self._worker: dramatiq.Worker | None = None
 
     @property
@@ -86,6 +89,7 @@ def run_worker(
     *,
     stop_event: threading.Event | None = None,
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
+    chainer: Chainer | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully; returns the exit code."""
     stop = stop_event or threading.Event()
@@ -98,7 +102,7 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
-    worker = EmbeddedWorker(services, broker, threads=threads)
+    worker = EmbeddedWorker(services, broker, threads=threads, chainer=chainer)
     try:
         worker.start()
         while not stop.wait(0.5):

@@ -1,0 +1,200 @@
+"""Ledger benchmark: append N journal entries on PostgreSQL, chain them, export, verify offline.
+
+    .venv/bin/python benchmarks/ledger.py [--entries 20000] [--threads 4] [--server URL]
+
+Creates a scratch database on the server (dropped afterwards), fills it with N completed payments
+(3 history rows each; not timed), then times:
+
+- post:   N payment entries, one transaction each (as on the payment path), from --threads threads;
+- chain:  the chainer linking every record (3N history rows + N entries) into the hash chain;
+- export: the chain to a JSON Lines file; verify: that file offline (``flosspay.ledger_verify``), in a
+  fresh interpreter as an auditor would, with one process and with two;
+- raw:    ``hashlib.sha256`` over the same records, chained, in one tight loop (the ceiling).
+
+Target: offline verification at no less than a third of the raw hashing rate for the same bytes.
+A benchmark, not a test: it prints figures (and checks only that what it verifies is what it hashed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flosspay import ledger_verify
+from flosspay.adapters.persistence.engine import create_engine
+from flosspay.adapters.persistence.migrate import upgrade
+from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.application.ledger_audit import export_lines
+from flosspay.application.ledger_chain import ChainPolicy, chain_all
+from flosspay.domain.chain import GENESIS
+from flosspay.domain.ledger import completed_payment_entry
+from flosspay.domain.money import Money
+from flosspay.domain.payment import Flow, Payment
+
+DEFAULT_SERVER = os.environ.get("FLOSSPAY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def completed_payments(count: int) -> list[Payment]:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    made = []
+    for number in range(count):
+        at = start + timedelta(milliseconds=number)
+        payment = Payment.accept(
+            id=uuid.uuid4(),
+            client_id="cl_bench",
+            flow=Flow.PAY,
+            method="UPI",
+            rail="upi",
+            amount=Money(100 + number % 9000, "INR"),
+            details={"senderUpi": f"payer{number % 997}@upi", "receiverUpi": f"shop{number % 89}@okaxis"},
+            public={},
+            note=None,
+            now=at,
+        )
+        payment.claim("bench", at, at + timedelta(seconds=30))
+        payment.complete(at, "rail confirmed (00)", 1)
+        made.append(payment)
+    return made
+
+
+def rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:>12,.0f}/s  ({count:,} in {seconds:.2f} s)"
+
+
+def time_offline(path: Path) -> int:
+    """Verify an export and time raw SHA-256 over the same records, in this (fresh) process."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    canonical = [line[84:-2] for line in lines if line.startswith(b'{"hash":"')]
+    del lines
+    records = len(canonical)
+    size = sum(len(r) for r in canonical)
+    sha256 = hashlib.sha256
+    best = float("inf")
+    for _ in range(5):
+        began = time.perf_counter()
+        digest = GENESIS
+        for record in canonical:
+            digest = sha256(digest + record).digest()
+        best = min(best, time.perf_counter() - began)
+    seconds: dict[int, float] = {}
+    for jobs in (1, 2):
+        seconds[jobs] = float("inf")
+        for _ in range(3):
+            began = time.perf_counter()
+            report = ledger_verify.verify_file(path, jobs=jobs)
+            seconds[jobs] = min(seconds[jobs], time.perf_counter() - began)
+            assert report.ok and report.head_hash == digest, "the raw loop hashes exactly what was chained"
+    print(f"  raw hashlib.sha256, same {size / records:.0f}-byte records: {rate(records, best)}")
+    for jobs, taken in seconds.items():
+        print(f"  offline verify, {jobs} process(es):              {rate(records, taken)}")
+    for jobs, taken in seconds.items():
+        print(f"  offline verify / raw sha256, {jobs} process(es): {best / taken:.2f}  (target >= 0.33)")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--entries", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL (a scratch DB is made)")
+    parser.add_argument("--keep-export", metavar="FILE", help="keep a copy of the export here")
+    parser.add_argument("--offline", metavar="FILE", type=Path, help="only time offline verification of FILE")
+    args = parser.parse_args()
+    if args.offline is not None:
+        return time_offline(args.offline)
+
+    admin = sqlalchemy.create_engine(make_url(args.server), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    name = f"flosspay_bench_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url, pool_size=args.threads + 2)
+    try:
+        upgrade(url)
+        uow = SqlUnitOfWorkFactory(engine)
+        clock = Clock()
+        n = args.entries
+        print(f"ledger benchmark: {n:,} entries on {make_url(url).render_as_string(hide_password=True)}")
+
+        payments = completed_payments(n)
+        for start in range(0, n, 1000):
+            with uow() as tx:
+                for payment in payments[start : start + 1000]:
+                    tx.payments.add(payment)
+                tx.commit()
+
+        entries = [completed_payment_entry(p, clock.now()) for p in payments]
+        del payments
+        cursor = iter(entries)
+        lock = threading.Lock()
+
+        def post() -> None:
+            while True:
+                with lock:
+                    entry = next(cursor, None)
+                if entry is None:
+                    return
+                with uow() as tx:
+                    tx.ledger.add(entry)
+                    tx.commit()
+
+        began = time.perf_counter()
+        threads = [threading.Thread(target=post) for _ in range(args.threads)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        post_seconds = time.perf_counter() - began
+
+        began = time.perf_counter()
+        records = chain_all(uow_factory=uow, clock=clock, policy=ChainPolicy(batch=1000, checkpoint_every=10_000))
+        chain_seconds = time.perf_counter() - began
+
+        with tempfile.TemporaryDirectory() as scratch:
+            path = Path(scratch) / "ledger.jsonl"
+            began = time.perf_counter()
+            with path.open("wb") as handle:
+                handle.writelines(export_lines(uow_factory=uow, clock=clock))
+            export_seconds = time.perf_counter() - began
+
+            if args.keep_export:
+                Path(args.keep_export).write_bytes(path.read_bytes())
+            # Offline verification happens on an auditor's machine: measure it in a fresh interpreter.
+            offline_figures = subprocess.run(
+                [sys.executable, __file__, "--offline", str(path)], capture_output=True, text=True, check=True
+            ).stdout
+
+        print(f"  post entries (PostgreSQL, {args.threads} threads): {rate(n, post_seconds)}")
+        print(f"  chain records (PostgreSQL, one chainer):     {rate(records, chain_seconds)}")
+        print(f"  export records:                              {rate(records, export_seconds)}")
+        print(offline_figures, end="")
+        return 0
+    finally:
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""``flosspay ledger …``: verify the chain (live or an export), export it, checkpoint, keys, balances.
+
+``verify --file`` reads no settings and opens no database: an auditor runs it on an export with
+nothing but the installed package (or ``python -m flosspay.ledger_verify``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flosspay import ledger_verify
+from flosspay.adapters.cli.main import CliError as LedgerCliError
+
+
+def _container() -> Any:
+    """The composition root, once the database is known to have the current schema."""
+    from flosspay.adapters.cli import main
+
+    return main._container(main._settings())
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    try:
+        if args.file is not None:
+            return ledger_verify.run(args.file, args, sys.stdout, sys.stderr)
+        return _verify_database(args)
+    except ledger_verify.UsageError as exc:
+        raise LedgerCliError(str(exc)) from None
+
+
+def _verify_database(args: argparse.Namespace) -> int:
+    from flosspay.adapters.ledger_signing import verify_signature
+    from flosspay.application.ledger_audit import verify_database
+    from flosspay.domain.chain_verify import describe
+
+    keys = [ledger_verify.parse_public_key(k) for k in args.public_key]
+    expected = dict(ledger_verify.parse_expected_head(e) for e in args.expect)
+    container = _container()
+    signer = container.ledger_signer()
+    if signer is not None and not keys:
+        keys = [signer.public_key]  # the operator's own key: every checkpoint must carry it
+    report = verify_database(
+        uow_factory=container.uow_factory(),
+        clock=container.clock(),
+        check_signature=verify_signature,
+        trusted_keys=keys,
+        expected_heads=expected,
+        progress=None if args.quiet else ledger_verify.progress_printer(sys.stderr),
+        chain_first=not args.no_chain,
+        signer=signer,
+    )
+    print(describe(report))
+    return 0 if report.ok else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from flosspay.application.ledger_audit import export_lines
+
+    container = _container()
+    lines = export_lines(uow_factory=container.uow_factory(), clock=container.clock())
+    count = 0
+    if args.file == "-":
+        out = sys.stdout.buffer
+        for line in lines:
+            out.write(line)
+            count += 1
+        out.flush()
+    else:
+        path = Path(args.file)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with partial.open("wb") as handle:
+                for line in lines:
+                    handle.write(line)
+                    count += 1
+            partial.replace(path)  # a reader never sees half an export under the final name
+        except OSError as exc:
+            raise LedgerCliError(f"cannot write {path}: {exc.strerror}") from None
+        print(f"exported the chain to {path} ({max(count - 2, 0)} records and checkpoints)", file=sys.stderr)
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from flosspay.application.ledger_chain import checkpoint_now
+    from flosspay.application.ledger_head import checkpoint_view
+
+    container = _container()
+    checkpoint = checkpoint_now(
+        uow_factory=container.uow_factory(), clock=container.clock(), signer=container.ledger_signer()
+    )
+    view = checkpoint_view(checkpoint)
+    if args.json:
+        import msgspec
+
+        print(msgspec.json.encode(view).decode())
+    else:
+        signed = f"signed by {view.public_key}" if view.signature else "unsigned (no FLOSSPAY_LEDGER_SIGNING_KEY)"
+        print(f"checkpoint at seq {view.seq}: {view.hash} ({signed})")
+    return 0
+
+
+def cmd_head(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from flosspay.application.ledger_chain import chain_all
+    from flosspay.application.ledger_head import ledger_head
+
+    container = _container()
+    chain_all(uow_factory=container.uow_factory(), clock=container.clock(), policy=container.chain_policy())
+    head = ledger_head(uow_factory=container.uow_factory())
+    print(msgspec.json.encode(head).decode() if args.json else f"{head.seq}:{head.hash}")
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from flosspay.adapters.ledger_signing import SigningKeyError, generate_key_file
+
+    try:
+        public = generate_key_file(Path(args.file))
+    except SigningKeyError as exc:
+        raise LedgerCliError(str(exc)) from None
+    print(f"wrote an Ed25519 private key to {args.file} (keep it secret; set FLOSSPAY_LEDGER_SIGNING_KEY to it)")
+    print(f"public key (publish it for auditors): {public.hex()}")
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    from flosspay.domain.money import CURRENCY_EXPONENTS, Money
+
+    as_of = None
+    if args.as_of:
+        try:
+            as_of = datetime.fromisoformat(args.as_of)
+        except ValueError:
+            raise LedgerCliError(f"--as-of wants an ISO 8601 time, got {args.as_of!r}") from None
+        if as_of.tzinfo is None:
+            raise LedgerCliError("--as-of needs a time zone, e.g. 2026-01-31T23:59:59Z")
+    container = _container()
+    with container.uow_factory()() as uow:
+        totals = uow.ledger.balance(args.account, as_of)
+    if args.json:
+        print(json.dumps({"account": args.account, "balances": totals}))
+        return 0
+    if not totals:
+        print(f"{args.account}: no postings")
+    for currency, minor in sorted(totals.items()):
+        shown = Money(minor, currency).format() if currency in CURRENCY_EXPONENTS else f"{minor} (minor units)"
+        print(f"{args.account}: {shown} {currency}")
+    return 0
+
+
+def add_ledger_commands(sub: Any) -> None:
+    """Register ``flosspay ledger …`` on the top-level parser's subparsers."""
+    ledger = sub.add_parser("ledger", help="the verifiable ledger: verify, export, checkpoint")
+    commands = ledger.add_subparsers(dest="ledger_command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser(
+        "verify",
+        help="re-hash the whole chain and check balances and status paths; exit 1 at the first bad record",
+        description="Verify the live database (default) or an export (--file, needs no database or settings).",
+    )
+    p.add_argument("--file", type=Path, help="verify this export instead of the database ('-' for stdin)")
+    p.add_argument("--no-chain", action="store_true", help="do not chain pending records before verifying")
+    ledger_verify.add_arguments(p)
+    p.set_defaults(handler=cmd_verify)
+
+    p = commands.add_parser("export", help="write the chain as JSON Lines (verify it with `verify --file`)")
+    p.add_argument("file", help="output file ('-' for stdout)")
+    p.set_defaults(handler=cmd_export)
+
+    p = commands.add_parser("checkpoint", help="record (and sign) a checkpoint of the chain head now")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_checkpoint)
+
+    p = commands.add_parser("head", help="print the chain head as SEQ:HASH")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_head)
+
+    p = commands.add_parser("keygen", help="create an Ed25519 key for signing checkpoints")
+    p.add_argument("file", help="where to write the private key (PEM, mode 0600)")
+    p.set_defaults(handler=cmd_keygen)
+
+    p = commands.add_parser("balance", help="an account's balance per currency, derived from the entries")
+    p.add_argument("account", help="e.g. upi:vpa:alice@upi, upi:clearing, merchant:cl_…")
+    p.add_argument("--as-of", help="only entries posted at or before this time (ISO 8601 with zone)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_balance)

@@ -1,0 +1,176 @@
+"""``flosspay ledger …`` on a real database: verify, export and offline verify, checkpoints, keys."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+
+from flosspay.adapters.cli.main import main
+from flosspay.adapters.persistence.tables import payment_history
+from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from tests.integration.ledger.support import LedgerWorld, as_superuser, seq_of_history
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def configured(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name in [n for n in os.environ if n.startswith("FLOSSPAY_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FLOSSPAY_DATABASE_URL", database_url)
+    monkeypatch.setenv("FLOSSPAY_DATA_DIR", str(tmp_path / "data"))
+    return database_url
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_verify_export_and_verify_the_export_with_nothing_configured(
+    configured: str,
+    engine: Engine,
+    uow_factory: SqlUnitOfWorkFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    world = LedgerWorld(uow_factory)
+    ids = world.populate()
+    world.pay(3)  # committed, not chained yet: `verify` chains it first
+
+    code, out, _ = run(capsys, "ledger", "verify")
+    assert code == 0 and out.startswith("ledger OK: 20 records, head seq 20"), out
+    code, out, _ = run(capsys, "ledger", "head")
+    assert code == 0 and out.startswith("20:")
+    head_hash = out.strip().split(":")[1]
+
+    export = tmp_path / "ledger.jsonl"
+    code, _, err = run(capsys, "ledger", "export", str(export))
+    assert code == 0 and f"exported the chain to {export}" in err
+    assert export.read_bytes().count(b"\n") == 22  # header, 20 records, end
+
+    # An auditor's machine: no FLOSSPAY_* settings, no database, only the package.
+    clean_env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    audit = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flosspay.adapters.cli.main",
+            "ledger",
+            "verify",
+            "--file",
+            str(export),
+            "--expect",
+            f"20:{head_hash}",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert audit.returncode == 0, audit.stderr
+    assert "ledger OK: 20 records" in audit.stdout
+    assert not (tmp_path / ".flosspay").exists()  # it wrote no settings or secrets
+
+    expected = seq_of_history(engine, ids["paid"], 1)
+    with as_superuser(configured) as connection:
+        connection.execute(
+            update(payment_history)
+            .where(payment_history.c.payment_id == ids["paid"], payment_history.c.seq == 1)
+            .values(reason="nothing to see here")
+        )
+    code, out, _ = run(capsys, "ledger", "verify", "--quiet")
+    assert code == 1
+    assert out.startswith(f"ledger verification FAILED at seq {expected}: hash mismatch"), out
+    code, out, _ = run(capsys, "ledger", "verify", "--file", str(export), "--quiet")
+    assert code == 0  # the export was taken before the change, and still verifies on its own
+
+
+def test_checkpoints_signed_with_the_configured_key(
+    configured: str,
+    uow_factory: SqlUnitOfWorkFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    LedgerWorld(uow_factory).populate()
+    key = tmp_path / "ledger-key.pem"
+    code, out, _ = run(capsys, "ledger", "keygen", str(key))
+    assert code == 0 and oct(key.stat().st_mode & 0o777) == "0o600"
+    public = out.strip().rsplit(" ", 1)[1]
+    assert len(bytes.fromhex(public)) == 32
+    code, _, err = run(capsys, "ledger", "keygen", str(key))
+    assert code == 1 and "refusing to overwrite" in err
+
+    monkeypatch.setenv("FLOSSPAY_LEDGER_SIGNING_KEY", str(key))
+    code, out, _ = run(capsys, "ledger", "checkpoint", "--json")
+    checkpoint = json.loads(out)
+    assert code == 0 and checkpoint["seq"] == 16 and checkpoint["publicKey"] == public
+    assert len(checkpoint["signature"]) == 128
+    code, out, _ = run(capsys, "ledger", "verify", "--quiet")
+    assert code == 0 and "1 with a verified signature" in out
+    code, out, _ = run(capsys, "ledger", "verify", "--quiet", "--public-key", "00" * 32)
+    assert code == 1 and "not trusted" in out
+
+    code, out, _ = run(capsys, "ledger", "balance", "upi:vpa:alice@upi")
+    assert code == 0 and out.strip() == "upi:vpa:alice@upi: -1003790.00 INR"
+    code, out, _ = run(capsys, "ledger", "balance", "upi:clearing", "--json")
+    assert json.loads(out) == {"account": "upi:clearing", "balances": {"INR": 0}}
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["ledger", "verify", "--file", "/no/such/export.jsonl"], "cannot read /no/such/export.jsonl"),
+        (["ledger", "verify", "--expect", "twelve"], "--expect wants SEQ:HASH"),
+        (["ledger", "verify", "--public-key", "abc"], "a public key is 64 hex digits"),
+        (["ledger", "balance", "upi:clearing", "--as-of", "yesterday"], "--as-of wants an ISO 8601 time"),
+        (["ledger", "balance", "upi:clearing", "--as-of", "2026-01-01T00:00:00"], "needs a time zone"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    configured: str, argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and complaint in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_misconfigured_signing_key_is_named(
+    configured: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOSSPAY_LEDGER_SIGNING_KEY", str(tmp_path / "missing.pem"))
+    code, _, err = run(capsys, "ledger", "checkpoint")
+    assert code == 1 and "FLOSSPAY_LEDGER_SIGNING_KEY names no file" in err
+    bogus = tmp_path / "bogus.pem"
+    bogus.write_text("not a key")
+    monkeypatch.setenv("FLOSSPAY_LEDGER_SIGNING_KEY", str(bogus))
+    code, _, err = run(capsys, "ledger", "checkpoint")
+    assert code == 1 and err.strip() == f"flosspay: error: {bogus} is not an unencrypted PEM private key"
+
+
+def test_ledger_settings_are_read_and_not_mistaken_for_rail_settings(tmp_path: Path) -> None:
+    from flosspay.adapters.config import ConfigError, LedgerSettings, load_settings
+
+    key = tmp_path / "key.pem"
+    key.write_text("-")
+    env = {
+        "FLOSSPAY_DATA_DIR": str(tmp_path),
+        "FLOSSPAY_LEDGER_SIGNING_KEY": str(key),
+        "FLOSSPAY_LEDGER_CHECKPOINT_EVERY": "0",
+        "FLOSSPAY_LEDGER_CHAIN_BATCH": "250",
+    }
+    settings = load_settings(env)
+    assert settings.ledger == LedgerSettings(signing_key=key, checkpoint_every=0, chain_batch=250)
+    assert "ledger" not in settings.rails.per_rail
+    assert load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path)}).ledger == LedgerSettings()
+    with pytest.raises(ConfigError, match="FLOSSPAY_LEDGER_CHAIN_BATCH must be between 1 and"):
+        load_settings({**env, "FLOSSPAY_LEDGER_CHAIN_BATCH": "0"})

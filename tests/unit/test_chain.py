@@ -1,0 +1,376 @@
+"""The chain format (canonical bytes, hashing, the export) and the verifier's rules, on crafted exports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flosspay import ledger_verify
+from flosspay.adapters.ledger_signing import Ed25519Signer, verify_signature
+from flosspay.domain import chain_verify
+from flosspay.domain.chain import (
+    GENESIS,
+    Checkpoint,
+    EntryFacts,
+    Facts,
+    HistoryFacts,
+    Pending,
+    canonical,
+    checkpoint_line,
+    end_line,
+    format_time,
+    header_line,
+    link_all,
+    link_hash,
+    parse_time,
+    record_line,
+)
+from flosspay.domain.chain_verify import Report, verify_lines
+from flosspay.domain.payment import TRANSITIONS
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+P1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
+E1 = uuid.UUID("00000000-0000-4000-8000-000000000002")
+POSTINGS = (
+    ("upi:vpa:alice@upi", "INR", -2800),
+    ("upi:clearing", "INR", 2800),
+    ("upi:clearing", "INR", -2800),
+    ("upi:vpa:bob@upi", "INR", 2800),
+)
+
+
+def hist(pid: uuid.UUID, index: int, frm: str | None, to: str, flow: str = "PAY", amount: int = 2800) -> HistoryFacts:
+    return HistoryFacts(
+        pid, index, frm, to, None, T0 + timedelta(seconds=index), flow, "INR", amount, "cl_x", "upi", "r"
+    )
+
+
+def paid(pid: uuid.UUID, amount: int = 2800) -> list[Facts]:
+    return [
+        hist(pid, 0, None, "QUEUED", amount=amount),
+        hist(pid, 1, "QUEUED", "PROCESSING", amount=amount),
+        hist(pid, 2, "PROCESSING", "COMPLETED", amount=amount),
+    ]
+
+
+def entry(
+    eid: uuid.UUID,
+    pid: uuid.UUID | None,
+    kind: str = "payment",
+    ref: uuid.UUID | None = None,
+    postings: tuple[tuple[str, str, int], ...] = POSTINGS,
+) -> EntryFacts:
+    return EntryFacts(eid, kind, pid, ref, T0 + timedelta(seconds=5), postings, "completed")
+
+
+def export(facts: list[Facts], checkpoints: dict[int, Checkpoint] | None = None) -> list[bytes]:
+    links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
+    lines = [header_line(T0)]
+    for link, item in zip(links, facts, strict=True):
+        lines.append(record_line(link.seq, link.hash, item.record(link.seq)))
+        if checkpoints and link.seq in checkpoints:
+            lines.append(checkpoint_line(checkpoints[link.seq]))
+    last = links[-1] if links else None
+    lines.append(end_line(last.seq if last else 0, last.hash if last else GENESIS))
+    return lines
+
+
+def first(report: Report) -> tuple[int, str]:
+    assert report.problems, "expected a problem"
+    return report.problems[0].seq, report.problems[0].what
+
+
+def good_ledger() -> list[Facts]:
+    p2, p3 = uuid.UUID(int=3), uuid.UUID(int=4)
+    return [
+        *paid(P1),
+        entry(E1, P1),
+        hist(p2, 0, None, "REQUESTED", flow="COLLECT"),
+        hist(p2, 1, "REQUESTED", "PROCESSING", flow="COLLECT"),
+        hist(p3, 0, None, "QUEUED"),
+        hist(p2, 2, "PROCESSING", "DECLINED", flow="COLLECT"),
+        entry(uuid.UUID(int=9), P1, "reversal", E1, tuple((a, c, -m) for a, c, m in POSTINGS)),
+    ]
+
+
+# --- the format ------------------------------------------------------------------------------------
+
+
+def test_golden_vectors_that_an_independent_implementation_must_reproduce() -> None:
+    history = hist(P1, 0, None, "QUEUED")
+    history = HistoryFacts(P1, 0, None, "QUEUED", None, T0, "PAY", "INR", 2800, "cl_demo", "upi", "accepted")
+    record1 = history.record(1)
+    assert record1 == (
+        b'[1,"history","00000000-0000-4000-8000-000000000001",0,null,"QUEUED",null,'
+        b'"2026-01-01T12:00:00.123456Z","PAY","INR",2800,"cl_demo","upi","accepted"]'
+    )
+    hash1 = link_hash(GENESIS, record1)
+    assert hash1.hex() == "a80bc892dade96738e9bdff934ff90ff73a7c724c658011c823ec956a3f89625"
+    posted = EntryFacts(
+        E1, "payment", P1, None, datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC), POSTINGS, 'say "héllo"\n\t\x01/€'
+    )
+    record2 = posted.record(2)
+    assert record2 == (
+        b'[2,"entry","00000000-0000-4000-8000-000000000002","payment","00000000-0000-4000-8000-000000000001",'
+        b'null,"2026-01-01T12:00:05.000000Z",[["upi:vpa:alice@upi","INR",-2800],["upi:clearing","INR",2800],'
+        b'["upi:clearing","INR",-2800],["upi:vpa:bob@upi","INR",2800]],' + '"say \\"héllo\\"\\n\\t\\u0001/€"]'.encode()
+    )
+    assert link_hash(hash1, record2).hex() == "46b9837bd4af463477f122ab88bbeb816d2b20f02211be1e68e64bf83be0a74c"
+    checkpoint = Checkpoint(2, link_hash(hash1, record2), datetime(2026, 1, 1, 13, tzinfo=UTC))
+    assert checkpoint.message() == (
+        b'["flosspay-checkpoint",2,"46b9837bd4af463477f122ab88bbeb816d2b20f02211be1e68e64bf83be0a74c",'
+        b'"2026-01-01T13:00:00.000000Z"]'
+    )
+
+
+def _rfc8785_string(text: str) -> str:
+    """RFC 8785 section 3.2.2.2, written from the spec."""
+    short = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    out = []
+    for char in text:
+        if char in short:
+            out.append(short[char])
+        elif ord(char) < 0x20:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",))), st.integers(-(10**15), 10**15))
+def test_strings_and_integers_are_encoded_exactly_as_rfc_8785_says(text: str, number: int) -> None:
+    assert canonical([text, number, None]) == f"[{_rfc8785_string(text)},{number},null]".encode()
+
+
+def test_times_are_utc_with_six_fractional_digits_and_naive_ones_are_refused() -> None:
+    ist = timezone(timedelta(hours=5, minutes=30))
+    assert format_time(datetime(2026, 1, 1, 17, 30, tzinfo=ist)) == "2026-01-01T12:00:00.000000Z"
+    assert format_time(datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=UTC)) == "0987-06-05T04:03:02.000001Z"
+    assert parse_time(format_time(T0)) == T0
+    with pytest.raises(ValueError, match="naive"):
+        format_time(datetime(2026, 1, 1))
+    with pytest.raises(ValueError):
+        parse_time("2026-01-01T12:00:00Z")
+
+
+def test_the_verifiers_state_machine_is_the_domains() -> None:
+    copied = {flow: {(a, b) for a, b in pairs} for flow, pairs in chain_verify.TRANSITIONS.items()}
+    domain = {flow.value: {(a.value if a else None, b.value) for a, b in pairs} for flow, pairs in TRANSITIONS.items()}
+    assert copied == domain
+
+
+# --- the verifier ----------------------------------------------------------------------------------
+
+
+def test_a_well_formed_export_verifies() -> None:
+    facts = good_ledger()
+    report = verify_lines(export(facts))
+    assert report.ok, report.problems
+    assert report.head_seq == report.records == len(facts)
+    assert report.head_hash == link_all(0, GENESIS, [Pending(f, 0) for f in facts])[-1].hash
+    assert "ledger OK" in chain_verify.describe(report)
+
+
+def _replace_record(lines: list[bytes], seq: int, old: bytes, new: bytes) -> list[bytes]:
+    changed = list(lines)
+    assert old in changed[seq]
+    changed[seq] = changed[seq].replace(old, new, 1)
+    return changed
+
+
+def test_a_changed_record_is_a_hash_mismatch_at_its_seq_and_only_there() -> None:
+    lines = export(good_ledger())
+    changed = _replace_record(lines, 3, b'"PROCESSING","COMPLETED"', b'"PROCESSING","FAILED"')
+    report = verify_lines(changed)
+    assert first(report) == (3, "hash mismatch: this record or its link was changed after it was chained")
+    assert [p.seq for p in report.problems if "hash" in p.what] == [3]
+
+
+def test_a_missing_line_is_a_gap_and_swapped_lines_are_out_of_order() -> None:
+    lines = export(good_ledger())
+    gap = verify_lines(lines[:4] + lines[5:])
+    assert first(gap) == (4, "sequence gap: seq 4 missing (next record is seq 5)")
+    swapped = verify_lines([*lines[:2], lines[3], lines[2], *lines[4:]])
+    assert first(swapped)[0] == 2 and "sequence gap" in first(swapped)[1]
+
+
+@pytest.mark.parametrize(
+    ("facts", "seq", "complaint"),
+    [
+        (
+            [hist(P1, 0, None, "QUEUED"), hist(P1, 1, "QUEUED", "COMPLETED")],
+            2,
+            "illegal transition QUEUED -> COMPLETED",
+        ),
+        ([hist(P1, 0, None, "PROCESSING")], 1, "cannot start in PROCESSING"),
+        ([hist(P1, 0, None, "REQUESTED")], 1, "a PAY payment cannot start in REQUESTED"),
+        ([hist(P1, 1, "QUEUED", "PROCESSING")], 1, "history row 1 with no earlier rows"),
+        ([hist(P1, 0, None, "QUEUED"), hist(P1, 2, "QUEUED", "PROCESSING")], 2, "row 2 where row 1 belongs"),
+        ([hist(P1, 0, None, "QUEUED"), hist(P1, 1, "PROCESSING", "COMPLETED")], 2, "from PROCESSING but the payment"),
+        ([hist(P1, 0, None, "QUEUED"), hist(P1, 1, "QUEUED", "PROCESSING", amount=1)], 2, "differ from the payment"),
+        ([*paid(P1), hist(P1, 3, "COMPLETED", "FAILED")], 4, "illegal transition COMPLETED -> FAILED"),
+        ([*paid(P1)[:2], hist(P1, 2, "PROCESSING", "FAILED"), hist(P1, 3, "FAILED", "PROCESSING")], 4, "no earlier"),
+        ([*paid(P1)[:2], entry(E1, P1)], 3, "has not COMPLETED earlier in the chain"),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=5), P1)], 5, "has not COMPLETED earlier"),
+        ([*paid(P1, 100), entry(E1, P1)], 4, "does not move the payment's 100 INR"),
+        ([*paid(P1), entry(E1, P1, postings=POSTINGS[:3])], 4, "sum to -2800, not 0 (unbalanced)"),
+        ([*paid(P1), entry(E1, P1, postings=POSTINGS[:1])], 4, "fewer than two postings"),
+        ([*paid(P1), entry(E1, P1), entry(E1, None, "correction", E1)], 5, "chained twice"),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), None, "reversal", uuid.UUID(int=8))], 5, "not earlier"),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), None, "correction")], 5, "must reference"),
+        (
+            [
+                *paid(P1),
+                entry(E1, P1),
+                entry(uuid.UUID(int=7), P1, "reversal", E1),
+                entry(uuid.UUID(int=8), P1, "reversal", E1),
+            ],
+            6,
+            "reversed twice",
+        ),
+        ([*paid(P1), entry(E1, P1, ref=E1)], 4, "references no entry"),
+        ([*paid(P1), entry(E1, P1, postings=(("a:b", "INR", 5), ("a:c", "USD", -5)))], 4, "unbalanced"),
+    ],
+)
+def test_each_ledger_rule_is_checked_at_the_record_that_breaks_it(facts: list[Facts], seq: int, complaint: str) -> None:
+    report = verify_lines(export(facts))
+    assert first(report)[0] == seq and complaint in first(report)[1], report.problems
+
+
+def test_the_export_framing_is_checked() -> None:
+    lines = export(good_ledger())
+    assert first(verify_lines(lines[1:])) == (0, "the export does not start with its header line")
+    assert first(verify_lines(lines[:-1])) == (0, "the export has no end line: it is truncated")
+    assert first(verify_lines([*lines, lines[1]]))[1] == "lines after the end line"
+    assert "is not a JSON object" in first(verify_lines([*lines[:3], b"{not json\n", *lines[3:]]))[1]
+    wrong_end = [*lines[:-1], end_line(99, GENESIS)]
+    assert "ends at seq 99" in first(verify_lines(wrong_end))[1]
+    other = json.loads(lines[0])
+    other["version"] = 2
+    assert "version 1" in first(verify_lines([json.dumps(other).encode() + b"\n", *lines[1:]]))[1]
+
+
+def test_a_problem_line_from_the_exporter_is_reported_and_the_chain_goes_on() -> None:
+    facts = good_ledger()
+    lines = export(facts)
+    link = json.loads(lines[2])
+    missing = record_line(2, bytes.fromhex(link["hash"]), None, "source record missing: history row 1 of payment x")
+    report = verify_lines([*lines[:2], missing, *lines[3:]])
+    assert [(p.seq, p.what) for p in report.problems[:1]] == [(2, "source record missing: history row 1 of payment x")]
+    assert not any("hash" in p.what for p in report.problems)  # the next link checks against the stored hash
+
+
+def test_every_line_in_the_slow_form_gives_the_same_verdict_as_the_fast_form() -> None:
+    def loosen(line: bytes) -> bytes:
+        return json.dumps(json.loads(line), indent=None, separators=(", ", ": "), ensure_ascii=True).encode() + b"\n"
+
+    good = export(good_ledger())
+    bad = _replace_record(good, 6, b'"REQUESTED","PROCESSING"', b'"REQUESTED","EXPIRED"')
+    for lines in (good, bad, export([*paid(P1), entry(E1, P1, postings=POSTINGS[:3])])):
+        fast, slow = verify_lines(lines), verify_lines([loosen(line) for line in lines])
+        assert (fast.problems, fast.head_hash, fast.head_seq) == (slow.problems, slow.head_hash, slow.head_seq)
+
+
+def _signed(seq: int, digest: bytes, signer: Ed25519Signer) -> Checkpoint:
+    unsigned = Checkpoint(seq, digest, T0)
+    return Checkpoint(seq, digest, T0, signer.public_key, signer.sign(unsigned.message()))
+
+
+def test_checkpoints_and_published_heads_hold_the_chain_to_what_was_published() -> None:
+    facts = good_ledger()
+    links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
+    signer = Ed25519Signer(Ed25519PrivateKey.generate())
+    lines = export(facts, {3: _signed(3, links[2].hash, signer), 6: _signed(6, links[5].hash, signer)})
+    trusted = {"check_signature": verify_signature, "trusted_keys": [signer.public_key]}
+    report = verify_lines(lines, **trusted)
+    assert report.ok and (report.checkpoints, report.signed_checkpoints) == (2, 2), report.problems
+    # Without a key to check against, signatures count as unchecked rather than trusted.
+    assert verify_lines(lines).unchecked_signatures == 2
+
+    wrong_hash = export(facts, {3: _signed(3, links[3].hash, signer)})
+    assert "records hash" in first(verify_lines(wrong_hash, **trusted))[1]
+    forged = Checkpoint(3, links[2].hash, T0, signer.public_key, bytes(64))
+    assert "signature does not verify" in first(verify_lines(export(facts, {3: forged}), **trusted))[1]
+    unsigned = export(facts, {3: Checkpoint(3, links[2].hash, T0)})
+    assert first(verify_lines(unsigned, **trusted)) == (3, "checkpoint at seq 3 is not signed")
+
+    assert verify_lines(lines, expected_heads={4: links[3].hash}).ok
+    assert first(verify_lines(lines, expected_heads={4: links[4].hash}))[0] == 4
+    assert "before the expected head" in first(verify_lines(lines, expected_heads={99: links[0].hash}))[1]
+
+
+# --- Ed25519 without cryptography, and the stdlib-only promise --------------------------------------
+
+
+def test_the_pure_python_ed25519_agrees_with_cryptography() -> None:
+    signer = Ed25519Signer(Ed25519PrivateKey.generate())
+    other = Ed25519Signer(Ed25519PrivateKey.generate())
+    message = b'["flosspay-checkpoint",1,"00","2026-01-01T00:00:00.000000Z"]'
+    signature = signer.sign(message)
+    cases = [
+        (signer.public_key, message, signature, True),
+        (signer.public_key, message + b" ", signature, False),
+        (other.public_key, message, signature, False),
+        (signer.public_key, message, signature[:63] + bytes([signature[63] ^ 1]), False),
+        (signer.public_key, message, signature[:10], False),
+        (b"\xff" * 32, message, signature, False),
+    ]
+    for key, msg, sig, valid in cases:
+        assert ledger_verify.ed25519_verify(key, msg, sig) is valid
+        assert verify_signature(key, msg, sig) is valid
+
+
+def test_the_offline_verifier_runs_on_the_standard_library_alone(tmp_path: Path) -> None:
+    facts = good_ledger()
+    links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
+    signer = Ed25519Signer(Ed25519PrivateKey.generate())
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(b"".join(export(facts, {6: _signed(6, links[5].hash, signer)})))
+    probe = (
+        "import sys, runpy; sys.argv = ['ledger_verify', sys.argv[1], '--public-key', sys.argv[2], '--quiet'];"
+        "code = 0\ntry: runpy.run_module('flosspay.ledger_verify', run_name='__main__')\n"
+        "except SystemExit as exit: code = exit.code\n"
+        "third = sorted({m.split('.')[0] for m in sys.modules} & {'msgspec', 'cryptography', 'sqlalchemy', 'litestar'})\n"
+        "print('third-party:', third); sys.exit(code)"
+    )
+    # -S: no site-packages at all, so nothing but the standard library can be imported.
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(path), signer.public_key.hex()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "ledger OK: 9 records" in done.stdout and "1 with a verified signature" in done.stdout
+    assert "third-party: []" in done.stdout
+
+
+def test_splitting_the_work_over_two_processes_gives_the_same_report(tmp_path: Path) -> None:
+    facts = good_ledger()
+    links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
+    signer = Ed25519Signer(Ed25519PrivateKey.generate())
+    good = export(facts, {4: _signed(4, links[3].hash, signer)})
+    target = next(i for i, line in enumerate(good) if b'"REQUESTED","PROCESSING"' in line)
+    bad = _replace_record(good, target, b'"REQUESTED","PROCESSING"', b'"REQUESTED","EXPIRED"')
+    unbalanced = export([*paid(P1), entry(E1, P1, postings=POSTINGS[:3]), hist(P1, 3, "COMPLETED", "FAILED")])
+    for number, lines in enumerate((good, bad, bad[:-1], unbalanced, good[:4] + good[5:])):
+        path = tmp_path / f"export-{number}.jsonl"
+        path.write_bytes(b"".join(lines))
+        kwargs = {"trusted_keys": [signer.public_key], "expected_heads": {2: links[1].hash}}
+        one = ledger_verify.verify_file(path, jobs=1, **kwargs)  # type: ignore[arg-type]
+        two = ledger_verify.verify_file(path, jobs=2, **kwargs)  # type: ignore[arg-type]
+        assert one == two, number
+        assert one.ok is (number == 0)
