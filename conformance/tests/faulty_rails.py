@@ -26,6 +26,7 @@ from flosspay.railapi import (
     Money,
     Outcome,
     PreparedPayment,
+    PspAnswer,
     RailRequest,
     RailResult,
     RefundResult,
@@ -122,14 +123,29 @@ class StoresPan(FaultyRail):
         return {"card_number": number}
 
 
+class _RaisingTransport:
+    """Calls the PSP with bare httpx: a timeout or a refused connection escapes as an exception."""
+
+    def __init__(self, psp_url: str, api_key: str, timeout_seconds: float) -> None:
+        self.base_url, self._api_key, self._timeout = psp_url, api_key, timeout_seconds
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> PspAnswer:
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        answer = httpx.request(method, self.base_url + path, json=body, headers=headers, timeout=self._timeout)
+        return PspAnswer(answer.status_code, answer.json() if answer.content else {})
+
+    def close(self) -> None:
+        pass
+
+
 class RaisesOnTimeout(FaultyRail):
     """Lets transport exceptions escape instead of answering TRANSIENT/UNCERTAIN."""
 
     name = "faulty_raises_on_timeout"
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response | RailResult:
-        headers = {"Authorization": f"Bearer {self._api_key}"}
-        return httpx.request(method, self._psp_url + path, json=body, headers=headers, timeout=self._timeout)
+    def __init__(self, psp_url: str, api_key: str, timeout_seconds: float) -> None:
+        super().__init__(psp_url, api_key, timeout_seconds)
+        self._psp = _RaisingTransport(psp_url, api_key, timeout_seconds)  # type: ignore[assignment]
 
 
 class IgnoresTimeout(FaultyRail):
@@ -208,9 +224,8 @@ class _Plugin:
         self.rail = rail
 
     @hookimpl
-    def flosspay_rail(self, settings: Mapping[str, str]) -> FaultyRail:
-        base = MinimalRail.from_settings(settings)
-        return self.rail(base._psp_url, base._api_key, base._timeout)
+    def flosspay_rail(self, settings: Mapping[str, str]) -> MinimalRail:
+        return self.rail.from_settings(settings)  # an instance of the faulty subclass
 
     @hookimpl
     def flosspay_sandbox(self, settings: Mapping[str, str]) -> MinimalSandbox:

@@ -86,7 +86,11 @@ _ENTRY_COLUMNS: list[Label[Any]] = [
     entries.c.description.label("e_description"),
 ]
 
-_XMIN: ColumnElement[int] = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", BigInteger())
+# Read once per pass and bound into both queries: in READ COMMITTED each statement has its own
+# snapshot, and a transaction that ended between the two would otherwise have its entry chained
+# while its history rows (read first) were still left for later.
+_SELECT_XMIN = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+_XMIN = bindparam("b_xmin", type_=BigInteger())
 _CURSOR_TX = bindparam("c_tx", type_=BigInteger())
 
 
@@ -271,11 +275,13 @@ class SqlChainRepository:
         params: dict[str, Any] = {"b_limit": limit, "c_tx": -1, "c_pid": _NO_UUID, "c_seq": -1}
         if last is not None:
             params |= {"c_tx": last.source_pos, "c_pid": last.payment_id, "c_seq": last.history_seq}
+        xmin = self._db.execute(_SELECT_XMIN).scalar_one()
+        params["b_xmin"] = xmin
         history_rows = self._db.execute(_PG_PENDING_HISTORY, params).mappings().all()
         last = self._db.execute(_LAST_OF_KIND, {"b_kind": ENTRY}).first()
         # A full batch of history rows ends at some transaction: entries after it cannot make the cut.
         bound = history_rows[-1]["pos"] if len(history_rows) == limit else _MAX_TX
-        params = {"b_limit": limit, "c_tx": -1, "c_id": _NO_UUID, "b_max_tx": bound}
+        params = {"b_limit": limit, "c_tx": -1, "c_id": _NO_UUID, "b_max_tx": bound, "b_xmin": xmin}
         if last is not None:
             params |= {"c_tx": last.source_pos, "c_id": last.entry_id}
         entry_rows = self._db.execute(_PG_PENDING_ENTRIES, params).mappings().all()

@@ -19,17 +19,10 @@ from flosspay_card import testcards
 from flosspay_card.cards import cvv_length, luhn_valid, normalise, scheme_of
 from flosspay_card.testcards import Behaviour
 
+from flosspay.railapi import Reply
+
 _REFERENCE = re.compile(r"[\x21-\x7e]{1,128}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What to send back: HTTP status, JSON body, and how long to wait before sending it."""
-
-    status: int
-    body: dict[str, Any]
-    delay_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -77,32 +70,32 @@ class CardProcessor:
 
     # --- tokenisation -----------------------------------------------------------------------------
 
-    def tokenise(self, payload: object) -> Answer:
+    def tokenise(self, payload: object) -> Reply:
         """Keep the card in the vault and answer a random token; the CVV is checked, then dropped."""
         if not isinstance(payload, dict):
             return _bad("the body must be a JSON object")
         number = payload.get("number")
         digits = normalise(number) if isinstance(number, str) else None
         if digits is None or not 12 <= len(digits) <= 19 or not luhn_valid(digits):
-            return Answer(422, {"code": "invalid_number", "field": "number", "error": "not a valid card number"})
+            return Reply(422, {"code": "invalid_number", "field": "number", "error": "not a valid card number"})
         scheme = scheme_of(digits)
         month, year, cvv = payload.get("expiryMonth"), payload.get("expiryYear"), payload.get("cvv")
         if not isinstance(month, int) or not 1 <= month <= 12 or not isinstance(year, int):
-            return Answer(422, {"code": "invalid_expiry", "field": "expiryMonth", "error": "invalid expiry"})
+            return Reply(422, {"code": "invalid_expiry", "field": "expiryMonth", "error": "invalid expiry"})
         if not isinstance(cvv, str) or not cvv.isdigit() or len(cvv) not in cvv_length(scheme):
-            return Answer(422, {"code": "invalid_cvc", "field": "cvv", "error": "invalid security code"})
+            return Reply(422, {"code": "invalid_cvc", "field": "cvv", "error": "invalid security code"})
         special = testcards.behaviour_of(digits)
         if special is not None and special.behaviour is Behaviour.WRONG_CVV:
-            return Answer(422, {"code": "incorrect_cvc", "field": "cvv", "error": "the security code is wrong"})
+            return Reply(422, {"code": "incorrect_cvc", "field": "cvv", "error": "the security code is wrong"})
         token = f"tok_{secrets.token_urlsafe(18)}"
         with self._lock:
             self._vault[token] = _VaultEntry(digits, month, year)
         body = {"token": token, "scheme": scheme.value if scheme else "unknown", "last4": digits[-4:]}
-        return Answer(201, body)
+        return Reply(201, body)
 
     # --- charges ----------------------------------------------------------------------------------
 
-    def charge(self, payload: object) -> Answer:
+    def charge(self, payload: object) -> Reply:
         """Charge a token once per reference; a replay answers the recorded charge, at once."""
         try:
             reference, token, amount_minor, currency = _charge_request(payload)
@@ -112,16 +105,16 @@ class CardProcessor:
             known = self._charges.get(reference)
             if known is not None:
                 if not known.same_request(token, amount_minor, currency):
-                    return Answer(409, {"code": "reference_reused", "error": "reference used for another charge"})
+                    return Reply(409, {"code": "reference_reused", "error": "reference used for another charge"})
                 self._resolve(known)
-                return Answer(200, _view(known))
+                return Reply(200, _view(known))
             card = self._vault.get(token)
             if card is None:
-                return Answer(422, {"code": "invalid_token", "error": "unknown card token"})
+                return Reply(422, {"code": "invalid_token", "error": "unknown card token"})
             special = testcards.behaviour_of(card.pan)
             behaviour = special.behaviour if special else Behaviour.APPROVE
             if behaviour is Behaviour.TRANSIENT:
-                return Answer(503, {"code": "processing_error", "error": "try again later; nothing was charged"})
+                return Reply(503, {"code": "processing_error", "error": "try again later; nothing was charged"})
             charge = _Charge(reference, token, amount_minor, currency, "succeeded", "00", "approved", _charge_id())
             if behaviour is Behaviour.DECLINE and special is not None:
                 charge.status, charge.code, charge.message = "declined", special.code or "05", special.meaning
@@ -133,22 +126,22 @@ class CardProcessor:
             self._charges[reference] = charge
             view = _view(charge)
         if behaviour is Behaviour.UNCERTAIN:
-            return Answer(500, {"code": "internal_error", "error": "internal error"})
+            return Reply(500, {"code": "internal_error", "error": "internal error"})
         if behaviour is Behaviour.SLOW:
-            return Answer(200, view, self.slow_seconds)
-        return Answer(200, view)
+            return Reply(200, view, self.slow_seconds)
+        return Reply(200, view)
 
-    def lookup(self, reference: str) -> Answer:
+    def lookup(self, reference: str) -> Reply:
         with self._lock:
             charge = self._charges.get(reference)
             if charge is None:
-                return Answer(404, {"code": "not_found", "error": "no such charge"})
+                return Reply(404, {"code": "not_found", "error": "no such charge"})
             self._resolve(charge)
-            return Answer(200, _view(charge))
+            return Reply(200, _view(charge))
 
     # --- refunds ----------------------------------------------------------------------------------
 
-    def refund(self, reference: str, payload: object) -> Answer:
+    def refund(self, reference: str, payload: object) -> Reply:
         """Refund part of a charge once per refund reference; all refunds together at most the amount."""
         try:
             refund_reference, amount_minor, currency = _refund_request(payload)
@@ -157,13 +150,13 @@ class CardProcessor:
         with self._lock:
             charge = self._charges.get(reference)
             if charge is None:
-                return Answer(404, {"code": "not_found", "error": "no such charge"})
+                return Reply(404, {"code": "not_found", "error": "no such charge"})
             self._resolve(charge)
             known = charge.refunds.get(refund_reference)
             if known is not None:
                 if (known["amountMinor"], known["currency"]) != (amount_minor, currency):
-                    return Answer(409, {"code": "reference_reused", "error": "refund reference used differently"})
-                return Answer(200, dict(known))
+                    return Reply(409, {"code": "reference_reused", "error": "refund reference used differently"})
+                return Reply(200, dict(known))
             code = "00"
             if charge.status != "succeeded":
                 code = "not_captured"
@@ -183,18 +176,18 @@ class CardProcessor:
                 charge.refunded_minor += amount_minor
                 body["refundedMinor"] = charge.refunded_minor
                 charge.refunds[refund_reference] = body
-            return Answer(200, dict(body))
+            return Reply(200, dict(body))
 
     # --- sandbox-only view ------------------------------------------------------------------------
 
-    def token_ledger(self, token: str) -> Answer:
+    def token_ledger(self, token: str) -> Reply:
         """How much was charged on a token (for tests that must see a double charge)."""
         with self._lock:
             if token not in self._vault:
-                return Answer(404, {"code": "not_found", "error": "no such token"})
+                return Reply(404, {"code": "not_found", "error": "no such token"})
             for charge in self._charges.values():
                 self._resolve(charge)
-            return Answer(200, {"token": token, "capturedMinor": self._captured.get(token, 0)})
+            return Reply(200, {"token": token, "capturedMinor": self._captured.get(token, 0)})
 
     # --- internals (lock held) ----------------------------------------------------------------
 
@@ -225,8 +218,8 @@ def _charge_id() -> str:
     return f"ch_{secrets.token_hex(8)}"
 
 
-def _bad(message: str) -> Answer:
-    return Answer(400, {"code": "bad_request", "error": message})
+def _bad(message: str) -> Reply:
+    return Reply(400, {"code": "bad_request", "error": message})
 
 
 def _reference(payload: dict[str, Any], key: str) -> str:

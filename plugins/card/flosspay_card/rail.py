@@ -18,26 +18,32 @@ import msgspec
 from flosspay_card.cards import LENGTHS, Scheme, cvv_length, luhn_valid, normalise, scheme_of
 from flosspay_card.fields import CardDetails, CardFields
 from flosspay_card.settings import CardSettings
-from flosspay_card.transport import NoAnswer, PspAnswer, PspClient
 
 from flosspay.railapi import (
     FieldError,
     Flow,
     Money,
+    NoAnswer,
     Outcome,
     PreparedPayment,
+    PspAnswer,
+    PspTransport,
     RailRequest,
     RailResult,
     RefundResult,
     ServiceUnavailable,
     ValidationFailed,
+    as_refund,
+    http_failure,
+    never_raises,
+    reference_refusal,
+    refund_refusal,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_EXPIRY_YEARS = 20
 MAX_HOLDER_NAME = 100
-MAX_REFERENCE_LENGTH = 128
 _TOKEN_FIELDS = {"number": "card.number", "cvv": "card.cvv", "expiryMonth": "card.expiryMonth"}
 
 
@@ -56,7 +62,12 @@ class CardRail:
     def __init__(self, settings: CardSettings, today: Callable[[], date] = lambda: datetime.now(UTC).date()) -> None:
         self.settings = settings
         self._today = today
-        self._psp = PspClient(settings.psp_url, settings.api_key, settings.timeout_seconds)
+        self._psp = PspTransport(
+            settings.psp_url,
+            timeout_seconds=settings.timeout_seconds,
+            api_key=settings.api_key,
+            user_agent="flosspay-card",
+        )
 
     def __repr__(self) -> str:
         return f"CardRail(psp_url={self.settings.psp_url!r}, timeout={self.settings.timeout_seconds}s)"
@@ -105,10 +116,10 @@ class CardRail:
         }
         if card.holder_name:
             payload["holderName"] = card.holder_name.strip()
-        answer = self._psp.call("POST", "/v1/tokens", payload)  # the CVV goes no further than this request
+        answer = self._psp.request("POST", "/v1/tokens", payload)  # the CVV goes no further than this request
         if isinstance(answer, PspAnswer) and answer.http_status in (200, 201):
-            token = answer.body.get("token")
-            if isinstance(token, str) and token:
+            token = answer.text("token")
+            if token:
                 return token
         if isinstance(answer, PspAnswer) and answer.http_status in (400, 422):
             field = _TOKEN_FIELDS.get(str(answer.body.get("field")), "card")
@@ -119,44 +130,39 @@ class CardRail:
 
     # --- payments --------------------------------------------------------------------------------
 
+    @never_raises(RailResult, rail="card")
     def execute(self, request: RailRequest) -> RailResult:
         """Charge the token; the PSP answers a repeated reference with the first charge."""
-        try:
-            token = request.details.get("pan_token")
-            if not isinstance(token, str) or not token:
-                return RailResult(Outcome.DECLINED, "INVALID_DETAILS", "the payment holds no card token")
-            if not 0 < len(request.reference) <= MAX_REFERENCE_LENGTH:
-                return RailResult(Outcome.DECLINED, "INVALID_REFERENCE", "reference must be 1-128 characters")
-            payload = {
-                "reference": request.reference,
-                "token": token,
-                "amountMinor": request.amount.minor,
-                "currency": request.amount.currency,
-            }
-            result = _charge_result(self._psp.call("POST", "/v1/charges", payload), on_status_query=False)
-        except Exception as exc:  # never raise to the worker; the charge may have been sent
-            result = RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"card rail error ({type(exc).__name__})")
+        token = request.details.get("pan_token")
+        if not isinstance(token, str) or not token:
+            return RailResult(Outcome.DECLINED, "INVALID_DETAILS", "the payment holds no card token")
+        refused = reference_refusal(request.reference)
+        if refused is not None:
+            return refused
+        payload = {
+            "reference": request.reference,
+            "token": token,
+            "amountMinor": request.amount.minor,
+            "currency": request.amount.currency,
+        }
+        result = _charge_result(self._psp.request("POST", "/v1/charges", payload), on_status_query=False)
         log.info("card charge %s: %s %s", request.reference, result.outcome.value, result.code)
         return result
 
+    @never_raises(RailResult, rail="card")
     def status(self, request: RailRequest) -> RailResult:
-        try:
-            path = f"/v1/charges/{quote(request.reference, safe='')}"
-            return _charge_result(self._psp.call("GET", path), on_status_query=True)
-        except Exception as exc:
-            return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"card rail error ({type(exc).__name__})")
+        path = f"/v1/charges/{quote(request.reference, safe='')}"
+        return _charge_result(self._psp.request("GET", path), on_status_query=True)
 
+    @never_raises(RefundResult, rail="card")
     def refund(self, request: RailRequest, amount: Money, refund_reference: str) -> RefundResult:
         """Refund part or all of a charge; the PSP keeps the refunds of one charge within its amount."""
-        try:
-            refused = _refund_refusal(request, amount, refund_reference)
-            if refused is not None:
-                return refused
-            path = f"/v1/charges/{quote(request.reference, safe='')}/refunds"
-            payload = {"refundReference": refund_reference, "amountMinor": amount.minor, "currency": amount.currency}
-            result = _refund_result(self._psp.call("POST", path, payload))
-        except Exception as exc:
-            result = RefundResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"card rail error ({type(exc).__name__})")
+        refused = refund_refusal(request, amount, refund_reference)
+        if refused is not None:
+            return refused
+        path = f"/v1/charges/{quote(request.reference, safe='')}/refunds"
+        payload = {"refundReference": refund_reference, "amountMinor": amount.minor, "currency": amount.currency}
+        result = _refund_result(self._psp.request("POST", path, payload))
         log.info("card refund %s of %s: %s %s", refund_reference, request.reference, result.outcome.value, result.code)
         return result
 
@@ -197,62 +203,32 @@ _CHARGE_OUTCOMES = {
     "declined": Outcome.DECLINED,
     "requires_action": Outcome.ACTION_REQUIRED,
 }
+_CREDENTIALS = "FLOSSPAY_CARD_API_KEY"
 
 
 def _charge_result(answer: PspAnswer | NoAnswer, *, on_status_query: bool) -> RailResult:
     if isinstance(answer, NoAnswer):
-        return RailResult(answer.outcome, answer.code, answer.reason)
-    status, body = answer.http_status, answer.body
-    code = body.get("code") if isinstance(body.get("code"), str) else None
-    if status == 200:
-        outcome = _CHARGE_OUTCOMES.get(str(body.get("status")))
+        return answer.result()
+    if answer.http_status == 200:
+        outcome = _CHARGE_OUTCOMES.get(str(answer.body.get("status")))
         if outcome is None:
             return RailResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown charge status")
-        charge_id = body.get("chargeId") if isinstance(body.get("chargeId"), str) else None
-        message = body.get("message") if isinstance(body.get("message"), str) else None
-        return RailResult(outcome, code, message, charge_id)
-    if status == 404 and on_status_query and code == "not_found":
+        return RailResult(outcome, answer.text("code"), answer.text("message"), answer.text("chargeId"))
+    if answer.http_status == 404 and on_status_query and answer.text("code") == "not_found":
         return RailResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
-    return _http_failure(status, code)
-
-
-def _http_failure(status: int, code: str | None) -> RailResult:
-    """A non-200 answer: refused for good (4xx about the request), nothing done (503/429/auth), or maybe done."""
-    if status in (400, 409, 422):
-        return RailResult(Outcome.DECLINED, code or f"HTTP_{status}", f"the PSP refused the request (HTTP {status})")
-    if status in (401, 403):
-        return RailResult(
-            Outcome.TRANSIENT, "PSP_AUTH", "the PSP refused the rail's credentials (FLOSSPAY_CARD_API_KEY)"
-        )
-    if status in (404, 429, 503):
-        return RailResult(Outcome.TRANSIENT, f"HTTP_{status}", f"the PSP did not take the request (HTTP {status})")
-    return RailResult(Outcome.UNCERTAIN, f"HTTP_{status}", f"the PSP failed (HTTP {status}); it may have acted")
-
-
-def _refund_refusal(request: RailRequest, amount: Money, refund_reference: str) -> RefundResult | None:
-    if not 0 < len(refund_reference) <= MAX_REFERENCE_LENGTH:
-        return RefundResult(Outcome.DECLINED, "INVALID_REFERENCE", "refund reference must be 1-128 characters")
-    if amount.currency != request.amount.currency:
-        return RefundResult(Outcome.DECLINED, "CURRENCY_MISMATCH", "refund currency differs from the payment's")
-    if amount.minor <= 0:
-        return RefundResult(Outcome.DECLINED, "INVALID_AMOUNT", "refund amount must be greater than zero")
-    if amount.minor > request.amount.minor:
-        return RefundResult(Outcome.DECLINED, "EXCEEDS_AMOUNT", "refund amount exceeds the payment amount")
-    return None
+    return http_failure(answer, credentials=_CREDENTIALS)
 
 
 def _refund_result(answer: PspAnswer | NoAnswer) -> RefundResult:
     if isinstance(answer, NoAnswer):
-        return RefundResult(answer.outcome, answer.code, answer.reason)
-    body = answer.body
-    code = body.get("code") if isinstance(body.get("code"), str) else None
+        return answer.refund_result()
+    code = answer.text("code")
     if answer.http_status == 200:
-        if body.get("status") == "succeeded":
+        if answer.body.get("status") == "succeeded":
             return RefundResult(Outcome.COMPLETED, code or "00", "refunded")
-        if body.get("status") == "declined":
+        if answer.body.get("status") == "declined":
             return RefundResult(Outcome.DECLINED, code, "the PSP refused the refund")
         return RefundResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown refund status")
     if answer.http_status == 404 and code == "not_found":
         return RefundResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
-    failure = _http_failure(answer.http_status, code)
-    return RefundResult(failure.outcome, failure.code, failure.reason)
+    return as_refund(http_failure(answer, credentials=_CREDENTIALS))

@@ -11,9 +11,8 @@ from flosspay_card import testcards
 from flosspay_card.fields import CardFields
 from flosspay_card.rail import CardRail, _charge_result, _refund_result
 from flosspay_card.settings import CardSettings
-from flosspay_card.transport import PspAnswer
 
-from flosspay.railapi import Flow, Money, Outcome, RailRequest
+from flosspay.railapi import Flow, Money, Outcome, PspAnswer, RailRequest
 
 from .conftest import card
 

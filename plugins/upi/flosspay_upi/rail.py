@@ -17,21 +17,27 @@ from flosspay.railapi import (
     FieldError,
     Flow,
     Money,
+    NoAnswer,
     Outcome,
     PreparedPayment,
+    PspAnswer,
+    PspTransport,
     RailRequest,
     RailResult,
     RefundResult,
     ValidationFailed,
     Vpa,
+    as_refund,
+    never_raises,
+    reference_refusal,
+    refund_refusal,
 )
 from flosspay_upi import codes
+from flosspay_upi.answers import UpiAnswer, read_answer
 from flosspay_upi.fields import UpiFields
 from flosspay_upi.settings import UpiSettings
-from flosspay_upi.transport import PspAnswer, PspTransport, TransportFailure
 
 CURRENCY = "INR"
-_MAX_REFERENCE_LENGTH = 128
 
 
 class UpiRail:
@@ -45,7 +51,12 @@ class UpiRail:
     def __init__(self, settings: Mapping[str, str] | UpiSettings) -> None:
         """Build from the ``FLOSSPAY_UPI_*`` settings; raises ``UpiSettingsError`` (one line) if unusable."""
         self.settings = settings if isinstance(settings, UpiSettings) else UpiSettings.from_mapping(settings)
-        self._psp = PspTransport(self.settings.psp_url, self.settings.timeout_seconds, self.settings.api_key)
+        self._psp = PspTransport(
+            self.settings.psp_url,
+            timeout_seconds=self.settings.timeout_seconds,
+            api_key=self.settings.api_key,
+            user_agent="flosspay-upi",
+        )
 
     def __repr__(self) -> str:
         s = self.settings
@@ -82,43 +93,36 @@ class UpiRail:
 
     # --- talking to the PSP -------------------------------------------------------------------
 
+    @never_raises(RailResult, rail="UPI")
     def execute(self, request: RailRequest) -> RailResult:
         """Pay, or send the collect request; the PSP answers the same reference only once."""
-        try:
-            payload = _payment_payload(request)
-            if isinstance(payload, RailResult):
-                return payload
-            answer = self._psp.request("POST", "/v1/payments", payload)
-            return _payment_result(answer, request.flow, on_status_query=False)
-        except Exception as exc:  # never raise to the worker; the request may have been sent
-            return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"UPI rail error ({type(exc).__name__})")
+        payload = _payment_payload(request)
+        if isinstance(payload, RailResult):
+            return payload
+        answer = self._psp.request("POST", "/v1/payments", payload)
+        return _payment_result(answer, request.flow, on_status_query=False)
 
+    @never_raises(RailResult, rail="UPI")
     def status(self, request: RailRequest) -> RailResult:
         """Ask the PSP what became of ``request.reference``."""
-        try:
-            if not _valid_reference(request.reference):
-                return RailResult(Outcome.NOT_FOUND, codes.REQUEST_NOT_FOUND, "malformed reference")
-            answer = self._psp.request("GET", f"/v1/payments/{quote(request.reference, safe='')}")
-            return _payment_result(answer, request.flow, on_status_query=True)
-        except Exception as exc:
-            return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"UPI rail error ({type(exc).__name__})")
+        if reference_refusal(request.reference) is not None:
+            return RailResult(Outcome.NOT_FOUND, codes.REQUEST_NOT_FOUND, "malformed reference")
+        answer = self._psp.request("GET", f"/v1/payments/{quote(request.reference, safe='')}")
+        return _payment_result(answer, request.flow, on_status_query=True)
 
+    @never_raises(RefundResult, rail="UPI")
     def refund(self, request: RailRequest, amount: Money, refund_reference: str) -> RefundResult:
         """Return part or all of a completed payment; the PSP keeps refunds within the debit."""
-        try:
-            refused = _refund_refusal(request, amount, refund_reference)
-            if refused is not None:
-                return refused
-            payload = {
-                "refundReference": refund_reference,
-                "reference": request.reference,
-                "amountMinor": amount.minor,
-                "currency": amount.currency,
-            }
-            answer = self._psp.request("POST", "/v1/refunds", payload)
-            return _refund_result(answer)
-        except Exception as exc:
-            return RefundResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"UPI rail error ({type(exc).__name__})")
+        refused = refund_refusal(request, amount, refund_reference, exceeds_code="REFUND_EXCEEDS_PAYMENT")
+        if refused is not None:
+            return refused
+        payload = {
+            "refundReference": refund_reference,
+            "reference": request.reference,
+            "amountMinor": amount.minor,
+            "currency": amount.currency,
+        }
+        return _refund_result(self._psp.request("POST", "/v1/refunds", payload))
 
 
 def _vpa(value: str, field: str, errors: list[FieldError]) -> Vpa | None:
@@ -129,10 +133,6 @@ def _vpa(value: str, field: str, errors: list[FieldError]) -> Vpa | None:
         return None
 
 
-def _valid_reference(reference: object) -> bool:
-    return isinstance(reference, str) and 0 < len(reference) <= _MAX_REFERENCE_LENGTH
-
-
 def _payment_payload(request: RailRequest) -> dict[str, Any] | RailResult:
     """The PSP request body, or a DECLINED result when the stored request cannot be sent at all."""
     payer = request.details.get("senderUpi")
@@ -141,8 +141,9 @@ def _payment_payload(request: RailRequest) -> dict[str, Any] | RailResult:
         return RailResult(Outcome.DECLINED, "INVALID_DETAILS", "payment details lack senderUpi/receiverUpi")
     if request.amount.currency != CURRENCY:
         return RailResult(Outcome.DECLINED, "CURRENCY_NOT_SUPPORTED", "UPI moves INR only")
-    if not _valid_reference(request.reference):
-        return RailResult(Outcome.DECLINED, "INVALID_REFERENCE", "reference must be 1-128 characters")
+    refused = reference_refusal(request.reference)
+    if refused is not None:
+        return refused
     return {
         "reference": request.reference,
         "flow": request.flow.value,
@@ -154,19 +155,19 @@ def _payment_payload(request: RailRequest) -> dict[str, Any] | RailResult:
     }
 
 
-def _payment_result(answer: PspAnswer | TransportFailure, flow: Flow, *, on_status_query: bool) -> RailResult:
-    if isinstance(answer, TransportFailure):
-        return RailResult(answer.outcome, answer.code, answer.reason)
-    status = answer.http_status
-    if status == 404 and on_status_query and answer.code == codes.REQUEST_NOT_FOUND:
-        return RailResult(Outcome.NOT_FOUND, answer.code, "the PSP knows no such payment")
-    if 200 <= status < 300 and answer.code is not None:
-        code = answer.code
-        return RailResult(codes.payment_outcome(code, flow), code, codes.reason(code), answer.psp_reference)
-    return _rejected(answer)
+def _payment_result(answer: PspAnswer | NoAnswer, flow: Flow, *, on_status_query: bool) -> RailResult:
+    read = read_answer(answer)
+    if isinstance(read, NoAnswer):
+        return read.result()
+    if read.http_status == 404 and on_status_query and read.code == codes.REQUEST_NOT_FOUND:
+        return RailResult(Outcome.NOT_FOUND, read.code, "the PSP knows no such payment")
+    if 200 <= read.http_status < 300 and read.code is not None:
+        outcome = codes.payment_outcome(read.code, flow)
+        return RailResult(outcome, read.code, codes.reason(read.code), read.psp_reference)
+    return _rejected(read)
 
 
-def _rejected(answer: PspAnswer) -> RailResult:
+def _rejected(answer: UpiAnswer) -> RailResult:
     """A 4xx answer. Malformed or conflicting requests are refused for good; the rest (auth, rate
     limits, wrong URL) are the operator's to fix and changed nothing, so they may be retried."""
     status = answer.http_status
@@ -176,25 +177,12 @@ def _rejected(answer: PspAnswer) -> RailResult:
     return RailResult(Outcome.TRANSIENT, f"HTTP_{status}", f"PSP refused the call (HTTP {status})")
 
 
-def _refund_refusal(request: RailRequest, amount: Money, refund_reference: str) -> RefundResult | None:
-    """Refunds that can be refused without asking the PSP."""
-    if not _valid_reference(refund_reference):
-        return RefundResult(Outcome.DECLINED, "INVALID_REFERENCE", "refund reference must be 1-128 characters")
-    if amount.currency != request.amount.currency:
-        return RefundResult(Outcome.DECLINED, "CURRENCY_MISMATCH", "refund currency differs from the payment's")
-    if amount.minor <= 0:
-        return RefundResult(Outcome.DECLINED, "INVALID_AMOUNT", "refund amount must be greater than zero")
-    if amount.minor > request.amount.minor:
-        return RefundResult(Outcome.DECLINED, "REFUND_EXCEEDS_PAYMENT", "refund amount exceeds the payment amount")
-    return None
-
-
-def _refund_result(answer: PspAnswer | TransportFailure) -> RefundResult:
-    if isinstance(answer, TransportFailure):
-        return RefundResult(answer.outcome, answer.code, answer.reason)
-    if answer.http_status == 404 and answer.code == codes.REQUEST_NOT_FOUND:
-        return RefundResult(Outcome.NOT_FOUND, answer.code, "the PSP knows no such payment")
-    if 200 <= answer.http_status < 300 and answer.code is not None:
-        return RefundResult(codes.refund_outcome(answer.code), answer.code, codes.reason(answer.code))
-    rejected = _rejected(answer)
-    return RefundResult(rejected.outcome, rejected.code, rejected.reason)
+def _refund_result(answer: PspAnswer | NoAnswer) -> RefundResult:
+    read = read_answer(answer)
+    if isinstance(read, NoAnswer):
+        return read.refund_result()
+    if read.http_status == 404 and read.code == codes.REQUEST_NOT_FOUND:
+        return RefundResult(Outcome.NOT_FOUND, read.code, "the PSP knows no such payment")
+    if 200 <= read.http_status < 300 and read.code is not None:
+        return RefundResult(codes.refund_outcome(read.code), read.code, codes.reason(read.code))
+    return as_refund(_rejected(read))

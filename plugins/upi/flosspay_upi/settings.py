@@ -6,23 +6,25 @@ echoed back (it is also kept out of ``repr``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlsplit
 
-from flosspay.railapi import Money
+from flosspay.railapi import Money, RailSettingsError, SettingsReader
 
-ENV_PREFIX = "FLOSSPAY_UPI_"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_AMOUNT = "100000.00"  # NPCI's general per-transaction UPI limit, in rupees
 INR_EXPONENT = 2
 _MAX_RUPEES = Decimal(10) ** 13  # far above any UPI limit; keeps paise inside 64 bits
 
 
-class UpiSettingsError(ValueError):
+class UpiSettingsError(RailSettingsError):
     """The settings cannot be used; the message is one line naming the variable."""
+
+
+def reader(settings: Mapping[str, str]) -> SettingsReader:
+    """Reads ``FLOSSPAY_UPI_*`` settings, raising ``UpiSettingsError``."""
+    return SettingsReader(settings, rail="upi", error=UpiSettingsError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,49 +38,26 @@ class UpiSettings:
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, str]) -> UpiSettings:
-        psp_url = _psp_url(settings.get("psp_url"))
-        timeout = _positive_seconds("timeout", settings.get("timeout"), DEFAULT_TIMEOUT_SECONDS)
-        max_amount = _rupees("max_amount", settings.get("max_amount", DEFAULT_MAX_AMOUNT))
-        api_key = settings.get("api_key") or None
-        if api_key is not None and (api_key != api_key.strip() or any(ord(c) < 32 for c in api_key)):
-            raise UpiSettingsError(f"{ENV_PREFIX}API_KEY must not contain spaces or control characters")
-        return cls(psp_url=psp_url, timeout_seconds=timeout, max_amount=max_amount, api_key=api_key)
+        read = reader(settings)
+        return cls(
+            psp_url=read.psp_url(what="the PSP's base URL, e.g. https://psp.example/"),
+            timeout_seconds=read.seconds("timeout", DEFAULT_TIMEOUT_SECONDS),
+            max_amount=_rupees(read, "max_amount"),
+            api_key=read.secret("api_key"),
+        )
 
 
-def _psp_url(value: str | None) -> str:
-    if not value:
-        raise UpiSettingsError(f"{ENV_PREFIX}PSP_URL is required (the PSP's base URL, e.g. https://psp.example/)")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UpiSettingsError(f"{ENV_PREFIX}PSP_URL must be an http(s) URL with a host, got {value!r}")
-    if parts.username or parts.password or parts.query or parts.fragment:
-        raise UpiSettingsError(f"{ENV_PREFIX}PSP_URL must not carry credentials, a query or a fragment")
-    return value.rstrip("/")
-
-
-def _positive_seconds(key: str, value: str | None, default: float) -> float:
-    """A positive, finite number of seconds (``"2"``, ``"0.5"``)."""
-    if value is None or value == "":
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise UpiSettingsError(f"{ENV_PREFIX}{key.upper()} must be a positive number of seconds, got {value!r}")
-    return seconds
-
-
-def _rupees(key: str, value: str) -> Money:
+def _rupees(read: SettingsReader, key: str) -> Money:
     """A positive rupee amount with at most two decimals, as exact paise."""
-    message = f"{ENV_PREFIX}{key.upper()} must be a positive rupee amount such as 100000.00, got {value!r}"
+    value = read.raw(key) or DEFAULT_MAX_AMOUNT
+    problem = f"must be a positive rupee amount such as 100000.00, got {value!r}"
     try:
         amount = Decimal(value.strip())
     except InvalidOperation:
-        raise UpiSettingsError(message) from None
+        amount = Decimal("NaN")  # refused just below, without chaining the parser's error
     exponent = amount.as_tuple().exponent
     if not amount.is_finite() or not isinstance(exponent, int) or -exponent > INR_EXPONENT:
-        raise UpiSettingsError(message)
+        read.fail(key, problem)
     if not 0 < amount < _MAX_RUPEES:
-        raise UpiSettingsError(message)
+        read.fail(key, problem)
     return Money(int(amount.scaleb(INR_EXPONENT)), "INR")

@@ -1,7 +1,7 @@
 """The sandbox's imitation of the UPI network: accounts that behave by their VPA, and a debit record.
 
 No HTTP here (``flosspay_upi.sandbox`` serves it): every operation takes a decoded JSON object and
-returns an ``Answer``. All state sits behind one lock, so a reference is debited at most once no
+returns a ``Reply``. All state sits behind one lock, so a reference is debited at most once no
 matter how many threads ask. Behaviour is chosen by the payer's VPA local part (see README.md).
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flosspay.railapi import VPA_PATTERN
+from flosspay.railapi import VPA_PATTERN, Reply
 from flosspay_upi import codes
 
 MAX_REFERENCE_LENGTH = 128
@@ -57,15 +57,6 @@ _STATUS_WORDS = {
     codes.DECLINED_BY_PAYER: "DECLINED",
     codes.COLLECT_EXPIRED: "EXPIRED",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What to send back: HTTP status, JSON body, and how long to wait first (the ``slow`` payer)."""
-
-    http_status: int
-    body: dict[str, Any]
-    delay_seconds: float = 0.0
 
 
 class BadRequest(Exception):
@@ -129,7 +120,7 @@ class UpiNetwork:
 
     # --- operations (one per endpoint) -------------------------------------------------------
 
-    def submit(self, payload: object) -> Answer:
+    def submit(self, payload: object) -> Reply:
         """Pay, or raise a collect request. A reference is processed once; repeats get its answer."""
         try:
             txn = self._parse_payment(payload)
@@ -141,33 +132,33 @@ class UpiNetwork:
                 if not existing.same_request(txn):
                     return _duplicate()
                 self._resolve(existing)
-                return Answer(200, _view(existing, existing.execute_code or existing.code))
+                return Reply(200, _view(existing, existing.execute_code or existing.code))
             if txn.behaviour is Behaviour.TIMEOUT:
-                return Answer(200, {"reference": txn.reference, "code": codes.PSP_TIMEOUT, "status": "TIMEOUT"})
+                return Reply(200, {"reference": txn.reference, "code": codes.PSP_TIMEOUT, "status": "TIMEOUT"})
             if txn.behaviour is Behaviour.FLAKY:
                 seen = self._state.submissions.get(txn.reference, 0) + 1
                 self._state.submissions[txn.reference] = seen
                 if seen <= FLAKY_FAILURES:
-                    return Answer(503, {"error": "PSP temporarily unavailable; nothing was debited"})
+                    return Reply(503, {"error": "PSP temporarily unavailable; nothing was debited"})
             txn.psp_reference = self._new_rrn()
             self._state.payments[txn.reference] = txn
             if txn.flow == "COLLECT":
                 self._resolve(txn)
-                return Answer(200, _view(txn, txn.code))
+                return Reply(200, _view(txn, txn.code))
             self._settle(txn)
             delay = self.slow_seconds if txn.behaviour is Behaviour.SLOW else 0.0
-            return Answer(200, _view(txn, txn.execute_code or txn.code), delay)
+            return Reply(200, _view(txn, txn.execute_code or txn.code), delay)
 
-    def lookup(self, reference: str) -> Answer:
+    def lookup(self, reference: str) -> Reply:
         """The PSP's current knowledge of ``reference`` (a pending collect may resolve now)."""
         with self._lock:
             txn = self._state.payments.get(reference)
             if txn is None:
                 return _not_found()
             self._resolve(txn)
-            return Answer(200, _view(txn, txn.code))
+            return Reply(200, _view(txn, txn.code))
 
-    def refund(self, payload: object) -> Answer:
+    def refund(self, payload: object) -> Reply:
         """Credit back part of a debit; refunds of one payment never add up to more than its debit."""
         try:
             refund_reference, reference, amount_minor, currency = _parse_refund(payload)
@@ -178,7 +169,7 @@ class UpiNetwork:
             if done is not None:
                 if (done["reference"], done["amountMinor"], done["currency"]) != (reference, amount_minor, currency):
                     return _duplicate()
-                return Answer(200, dict(done))
+                return Reply(200, dict(done))
             txn = self._state.payments.get(reference)
             if txn is None:
                 return _not_found()
@@ -186,7 +177,7 @@ class UpiNetwork:
             refused = _refund_refusal(txn, amount_minor)
             if refused is not None:
                 body = {"refundReference": refund_reference, "reference": reference, "code": refused}
-                return Answer(200, body | {"error": codes.reason(refused)})
+                return Reply(200, body | {"error": codes.reason(refused)})
             txn.refunded_minor += amount_minor
             done = {
                 "refundReference": refund_reference,
@@ -198,21 +189,21 @@ class UpiNetwork:
                 "pspReference": self._new_rrn(),
             }
             self._state.refunds[refund_reference] = done
-            return Answer(200, dict(done))
+            return Reply(200, dict(done))
 
-    def debits(self, reference: str | None = None) -> Answer:
+    def debits(self, reference: str | None = None) -> Reply:
         """Every debit made (collects the payer approved by now included), optionally for one reference."""
         with self._lock:
             for txn in self._state.payments.values():
                 self._resolve(txn)
             rows = [dict(d) for d in self._state.debits if reference is None or d["reference"] == reference]
-        return Answer(200, {"debits": rows})
+        return Reply(200, {"debits": rows})
 
-    def reset(self) -> Answer:
+    def reset(self) -> Reply:
         """Forget everything (between tests)."""
         with self._lock:
             self._state = _State()
-        return Answer(200, {"reset": True})
+        return Reply(200, {"reset": True})
 
     # --- internals (called with the lock held) -----------------------------------------------
 
@@ -310,16 +301,16 @@ def _refund_refusal(txn: _Txn, amount_minor: int) -> str | None:
     return None
 
 
-def _duplicate() -> Answer:
-    return Answer(409, {"code": codes.DUPLICATE_REQUEST, "error": codes.reason(codes.DUPLICATE_REQUEST)})
+def _duplicate() -> Reply:
+    return Reply(409, {"code": codes.DUPLICATE_REQUEST, "error": codes.reason(codes.DUPLICATE_REQUEST)})
 
 
-def _not_found() -> Answer:
-    return Answer(404, {"code": codes.REQUEST_NOT_FOUND, "error": codes.reason(codes.REQUEST_NOT_FOUND)})
+def _not_found() -> Reply:
+    return Reply(404, {"code": codes.REQUEST_NOT_FOUND, "error": codes.reason(codes.REQUEST_NOT_FOUND)})
 
 
-def _bad_request(message: str) -> Answer:
-    return Answer(400, {"code": codes.VALIDATION_ERROR, "error": message})
+def _bad_request(message: str) -> Reply:
+    return Reply(400, {"code": codes.VALIDATION_ERROR, "error": message})
 
 
 def _parse_refund(payload: object) -> tuple[str, str, int, str]:

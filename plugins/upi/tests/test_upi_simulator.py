@@ -87,7 +87,7 @@ def test_behaviour_is_chosen_by_the_local_part_prefix(payer: str, behaviour: Beh
 )
 def test_pay_answers_and_debits_by_payer(network: UpiNetwork, payer: str, code: str) -> None:
     answer = network.submit(payment("r1", payer))
-    assert (answer.http_status, answer.body["code"]) == (200, code)
+    assert (answer.status, answer.body["code"]) == (200, code)
     assert network.lookup("r1").body["code"] == code
     assert debit_count(network, "r1") == (1 if code == "00" else 0)
 
@@ -119,14 +119,14 @@ def test_concurrent_submissions_of_one_reference_debit_once(network: UpiNetwork)
 def test_a_reference_reused_for_another_payment_is_a_conflict(network: UpiNetwork) -> None:
     network.submit(payment("r1", "alice@okhdfc"))
     answer = network.submit(payment("r1", "alice@okhdfc", amountMinor=9999))
-    assert (answer.http_status, answer.body["code"]) == (409, "U01")
+    assert (answer.status, answer.body["code"]) == (409, "U01")
     assert debit_count(network, "r1") == 1
 
 
 def test_timeout_payer_gets_up_every_time_and_is_never_debited_or_recorded(network: UpiNetwork) -> None:
     codes = [network.submit(payment("r1", "timeout@ok")).body["code"] for _ in range(3)]
     assert codes == ["UP", "UP", "UP"]
-    assert network.lookup("r1").http_status == 404
+    assert network.lookup("r1").status == 404
     assert debit_count(network, "r1") == 0
 
 
@@ -138,12 +138,12 @@ def test_deemed_payer_is_debited_but_execute_says_rb_and_status_says_00(network:
 
 
 def test_flaky_payer_fails_twice_with_503_then_succeeds(network: UpiNetwork) -> None:
-    statuses = [network.submit(payment("r1", "flaky@ok")).http_status for _ in range(2)]
+    statuses = [network.submit(payment("r1", "flaky@ok")).status for _ in range(2)]
     assert statuses == [503, 503]
-    assert network.lookup("r1").http_status == 404
+    assert network.lookup("r1").status == 404
     assert debit_count(network, "r1") == 0
     third = network.submit(payment("r1", "flaky@ok"))
-    assert (third.http_status, third.body["code"]) == (200, "00")
+    assert (third.status, third.body["code"]) == (200, "00")
     assert debit_count(network, "r1") == 1
 
 
@@ -212,7 +212,7 @@ def test_collect_from_a_payer_without_funds_is_declined_on_approval(network: Upi
 
 def test_unknown_references_are_not_found(network: UpiNetwork) -> None:
     answer = network.lookup("nobody")
-    assert (answer.http_status, answer.body["code"]) == (404, "U04")
+    assert (answer.status, answer.body["code"]) == (404, "U04")
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_unknown_references_are_not_found(network: UpiNetwork) -> None:
 )
 def test_malformed_payments_are_refused_with_u07(network: UpiNetwork, bad: object) -> None:
     answer = network.submit(bad)
-    assert (answer.http_status, answer.body["code"]) == (400, "U07")
+    assert (answer.status, answer.body["code"]) == (400, "U07")
     assert answer.body["error"]
 
 
@@ -256,7 +256,7 @@ def test_a_refund_reference_reused_for_another_amount_is_a_conflict(network: Upi
     network.submit(payment("r1", "alice@okhdfc"))
     refund(network, "f1", 100)
     body = {"refundReference": "f1", "reference": "r1", "amountMinor": 200, "currency": "INR"}
-    assert network.refund(body).http_status == 409
+    assert network.refund(body).status == 409
 
 
 def test_nothing_debited_means_nothing_to_refund(network: UpiNetwork) -> None:
@@ -273,5 +273,5 @@ def test_nothing_debited_means_nothing_to_refund(network: UpiNetwork) -> None:
 def test_reset_forgets_everything(network: UpiNetwork) -> None:
     network.submit(payment("r1", "alice@okhdfc"))
     network.reset()
-    assert network.lookup("r1").http_status == 404
+    assert network.lookup("r1").status == 404
     assert network.debits().body == {"debits": []}

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from flosspay.railapi import Reply
+
 OPENING_BALANCE_MINOR = 1_000_000  # ₹10,000.00 in paise
 _REFERENCE = re.compile(r"[\x21-\x7e]{1,128}")
 _WALLET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{2,63}")
@@ -29,15 +31,6 @@ BEHAVIOURS: dict[str, str] = {
 def behaviour_of(wallet_id: str) -> str | None:
     lowered = wallet_id.lower()
     return next((prefix for prefix in BEHAVIOURS if lowered.startswith(prefix)), None)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What to send back: HTTP status, JSON body, and how long to wait before sending it."""
-
-    status: int
-    body: dict[str, Any]
-    delay_seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -83,7 +76,7 @@ class WalletProvider:
         self._accounts: dict[tuple[str, str], _Account] = {}
         self._debits: dict[str, _Debit] = {}
 
-    def debit(self, payload: object) -> Answer:
+    def debit(self, payload: object) -> Reply:
         """Debit once per reference; a replay answers the recorded debit, at once."""
         try:
             reference, provider, wallet_id, amount_minor, currency = _debit_request(payload)
@@ -94,10 +87,10 @@ class WalletProvider:
             known = self._debits.get(reference)
             if known is not None:
                 if not known.same_request(provider, wallet_id, amount_minor, currency):
-                    return Answer(409, {"code": "REFERENCE_REUSED", "error": "reference used for another debit"})
-                return Answer(200, _view(known))
+                    return Reply(409, {"code": "REFERENCE_REUSED", "error": "reference used for another debit"})
+                return Reply(200, _view(known))
             if behaviour == "transient":
-                return Answer(503, {"code": "UNAVAILABLE", "error": "try again later; nothing was debited"})
+                return Reply(503, {"code": "UNAVAILABLE", "error": "try again later; nothing was debited"})
             account = self._account(provider, wallet_id)
             debit_id = f"wd_{secrets.token_hex(8)}"
             debit = _Debit(
@@ -113,19 +106,19 @@ class WalletProvider:
             self._debits[reference] = debit
             view = _view(debit)
         if behaviour == "uncertain" and debit.status == "succeeded":
-            return Answer(500, {"code": "INTERNAL", "error": "internal error"})
+            return Reply(500, {"code": "INTERNAL", "error": "internal error"})
         if behaviour == "slow":
-            return Answer(200, view, self.slow_seconds)
-        return Answer(200, view)
+            return Reply(200, view, self.slow_seconds)
+        return Reply(200, view)
 
-    def lookup(self, reference: str) -> Answer:
+    def lookup(self, reference: str) -> Reply:
         with self._lock:
             debit = self._debits.get(reference)
             if debit is None:
-                return Answer(404, {"code": "NOT_FOUND", "error": "no such debit"})
-            return Answer(200, _view(debit))
+                return Reply(404, {"code": "NOT_FOUND", "error": "no such debit"})
+            return Reply(200, _view(debit))
 
-    def refund(self, reference: str, payload: object) -> Answer:
+    def refund(self, reference: str, payload: object) -> Reply:
         """Credit back part of a debit once per refund reference; in total at most the debit."""
         try:
             refund_reference, amount_minor, currency = _refund_request(payload)
@@ -134,12 +127,12 @@ class WalletProvider:
         with self._lock:
             debit = self._debits.get(reference)
             if debit is None:
-                return Answer(404, {"code": "NOT_FOUND", "error": "no such debit"})
+                return Reply(404, {"code": "NOT_FOUND", "error": "no such debit"})
             known = debit.refunds.get(refund_reference)
             if known is not None:
                 if (known["amountMinor"], known["currency"]) != (amount_minor, currency):
-                    return Answer(409, {"code": "REFERENCE_REUSED", "error": "refund reference used differently"})
-                return Answer(200, dict(known))
+                    return Reply(409, {"code": "REFERENCE_REUSED", "error": "refund reference used differently"})
+                return Reply(200, dict(known))
             code = "00"
             if debit.status != "succeeded":
                 code = "NOT_DEBITED"
@@ -162,13 +155,13 @@ class WalletProvider:
                 debit.refunded_minor += amount_minor
                 body["refundedMinor"] = debit.refunded_minor
                 debit.refunds[refund_reference] = body
-            return Answer(200, dict(body))
+            return Reply(200, dict(body))
 
-    def wallet(self, provider: str, wallet_id: str) -> Answer:
+    def wallet(self, provider: str, wallet_id: str) -> Reply:
         """A wallet's balance and totals (sandbox only: lets tests see every debit)."""
         with self._lock:
             account = self._account(provider, wallet_id)
-            return Answer(
+            return Reply(
                 200,
                 {
                     "provider": provider,
@@ -201,8 +194,8 @@ def _view(debit: _Debit) -> dict[str, Any]:
     }
 
 
-def _bad(message: str) -> Answer:
-    return Answer(400, {"code": "BAD_REQUEST", "error": message})
+def _bad(message: str) -> Reply:
+    return Reply(400, {"code": "BAD_REQUEST", "error": message})
 
 
 def _reference(payload: dict[str, Any], key: str) -> str:

@@ -3,18 +3,16 @@
 Rules kept (the conformance suite checks each): the payment id is sent as the PSP's idempotency
 key, so a repeated ``execute`` never pays twice; every transport failure becomes an outcome
 (TRANSIENT if nothing was sent, UNCERTAIN if it may have been); the API key never appears in a
-repr, a log line or a message.
+repr, a log line or a message. ``PspTransport`` and ``http_failure`` from FlossPay's rail toolkit
+do the transport part.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
 import msgspec
 
 from flosspay.railapi import (
@@ -22,12 +20,19 @@ from flosspay.railapi import (
     FieldError,
     Flow,
     Money,
+    NoAnswer,
     Outcome,
     PreparedPayment,
+    PspAnswer,
+    PspTransport,
     RailRequest,
     RailResult,
+    RailSettings,
     RefundResult,
+    SettingsReader,
     ValidationFailed,
+    as_refund,
+    http_failure,
 )
 
 ACCOUNT = re.compile(r"[a-z0-9][a-z0-9-]{2,39}")
@@ -46,29 +51,18 @@ class MinimalRail:
     request_type: ClassVar[type[msgspec.Struct]] = MinimalFields
 
     def __init__(self, psp_url: str, api_key: str, timeout_seconds: float) -> None:
-        self._psp_url = psp_url.rstrip("/")
-        self._api_key = api_key
-        self._timeout = timeout_seconds
-        self._client: httpx.Client | None = None  # created on first use: no I/O at start-up
-        self._lock = threading.Lock()
+        self._psp = PspTransport(psp_url, timeout_seconds=timeout_seconds, api_key=api_key)  # connects on first use
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, str]) -> MinimalRail:
-        psp_url = settings.get("psp_url")
-        if not psp_url:
-            raise ValueError("FLOSSPAY_MINIMAL_PSP_URL is required")
-        try:
-            timeout = float(settings.get("timeout_seconds", "10"))
-        except ValueError:
-            raise ValueError("FLOSSPAY_MINIMAL_TIMEOUT_SECONDS must be a number of seconds") from None
-        return cls(psp_url, settings.get("api_key", "demo-key"), timeout)
+    def from_settings(cls, settings: RailSettings) -> MinimalRail:
+        read = SettingsReader(settings, rail="minimal")  # errors name FLOSSPAY_MINIMAL_<KEY>
+        return cls(read.psp_url(), read.secret(default="demo-key"), read.seconds("timeout_seconds", 10.0))
 
     def __repr__(self) -> str:  # never the API key
-        return f"MinimalRail(psp_url={self._psp_url!r})"
+        return f"MinimalRail(psp_url={self._psp.base_url!r})"
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
+        self._psp.close()
 
     def prepare(self, fields: msgspec.Struct, amount: Money, flow: Flow) -> PreparedPayment:
         if not isinstance(fields, MinimalFields):
@@ -84,28 +78,14 @@ class MinimalRail:
 
     def execute(self, request: RailRequest) -> RailResult:
         body = {"reference": request.reference, "account": request.details["account"], **_amount(request.amount)}
-        return _payment(self._call("POST", "/payments", body))
+        return _payment(self._psp.request("POST", "/payments", body))
 
     def status(self, request: RailRequest) -> RailResult:
-        return _payment(self._call("GET", f"/payments/{quote(request.reference, safe='')}"))
+        return _payment(self._psp.request("GET", f"/payments/{quote(request.reference, safe='')}"))
 
     def refund(self, request: RailRequest, amount: Money, refund_reference: str) -> RefundResult:
         body = {"refundReference": refund_reference, "reference": request.reference, **_amount(amount)}
-        answer = _payment(self._call("POST", "/refunds", body))
-        return RefundResult(answer.outcome, answer.code, answer.reason)
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response | RailResult:
-        """The PSP's answer, or the outcome of not getting one."""
-        with self._lock:
-            if self._client is None:
-                headers = {"Authorization": f"Bearer {self._api_key}"}
-                self._client = httpx.Client(base_url=self._psp_url, headers=headers, timeout=self._timeout)
-        try:
-            return self._client.request(method, path, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout):
-            return RailResult(Outcome.TRANSIENT, "UNREACHABLE", "PSP not reached; nothing was sent")
-        except httpx.HTTPError as exc:
-            return RailResult(Outcome.UNCERTAIN, "NO_ANSWER", f"sent, but no answer ({type(exc).__name__})")
+        return as_refund(_payment(self._psp.request("POST", "/refunds", body)))
 
 
 def _amount(money: Money) -> dict[str, Any]:
@@ -115,19 +95,15 @@ def _amount(money: Money) -> dict[str, Any]:
 OUTCOMES = {"completed": Outcome.COMPLETED, "declined": Outcome.DECLINED}
 
 
-def _payment(answer: httpx.Response | RailResult) -> RailResult:
-    """Map the PSP's answer: 404 unknown, 503 nothing done, other 5xx maybe done, else its status."""
-    if isinstance(answer, RailResult):
-        return answer
-    if answer.status_code == 404:
+def _payment(answer: PspAnswer | NoAnswer) -> RailResult:
+    """Map the PSP's answer: no answer as the transport says, 404 unknown, other errors by HTTP status."""
+    if isinstance(answer, NoAnswer):
+        return answer.result()
+    if answer.http_status == 404:
         return RailResult(Outcome.NOT_FOUND, "NOT_FOUND")
-    if answer.status_code == 503:
-        return RailResult(Outcome.TRANSIENT, "UNAVAILABLE", "PSP busy; nothing was done")
-    if answer.status_code >= 500:
-        return RailResult(Outcome.UNCERTAIN, f"HTTP_{answer.status_code}", "PSP error; it may have acted")
-    try:
-        body = answer.json()
-        outcome = OUTCOMES[body["status"]]
-    except (ValueError, KeyError, TypeError):
-        return RailResult(Outcome.UNCERTAIN, "BAD_ANSWER", f"unreadable PSP answer (HTTP {answer.status_code})")
-    return RailResult(outcome, body.get("code"), body.get("reason"), body.get("pspReference"))
+    if answer.http_status != 200:
+        return http_failure(answer)  # 503 nothing done; 500 maybe done; 409 refused...
+    outcome = OUTCOMES.get(str(answer.body.get("status")))
+    if outcome is None:
+        return RailResult(Outcome.UNCERTAIN, "BAD_ANSWER", "unreadable PSP answer")
+    return RailResult(outcome, answer.text("code"), answer.text("reason"), answer.text("pspReference"))

@@ -3,17 +3,15 @@
 The account name picks the behaviour: ``decline-…`` is refused, ``busy-…`` answers 503 (nothing
 done), ``unsure-…`` pays but answers 500, ``slow-…`` pays but answers after ``sandbox_slow_seconds``;
 any other account pays at once. ``GET /accounts/{account}`` tells how much it was charged.
+``SandboxServer`` from FlossPay's rail toolkit is the HTTP server: this module holds only the PSP.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import threading
-import time
-from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from flosspay.railapi import RailSettings, Reply, SandboxRequest, SandboxServer, SettingsReader
 
 
 class Ledger:
@@ -70,74 +68,28 @@ class Ledger:
             return 200, refund
 
 
-class MinimalSandbox:
+class MinimalSandbox(SandboxServer):
     """``start(host, port)`` serves in a background thread and returns the base URL; ``stop()`` ends it."""
 
-    def __init__(self, settings: Mapping[str, str]) -> None:
-        self.api_key = settings.get("api_key", "demo-key")
-        self.slow_seconds = float(settings.get("sandbox_slow_seconds", "3"))
+    def __init__(self, settings: RailSettings) -> None:
+        read = SettingsReader(settings, rail="minimal")
+        super().__init__(api_key=read.secret(default="demo-key"))  # callers must send it as a Bearer token
+        self.slow_seconds = read.seconds("sandbox_slow_seconds", 3.0, allow_zero=True)
         self.ledger = Ledger()
-        self._server: ThreadingHTTPServer | None = None
 
-    def start(self, host: str, port: int) -> str:
-        sandbox = self
-
-        class Handler(_Handler):
-            owner = sandbox
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return f"http://{host}:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    owner: MinimalSandbox
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def do_GET(self) -> None:
-        ledger = self.owner.ledger
-        kind, _, key = self.path.strip("/").partition("/")
-        if not self._authorised():
-            return
-        with ledger.lock:
-            if kind == "payments" and key in ledger.payments:
-                return self._send(200, ledger.payments[key])
-            if kind == "accounts":
-                return self._send(200, {"charged": ledger.charged.get(key, 0)})
-        self._send(404, {"error": "not found"})
-
-    def do_POST(self) -> None:
-        if not self._authorised():
-            return
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        if self.path == "/payments":
-            status, answer, new = self.owner.ledger.pay(body)
-            if new and body["account"].startswith("slow-"):
-                time.sleep(self.owner.slow_seconds)
-            return self._send(status, answer)
-        if self.path == "/refunds":
-            return self._send(*self.owner.ledger.refund(body))
-        self._send(404, {"error": "not found"})
-
-    def _authorised(self) -> bool:
-        if self.headers.get("Authorization") == f"Bearer {self.owner.api_key}":
-            return True
-        self._send(401, {"error": "bad API key"})
-        return False
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the rail gave up waiting: fine
-            self.wfile.write(data)
+    def route(self, request: SandboxRequest) -> Reply | None:
+        match request.method, request.parts, request.body:
+            case "POST", ("payments",), dict(body):
+                status, answer, new = self.ledger.pay(body)
+                slow = new and body["account"].startswith("slow-")
+                return Reply(status, answer, self.slow_seconds if slow else 0.0)
+            case "POST", ("refunds",), dict(body):
+                return Reply(*self.ledger.refund(body))
+            case "GET", ("payments", reference), _:
+                with self.ledger.lock:
+                    payment = self.ledger.payments.get(reference)
+                return Reply(200, payment) if payment else Reply(404, {"error": "not found"})
+            case "GET", ("accounts", account), _:
+                with self.ledger.lock:
+                    return Reply(200, {"charged": self.ledger.charged.get(account, 0)})
+        return None

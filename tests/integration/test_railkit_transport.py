@@ -1,0 +1,304 @@
+"""PspTransport against real loopback servers: answers, and every way of not getting one, as outcomes.
+
+Failures before sending are TRANSIENT, after sending UNCERTAIN; timeouts hold (also against a PSP
+that trickles its answer); the API key is sent and never shows; one transport serves many threads
+and a forked child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+import pytest
+
+from flosspay.railapi import Outcome
+from flosspay.railkit import NoAnswer, PspAnswer, PspTransport, Reply, SandboxRequest, SandboxServer
+
+pytestmark = pytest.mark.integration
+
+SECRET = "sk_live_transport_secret_5e1d"
+TIMEOUT = 0.4
+MARGIN = 0.6  # how much longer than the timeout a failing call may take on a busy machine
+
+
+class EchoPsp(SandboxServer):
+    """Answers what it was sent and with which headers; ``/status/<n>`` answers HTTP n."""
+
+    health_path: ClassVar[str | None] = None
+    seen: list[dict[str, Any]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = []
+
+    def route(self, request: SandboxRequest) -> Reply | None:
+        match request.parts:
+            case ("status", status):
+                return Reply(int(status), {"code": f"S{status}"})
+            case ("echo",):
+                return Reply(200, {"method": request.method, "body": request.body})
+        return None
+
+
+@pytest.fixture(scope="module")
+def echo_url() -> Iterator[str]:
+    with EchoPsp() as psp:
+        yield psp.start()
+
+
+Script = Callable[[socket.socket], None]
+
+
+@pytest.fixture
+def raw_psp() -> Iterator[Callable[[Script], str]]:
+    """A TCP server that runs ``script`` on every connection it accepts; returns its base URL."""
+    listeners: list[socket.socket] = []
+    connections: list[socket.socket] = []
+
+    def start(script: Script) -> str:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve() -> None:
+            while True:
+                try:
+                    connection, _ = listener.accept()
+                except OSError:
+                    return
+                connections.append(connection)
+                threading.Thread(target=script, args=(connection,), daemon=True).start()
+
+        threading.Thread(target=serve, daemon=True).start()
+        return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+    yield start
+    for sock in listeners + connections:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def read_request(connection: socket.socket) -> bytes:
+    """Everything up to the end of the request's headers (the tests send small bodies with them)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def timed(call: Callable[[], PspAnswer | NoAnswer]) -> tuple[PspAnswer | NoAnswer, float]:
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+def test_a_json_answer_comes_back_with_its_status_and_body(echo_url: str) -> None:
+    transport = PspTransport(echo_url, timeout_seconds=2)
+    answer = transport.request("POST", "/echo", {"reference": "r-1", "amountMinor": 100})
+    assert answer == PspAnswer(200, {"method": "POST", "body": {"reference": "r-1", "amountMinor": 100}})
+    assert transport.request("GET", "/status/409") == PspAnswer(409, {"code": "S409"})
+    assert transport.request("GET", "/nowhere") == PspAnswer(
+        404, {"code": "NO_ROUTE", "error": "no endpoint GET /nowhere"}
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "body"),
+    [(b"", {}), (b"[1, 2]", {}), (b"<html>ok</html>", {}), (b'"text"', {}), (b'{"code": "00"}', {"code": "00"})],
+)
+def test_a_body_that_is_no_json_object_reads_as_empty(
+    raw_psp: Callable[[Script], str], content: bytes, body: dict[str, Any]
+) -> None:
+    def reply(connection: socket.socket) -> None:
+        read_request(connection)
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(content)}\r\nConnection: close\r\n\r\n".encode()
+        connection.sendall(head + content)
+        connection.close()
+
+    assert PspTransport(raw_psp(reply), timeout_seconds=2).request("GET", "/x") == PspAnswer(200, body)
+
+
+def test_the_api_key_user_agent_and_accept_headers_are_sent(raw_psp: Callable[[Script], str]) -> None:
+    requests: list[bytes] = []
+
+    def reply(connection: socket.socket) -> None:
+        requests.append(read_request(connection))
+        connection.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        connection.close()
+
+    url = raw_psp(reply)
+    assert PspTransport(url, timeout_seconds=2, api_key=SECRET, user_agent="flosspay-test").request("GET", "/a") == (
+        PspAnswer(204, {})
+    )
+    assert PspTransport(url, timeout_seconds=2).request("GET", "/b") == PspAnswer(204, {})
+    keyed, anonymous = (r.decode().lower() for r in requests)
+    assert f"authorization: bearer {SECRET.lower()}" in keyed
+    assert "user-agent: flosspay-test" in keyed
+    assert "accept: application/json" in keyed
+    assert "authorization" not in anonymous
+
+
+def test_a_refused_connection_is_transient_and_immediate() -> None:
+    transport = PspTransport(f"http://127.0.0.1:{free_port()}", timeout_seconds=2, api_key=SECRET)
+    answer, elapsed = timed(lambda: transport.request("POST", "/payments", {"reference": "r"}))
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+    assert answer.outcome is Outcome.TRANSIENT
+    assert elapsed < 1.5
+
+
+def test_a_psp_that_never_answers_is_uncertain_within_the_timeout(raw_psp: Callable[[Script], str]) -> None:
+    hold = threading.Event()
+    url = raw_psp(lambda connection: hold.wait(10))
+    try:
+        answer, elapsed = timed(lambda: PspTransport(url, timeout_seconds=TIMEOUT).request("POST", "/pay", {"a": 1}))
+    finally:
+        hold.set()
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.UNCERTAIN, "PSP_TIMEOUT")
+    assert TIMEOUT * 0.9 <= elapsed < TIMEOUT + MARGIN
+
+
+def test_a_psp_that_trickles_its_answer_cannot_hold_the_call_past_the_timeout(
+    raw_psp: Callable[[Script], str],
+) -> None:
+    """Every byte comes well within the read timeout, but the whole answer would take 3 s."""
+
+    def trickle(connection: socket.socket) -> None:
+        read_request(connection)
+        with contextlib.suppress(OSError):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 30\r\n\r\n")
+            for _ in range(30):
+                time.sleep(0.1)
+                connection.sendall(b" ")
+
+    answer, elapsed = timed(lambda: PspTransport(raw_psp(trickle), timeout_seconds=TIMEOUT).request("GET", "/slow"))
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.UNCERTAIN, "PSP_TIMEOUT")
+    assert elapsed < TIMEOUT + MARGIN
+
+
+def test_a_connection_dropped_after_sending_is_uncertain(raw_psp: Callable[[Script], str]) -> None:
+    def hang_up(connection: socket.socket) -> None:
+        read_request(connection)
+        connection.shutdown(socket.SHUT_RDWR)
+        connection.close()
+
+    answer = PspTransport(raw_psp(hang_up), timeout_seconds=2, api_key=SECRET).request("POST", "/pay", {"a": 1})
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.UNCERTAIN, "PSP_ERROR")
+    assert answer.reason == "PSP call failed (RemoteProtocolError)"
+
+
+def test_an_answer_cut_short_is_uncertain(raw_psp: Callable[[Script], str]) -> None:
+    def cut_short(connection: socket.socket) -> None:
+        read_request(connection)
+        connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"code": "00"')
+        connection.close()
+
+    answer = PspTransport(raw_psp(cut_short), timeout_seconds=2).request("GET", "/x")
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.UNCERTAIN, "PSP_ERROR")
+
+
+def test_an_answer_larger_than_the_limit_is_uncertain(raw_psp: Callable[[Script], str]) -> None:
+    def huge(connection: socket.socket) -> None:
+        read_request(connection)
+        with contextlib.suppress(OSError):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + b" " * 200_000)
+
+    answer = PspTransport(raw_psp(huge), timeout_seconds=2, max_answer_bytes=100_000).request("GET", "/x")
+    assert answer == NoAnswer(Outcome.UNCERTAIN, "PSP_ERROR", "PSP answer larger than 100000 bytes")
+
+
+def test_no_answer_and_no_repr_ever_shows_the_api_key(raw_psp: Callable[[Script], str]) -> None:
+    hold = threading.Event()
+    silent = raw_psp(lambda connection: hold.wait(10))
+    try:
+        answers = [
+            PspTransport(f"http://127.0.0.1:{free_port()}", timeout_seconds=1, api_key=SECRET).request("GET", "/"),
+            PspTransport(silent, timeout_seconds=0.2, api_key=SECRET).request("GET", f"/{SECRET}"),
+        ]
+    finally:
+        hold.set()
+    transport = PspTransport(silent, timeout_seconds=1, api_key=SECRET)
+    assert all(isinstance(answer, NoAnswer) for answer in answers)
+    assert SECRET not in repr(answers) + repr(transport) + str(answers)
+
+
+def test_one_transport_serves_many_threads_at_once(echo_url: str) -> None:
+    transport = PspTransport(echo_url, timeout_seconds=5, max_connections=4)
+
+    def pay(n: int) -> PspAnswer | NoAnswer:
+        return transport.request("POST", "/echo", {"n": n})
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(pay, range(48)))
+    assert answers == [PspAnswer(200, {"method": "POST", "body": {"n": n}}) for n in range(48)]
+
+
+def test_a_closed_transport_opens_new_connections_on_the_next_call(echo_url: str) -> None:
+    transport = PspTransport(echo_url, timeout_seconds=2)
+    assert transport.request("GET", "/status/200") == PspAnswer(200, {"code": "S200"})
+    transport.close()
+    transport.close()
+    assert transport.request("GET", "/status/201") == PspAnswer(201, {"code": "S201"})
+
+
+def test_building_a_transport_touches_no_network(raw_psp: Callable[[Script], str]) -> None:
+    accepted: list[socket.socket] = []
+    url = raw_psp(accepted.append)
+    transport = PspTransport(url, timeout_seconds=1, api_key=SECRET)
+    time.sleep(0.2)
+    assert accepted == []
+    assert repr(transport).startswith("PspTransport(")
+
+
+def port_teller(connection: socket.socket) -> None:
+    """Answers every GET on a kept-alive connection with the caller's port: which connection it came on."""
+    port = connection.getpeername()[1]
+    with contextlib.suppress(OSError):
+        while read_request(connection):
+            body = b'{"port": %d}' % port
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def test_calls_reuse_a_kept_alive_connection(raw_psp: Callable[[Script], str]) -> None:
+    transport = PspTransport(raw_psp(port_teller), timeout_seconds=2)
+    first, second = transport.request("GET", "/a"), transport.request("GET", "/b")
+    assert isinstance(first, PspAnswer)
+    assert first == second
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connections(raw_psp: Callable[[Script], str]) -> None:
+    """The parent's pooled connection is the parent's: a child sharing it would garble both."""
+    transport = PspTransport(raw_psp(port_teller), timeout_seconds=2)
+    parents = transport.request("GET", "/who")
+    assert isinstance(parents, PspAnswer)
+    child = os.fork()
+    if child == 0:  # the child: whether it came on a new connection is its exit status
+        fresh = False
+        try:
+            childs = transport.request("GET", "/who")
+            fresh = isinstance(childs, PspAnswer) and childs.body["port"] != parents.body["port"]
+        finally:
+            os._exit(0 if fresh else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert transport.request("GET", "/who") == parents  # the parent still uses its own connection
