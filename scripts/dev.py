@@ -65,7 +65,7 @@ def _run(*cmd: str) -> int:
 
 def test(extra: list[str]) -> int:
     _say("ruff")
-    if _run(str(BIN / "ruff"), "check", "."):
+    if _run(str(BIN / "ruff"), "check", ".") or _run(str(BIN / "ruff"), "format", "--check", "--quiet", "."):
         return 1
     _say("mypy --strict flosspay/domain flosspay/application")
     if _run(str(BIN / "mypy")):

@@ -51,9 +51,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 
 @pytest.fixture
-def stack(
-    pg_database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> Iterator[Stack]:
+def stack(pg_database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """Sandbox PSP, API and one worker as real processes on a fresh PostgreSQL database."""
     namespace = f"fp-e2e-{uuid.uuid4().hex[:8]}"
     env = base_env(

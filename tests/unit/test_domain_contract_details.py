@@ -123,9 +123,24 @@ def test_timestamp_length_limit_is_twelve_digits():
 
 def full_payment(**overrides):
     fields = dict(
-        id=uuid.uuid4(), client_id="c1", flow=Flow.COLLECT, method="UPI", rail="upi", amount=Money(5, "INR"),
-        details={"d": 1}, public={"p": 2}, note="n", status=S.PROCESSING, created_at=T0, updated_at=T1,
-        expires_at=T1, failure_code="F", failure_reason="why", lease_owner="w", lease_expires_at=T1, version=7,
+        id=uuid.uuid4(),
+        client_id="c1",
+        flow=Flow.COLLECT,
+        method="UPI",
+        rail="upi",
+        amount=Money(5, "INR"),
+        details={"d": 1},
+        public={"p": 2},
+        note="n",
+        status=S.PROCESSING,
+        created_at=T0,
+        updated_at=T1,
+        expires_at=T1,
+        failure_code="F",
+        failure_reason="why",
+        lease_owner="w",
+        lease_expires_at=T1,
+        version=7,
         history=[StatusChange(None, S.REQUESTED, T0, "accepted")],
         attempts=[RailAttempt(1, T0)],
     )
@@ -146,8 +161,18 @@ def test_constructor_keeps_every_field():
 
 
 def test_accept_keeps_public_fields_and_note():
-    p = Payment.accept(id=uuid.uuid4(), client_id="c", flow=Flow.PAY, method="UPI", rail="upi",
-                       amount=Money(1, "INR"), details={"a": 1}, public={"b": 2}, note="hello", now=T0)
+    p = Payment.accept(
+        id=uuid.uuid4(),
+        client_id="c",
+        flow=Flow.PAY,
+        method="UPI",
+        rail="upi",
+        amount=Money(1, "INR"),
+        details={"a": 1},
+        public={"b": 2},
+        note="hello",
+        now=T0,
+    )
     assert (p.public, p.note, p.details, p.expires_at) == ({"b": 2}, "hello", {"a": 1}, None)
 
 
@@ -172,8 +197,11 @@ def _last(p):
 
 @pytest.mark.parametrize(
     ("flow", "start", "reason"),
-    [(Flow.PAY, S.QUEUED, "picked up by a worker"), (Flow.COLLECT, S.REQUESTED, "picked up by a worker"),
-     (Flow.PAY, S.ACTION_REQUIRED, "customer action resolved")],
+    [
+        (Flow.PAY, S.QUEUED, "picked up by a worker"),
+        (Flow.COLLECT, S.REQUESTED, "picked up by a worker"),
+        (Flow.PAY, S.ACTION_REQUIRED, "customer action resolved"),
+    ],
 )
 def test_claim_writes_history(flow, start, reason):
     p = full_payment(flow=flow, status=start, lease_owner=None, lease_expires_at=None)
@@ -210,4 +238,8 @@ def test_attempt_fields():
     assert (a.number, a.started_at, a.action, a.outcome) == (1, T1, "status", AttemptOutcome.STARTED)
     p.finish_attempt(1, AttemptOutcome.DECLINED, "Z9", "no funds", T1 + timedelta(seconds=1))
     assert (a.outcome, a.code, a.reason, a.finished_at) == (
-        AttemptOutcome.DECLINED, "Z9", "no funds", T1 + timedelta(seconds=1))
+        AttemptOutcome.DECLINED,
+        "Z9",
+        "no funds",
+        T1 + timedelta(seconds=1),
+    )
