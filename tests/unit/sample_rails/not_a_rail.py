@@ -1,0 +1,6 @@
+from flosspay.railapi import hookimpl
+
+
+@hookimpl
+def flosspay_rail(settings):
+    return object()

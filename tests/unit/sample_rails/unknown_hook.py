@@ -1,0 +1,6 @@
+from flosspay.railapi import hookimpl
+
+
+@hookimpl
+def flosspay_make_coffee(settings):
+    return None

@@ -1,0 +1,78 @@
+"""Settings: one typed object per concern, read from the environment once, with one-line errors."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from flosspay.adapters.config import ConfigError, load_settings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults(tmp_path: Path):
+    s = load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path)})
+    assert s.database.url == f"sqlite:///{tmp_path / 'flosspay.db'}"
+    assert s.broker.redis_url is None and s.broker.namespace == "flosspay"
+    assert (s.http.host, s.http.port, s.http.max_body_bytes, s.http.clock_skew_seconds) == (
+        "127.0.0.1",
+        8080,
+        65536,
+        300,
+    )
+    assert s.processing.max_attempts == 5 and s.processing.lease == timedelta(seconds=30)
+    assert s.intake.idempotency_ttl == timedelta(hours=24)
+    assert s.rails.enabled is None and s.rails.per_rail == {}
+    key = (tmp_path / "secret.key").read_bytes()
+    assert s.secret_key == key and len(key) == 64
+    assert load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path)}).secret_key == key  # made once, then kept
+
+
+def test_overrides_and_rail_settings(tmp_path: Path):
+    s = load_settings(
+        {
+            "FLOSSPAY_DATA_DIR": str(tmp_path),
+            "FLOSSPAY_DATABASE_URL": "postgresql://u@db/fp",
+            "FLOSSPAY_REDIS_URL": "redis://r:6379/0",
+            "FLOSSPAY_PORT": "9000",
+            "FLOSSPAY_MAX_ATTEMPTS": "3",
+            "FLOSSPAY_RAILS": " UPI, card ,",
+            "FLOSSPAY_UPI_PSP_URL": "https://psp",
+            "FLOSSPAY_UPI_MAX_AMOUNT": "5000.00",
+            "FLOSSPAY_CARD_API_KEY": "k",
+            "FLOSSPAY_SECRET_KEY": "s3",
+            "FLOSSPAY_IDEMPOTENCY_TTL_HOURS": "48",
+            "OTHER": "x",
+        }
+    )
+    assert s.database.url == "postgresql+psycopg://u@db/fp"
+    assert s.broker.redis_url == "redis://r:6379/0" and s.http.port == 9000 and s.processing.max_attempts == 3
+    assert s.rails.enabled == ("upi", "card")
+    assert s.rails.for_rail("UPI") == {"psp_url": "https://psp", "max_amount": "5000.00"}
+    assert s.rails.for_rail("card") == {"api_key": "k"} and s.rails.for_rail("wallet") == {}
+    assert s.secret_key == b"s3" and s.intake.idempotency_ttl == timedelta(hours=48)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FLOSSPAY_PORT": "abc"}, "FLOSSPAY_PORT must be a whole number, got 'abc'"),
+        ({"FLOSSPAY_PORT": "70000"}, "FLOSSPAY_PORT must be between 0 and 65535, got 70000"),
+        ({"FLOSSPAY_MAX_ATTEMPTS": "0"}, "FLOSSPAY_MAX_ATTEMPTS must be between 1 and 100, got 0"),
+        (
+            {"FLOSSPAY_DATABASE_URL": "mysql://x"},
+            "FLOSSPAY_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL",
+        ),
+        ({"FLOSSPAY_REDIS_URL": "http://x"}, "FLOSSPAY_REDIS_URL must be a redis:// URL"),
+        ({"FLOSSPAY_COLLECT_POLL_SECONDS": "-1"}, "FLOSSPAY_COLLECT_POLL_SECONDS must be positive"),
+        ({"FLOSSPAY_RELAY_INTERVAL_SECONDS": "x"}, "FLOSSPAY_RELAY_INTERVAL_SECONDS must be a number"),
+        (
+            {"FLOSSPAY_RETRY_MIN_BACKOFF_MS": "900", "FLOSSPAY_RETRY_MAX_BACKOFF_MS": "800"},
+            "FLOSSPAY_RETRY_MAX_BACKOFF_MS must not be below FLOSSPAY_RETRY_MIN_BACKOFF_MS",
+        ),
+    ],
+)
+def test_bad_values_are_one_line_errors(tmp_path: Path, env, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path), **env})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
