@@ -92,12 +92,17 @@ def _fast_facts(rest: bytes) -> _Facts | None:
     if len(parts) != 6:
         return None
     prefix = b",".join(parts[:5]) + b',"'
-    if not _FAST_FACTS.fullmatch(prefix, 0, len(prefix) - 2) or parts[0] not in _FLOWS or parts[5][:1] != b'"':
+    if not _FAST_FACTS.fullmatch(prefix, 0, len(prefix) - 2) or parts[0] not in _FLOWS or not _last_string(parts[5]):
         return None
     return _facts(parts[0], parts[1], parts[2], prefix)
 
 
 _Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+
+
+def _last_string(tail: bytes) -> bool:
+    """``tail`` is one plain JSON string closing the record (``"text"]``): no field may follow it."""
+    return tail.startswith(b'"') and tail.endswith(b'"]') and tail.count(b'"') == 2 and b"\\" not in tail
 
 
 def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes) -> _Facts:
@@ -259,6 +264,7 @@ class ChainVerifier:
                     and tokens[4] == state[0]
                     and tokens[8].startswith(state[2][5])
                     and (state[2][0], tokens[4], to) in legal
+                    and _last_string(tokens[8][len(state[2][5]) - 1 :])
                 ):
                     if to in ended:
                         del payments[pid]  # nothing may follow a final status; forget it to bound memory
@@ -272,7 +278,8 @@ class ChainVerifier:
                 eid = tokens[2]
                 if state is not None and state[0] == _COMPLETED and eid not in entries:
                     start = record.find(b",[[")
-                    body = record[start + 1 : record.find(b']],"', start) + 2]
+                    end = record.find(b']],"', start) + 2
+                    body = record[start + 1 : end]
                     facts = state[2]
                     n = body.count(b"],[") + 1
                     debits = body.count(facts[3])
@@ -284,6 +291,7 @@ class ChainVerifier:
                         and body.count(b'"') == 4 * n
                         and b"\\" not in body
                         and body.endswith(b"]]")
+                        and _last_string(record[end + 1 :])
                     ):
                         entries.add(eid)
                         del payments[pid]
