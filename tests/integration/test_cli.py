@@ -155,3 +155,17 @@ def test_rails_list_shows_installed_enabled_versions_and_errors(env):
     table = run("rails", "list", env=env | settings)
     assert table.returncode == 0 and table.stderr == ""
     assert any(line.startswith("upi") and "enabled" in line for line in table.stdout.splitlines())
+
+
+def test_a_taken_port_is_a_one_line_error(env):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith(
+        f"flosspay: error: cannot listen on 127.0.0.1:{port}: Address already in use (choose another with --port)"
+    )

@@ -42,6 +42,18 @@ def _container(settings, start_sandboxes: bool = False, check_schema: bool = Tru
     return Container(settings=settings, start_sandboxes=start_sandboxes)
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Fail in one line before starting anything if the HTTP port is taken."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
+
+
 def _require_schema(url: str) -> None:
     """Refuse to run against a database whose schema is missing or older than this FlossPay."""
     from flosspay.adapters.persistence.migrate import current, head
@@ -174,6 +186,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _logging(settings.log_level)
+    _require_free_port(settings.http.host, settings.http.port)
     return serve(settings, _container(settings, start_sandboxes=True, check_schema=False))
 
 
@@ -185,6 +198,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     if args.port is not None:
         os.environ["FLOSSPAY_PORT"] = str(args.port)
     _require_schema(settings.database.url)
+    _require_free_port(settings.http.host, settings.http.port)
     uvicorn.run(
         "flosspay.adapters.asgi:create_asgi_app",
         factory=True,
