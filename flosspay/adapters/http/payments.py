@@ -52,6 +52,16 @@ def read_intake(request: Request[Any, Any, Any], body: bytes, services: ApiServi
     return Intake(key, fingerprint, data)
 
 
+def use_case_ports(services: ApiServices) -> dict[str, Any]:
+    """The ports and policy every intake use case takes."""
+    return {
+        "uow_factory": services.uow_factory,
+        "rails": services.rails,
+        "clock": services.clock,
+        "policy": services.intake_policy,
+    }
+
+
 def shaped(data: dict[str, Any], type_: type[S]) -> S:
     """``data`` as ``type_``, or a 400 naming the offending field."""
     return cast(S, convert_fields(data, type_))
@@ -73,25 +83,9 @@ def initiate_pay_handler(
 ) -> Response[bytes]:
     """Initiate a UPI push payment; it is processed asynchronously (poll its status)."""
     intake = read_intake(request, body, services)
-    payload = shaped(intake.data, PayRequest)
-    command = PayCommand(
-        client_id=client_id,
-        idempotency_key=intake.key,
-        fingerprint=intake.fingerprint,
-        sender_upi=payload.sender_upi,
-        receiver_upi=payload.receiver_upi,
-        amount=payload.amount,
-        currency=payload.currency,
-        note=payload.note,
-    )
-    accepted = initiate_pay(
-        command,
-        uow_factory=services.uow_factory,
-        rails=services.rails,
-        clock=services.clock,
-        policy=services.intake_policy,
-    )
-    return accepted_response(accepted)
+    payload = msgspec.structs.asdict(shaped(intake.data, PayRequest))
+    command = PayCommand(client_id=client_id, idempotency_key=intake.key, fingerprint=intake.fingerprint, **payload)
+    return accepted_response(initiate_pay(command, **use_case_ports(services)))
 
 
 @post(
@@ -110,26 +104,9 @@ def initiate_collect_handler(
 ) -> Response[bytes]:
     """Send a UPI collect request; the payer approves or declines it in their app."""
     intake = read_intake(request, body, services)
-    payload = shaped(intake.data, CollectRequest)
-    command = CollectCommand(
-        client_id=client_id,
-        idempotency_key=intake.key,
-        fingerprint=intake.fingerprint,
-        sender_upi=payload.sender_upi,
-        receiver_upi=payload.receiver_upi,
-        amount=payload.amount,
-        currency=payload.currency,
-        note=payload.note,
-        expires_in_minutes=payload.expires_in_minutes,
-    )
-    accepted = initiate_collect(
-        command,
-        uow_factory=services.uow_factory,
-        rails=services.rails,
-        clock=services.clock,
-        policy=services.intake_policy,
-    )
-    return accepted_response(accepted)
+    payload = msgspec.structs.asdict(shaped(intake.data, CollectRequest))
+    command = CollectCommand(client_id=client_id, idempotency_key=intake.key, fingerprint=intake.fingerprint, **payload)
+    return accepted_response(initiate_collect(command, **use_case_ports(services)))
 
 
 @post(
@@ -165,14 +142,7 @@ def create_payment_handler(
         fields={k: v for k, v in intake.data.items() if k not in excluded},
         note=header.note,
     )
-    accepted = accept_payment(
-        intent,
-        uow_factory=services.uow_factory,
-        rails=services.rails,
-        clock=services.clock,
-        policy=services.intake_policy,
-    )
-    return accepted_response(accepted)
+    return accepted_response(accept_payment(intent, **use_case_ports(services)))
 
 
 @get(
