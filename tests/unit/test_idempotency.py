@@ -3,7 +3,16 @@ from datetime import UTC, datetime
 import pytest
 
 from flosspay.domain.errors import IdempotencyConflict, ValidationFailed
-from flosspay.domain.idempotency import Decision, IdempotencyRecord, canonical_json, decide, fingerprint, validate_key
+from flosspay.domain.idempotency import (
+    Decision,
+    IdempotencyRecord,
+    canonical_json,
+    canonical_value,
+    decide,
+    fingerprint,
+    fingerprint_value,
+    validate_key,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -70,3 +79,23 @@ def test_decide_replays_same_request():
 def test_decide_refuses_different_request():
     with pytest.raises(IdempotencyConflict, match="different request"):
         decide(_record("abc"), "abd")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"amount": 28.00, "b": [1, 2.50, {"y": true, "x": null}], "a": "28"}',
+        b'{"n": 100, "m": 1E2, "big": 123456789012345678901234567890, "neg": -0.0}',
+        '{"\u00e9": "ü", "t": false, "s": "x\\"y"}'.encode(),
+        b"{}",
+    ],
+)
+def test_fingerprint_of_a_decoded_body_equals_that_of_its_bytes(body):
+    """The HTTP adapter decodes once (msgspec, fractions as Decimal) and fingerprints the value."""
+    from decimal import Decimal as D
+
+    import msgspec
+
+    document = msgspec.json.Decoder(float_hook=D).decode(body)
+    assert fingerprint_value("POST", "/p", document, b"k") == fingerprint("POST", "/p", body, b"k")
+    assert canonical_value(document) == canonical_json(body)

@@ -5,11 +5,13 @@ A replay carries ``Idempotent-Replayed: true`` and the first answer's status and
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Response
 
 from flosspay.application.accept_payment import Accepted
 from flosspay.domain.errors import FieldError, ValidationFailed
-from flosspay.domain.idempotency import fingerprint, validate_key
+from flosspay.domain.idempotency import fingerprint_value, validate_key
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -19,10 +21,10 @@ def idempotency_key(header_value: str | None) -> str:
     return validate_key(header_value)
 
 
-def request_fingerprint(method: str, path: str, body: bytes, key: bytes) -> str:
-    """What makes two requests "the same"; the body has already been checked to be JSON."""
+def request_fingerprint(method: str, path: str, document: dict[str, Any], key: bytes) -> str:
+    """What makes two requests "the same", from the body as already decoded (it is parsed once)."""
     try:
-        return fingerprint(method, path, body, key)
+        return fingerprint_value(method, path, document, key)
     except (RecursionError, ValueError):
         raise ValidationFailed([FieldError("body", "is nested too deeply")]) from None
 

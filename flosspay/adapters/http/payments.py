@@ -48,7 +48,7 @@ def read_intake(request: Request[Any, Any, Any], body: bytes, services: ApiServi
     require_json(request.headers.get("content-type"))
     key = idempotency_key(request.headers.get("idempotency-key"))
     data = decode_object(body)
-    fingerprint = request_fingerprint(request.method, request.scope["path"], body, services.fingerprint_key)
+    fingerprint = request_fingerprint(request.method, request.scope["path"], data, services.fingerprint_key)
     return Intake(key, fingerprint, data)
 
 
