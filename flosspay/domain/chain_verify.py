@@ -184,8 +184,10 @@ class ChainVerifier:
         self._prev = GENESIS
         self._next_seq = 1
         self._payments: dict[bytes, list[Any]] = {}
-        self._entries: set[bytes] = set()
+        self._entries: dict[bytes, bytes] = {}
+        """Entry id -> SHA-256 of its postings (canonical bytes), to check what a reversal undoes."""
         self._reversed: set[bytes] = set()
+        self._reversals: set[bytes] = set()
         self._seen_header = not require_header
         self._ended = False
 
@@ -293,7 +295,7 @@ class ChainVerifier:
                         and body.endswith(b"]]")
                         and _last_string(record[end + 1 :])
                     ):
-                        entries.add(eid)
+                        entries[eid] = sha256(body).digest()
                         del payments[pid]
                         continue
             self._record(_seq_of(tokens[0], expected - 1), record)
@@ -442,13 +444,23 @@ class ChainVerifier:
         else:
             if ref == _NULL:
                 raise _Bad(f"entry {name}: a {_s(kind)} must reference the entry it changes")
-            if ref not in self._entries:
+            original = self._entries.get(ref)
+            if original is None:
                 raise _Bad(f"entry {name}: references entry {_s(ref)}, which is not earlier in the chain")
             if kind == _REVERSAL:
+                if ref in self._reversals:
+                    raise _Bad(f"entry {name}: entry {_s(ref)} is itself a reversal, and a reversal is not reversed")
                 if ref in self._reversed:
                     raise _Bad(f"entry {name}: entry {_s(ref)} is reversed twice")
+                undone = canonical([[account, currency, -amount] for account, currency, amount in postings])
+                if hashlib.sha256(undone).digest() != original:
+                    raise _Bad(
+                        f"entry {name}: a reversal negates every posting of entry {_s(ref)}, in order; "
+                        "this one does not"
+                    )
                 self._reversed.add(ref)
-        self._entries.add(eid)
+                self._reversals.add(eid)
+        self._entries[eid] = hashlib.sha256(canonical([list(posting) for posting in postings])).digest()
 
     def _payment_entry(self, name: str, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]) -> None:
         if pid == _NULL or ref != _NULL:

@@ -65,6 +65,10 @@ def paid(pid: uuid.UUID, amount: int = 2800) -> list[Facts]:
     ]
 
 
+BACK = tuple((a, c, -m) for a, c, m in POSTINGS)
+"""What the reversal of a payment entry with ``POSTINGS`` posts."""
+
+
 def entry(
     eid: uuid.UUID,
     pid: uuid.UUID | None,
@@ -101,7 +105,7 @@ def good_ledger() -> list[Facts]:
         hist(p2, 1, "REQUESTED", "PROCESSING", flow="COLLECT"),
         hist(p3, 0, None, "QUEUED"),
         hist(p2, 2, "PROCESSING", "DECLINED", flow="COLLECT"),
-        entry(uuid.UUID(int=9), P1, "reversal", E1, tuple((a, c, -m) for a, c, m in POSTINGS)),
+        entry(uuid.UUID(int=9), P1, "reversal", E1, BACK),
     ]
 
 
@@ -234,11 +238,27 @@ def test_a_missing_line_is_a_gap_and_swapped_lines_are_out_of_order() -> None:
             [
                 *paid(P1),
                 entry(E1, P1),
-                entry(uuid.UUID(int=7), P1, "reversal", E1),
-                entry(uuid.UUID(int=8), P1, "reversal", E1),
+                entry(uuid.UUID(int=7), P1, "reversal", E1, BACK),
+                entry(uuid.UUID(int=8), P1, "reversal", E1, BACK),
             ],
             6,
             "reversed twice",
+        ),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1)], 5, "negates every posting"),
+        (
+            [*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1, (*BACK[2:], *BACK[:2]))],
+            5,
+            "in order; this one does not",
+        ),
+        (
+            [
+                *paid(P1),
+                entry(E1, P1),
+                entry(uuid.UUID(int=7), P1, "reversal", E1, BACK),
+                entry(uuid.UUID(int=8), P1, "reversal", uuid.UUID(int=7), POSTINGS),
+            ],
+            6,
+            "is itself a reversal",
         ),
         ([*paid(P1), entry(E1, P1, ref=E1)], 4, "references no entry"),
         ([*paid(P1), entry(E1, P1, postings=(("a:b", "INR", 5), ("a:c", "USD", -5)))], 4, "unbalanced"),

@@ -32,6 +32,8 @@ pytestmark = pytest.mark.unit
 
 PID = "00000000-0000-4000-8000-000000000001"
 EID = "00000000-0000-4000-8000-000000000002"
+E9 = uuid.UUID(int=9)
+"""The reversal of ``E1`` in ``good_ledger``."""
 MISMATCH = "hash mismatch: this record or its link was changed after it was chained"
 NOT_COMPLETED = f"entry {EID}: payment {PID} has not COMPLETED earlier in the chain, or has its entry"
 REVERSAL_ORPHAN = (
@@ -169,8 +171,30 @@ def test_a_posting_is_an_account_a_currency_and_a_non_zero_integer(posting: obje
 
 def test_an_entry_may_hold_postings_of_one_unit_and_a_one_letter_account() -> None:
     values = records()
+    values[3][7] = [["x", "INR", -2800], ["y", "INR", 2800]]
+    values[8][7] = [["x", "INR", 2800], ["y", "INR", -2800]]
+    assert both_forms(relinked(values)) == []
+    values[8][3] = "correction"
     values[8][7] = [["x", "INR", 1], ["y", "INR", -1]]
     assert both_forms(relinked(values)) == []
+
+
+def test_a_reversal_must_undo_exactly_the_entry_it_references() -> None:
+    values = records()
+    undone = f"entry {E9}: a reversal negates every posting of entry {EID}, in order; this one does not"
+    values[8][7] = [["upi:vpa:alice@upi", "INR", 1], ["upi:clearing", "INR", -1]]
+    assert both_forms(relinked(values)) == [(9, undone)]
+    values[8][7] = values[3][7]  # the original's postings, not negated
+    assert both_forms(relinked(values)) == [(9, undone)]
+    values[8][7] = [[a, c, -m] for a, c, m in values[3][7]][:2] + [[a, c, -m] for a, c, m in values[3][7]][2:][::-1]
+    assert values[8][7] != [[a, c, -m] for a, c, m in values[3][7]]
+    assert both_forms(relinked(values)) == [(9, undone)]
+    values[8][7] = [[a, c, -m] for a, c, m in values[3][7]]
+    assert both_forms(relinked(values)) == []
+    values.append([10, "entry", str(uuid.UUID(int=10)), "reversal", None, str(E9), values[8][6], values[3][7], "again"])
+    assert both_forms(relinked(values)) == [
+        (10, f"entry {uuid.UUID(int=10)}: entry {E9} is itself a reversal, and a reversal is not reversed")
+    ]
 
 
 def test_history_rows_after_the_first_are_checked_in_this_order() -> None:
@@ -244,7 +268,7 @@ def test_unusual_but_legal_rows_and_entries_verify_through_the_general_path() ->
         _with_reason(hist(P1, 1, "QUEUED", "PROCESSING"), "x,y"),
         _with_reason(hist(P1, 2, "PROCESSING", "COMPLETED"), "\\"),
         entry(E1, P1, postings=(("a:\u00e9", "INR", -2800), ("a:b", "INR", 2800))),
-        entry(uuid.UUID(int=9), P1, "reversal", E1, tuple((a, c, -m) for a, c, m in POSTINGS)),
+        entry(uuid.UUID(int=9), P1, "reversal", E1, (("a:\u00e9", "INR", 2800), ("a:b", "INR", -2800))),
         entry(uuid.UUID(int=10), None, "correction", E1, (("a:b", "INR", 5), ("a:c", "INR", -5))),
     ]
     assert both_forms(export(odd_client)) == []
