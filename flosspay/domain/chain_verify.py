@@ -76,8 +76,9 @@ _PLAIN_MID = b'","record":'
 _PLAIN_END = b"]}\n"
 
 _CURRENCY = re.compile(rb'"[A-Z]{3}"')
-# Currency, amount, client and rail of a payment's history row; the fast form has no comma or escape.
-_FAST_FACTS = re.compile(rb'"[A-Z]+","[A-Z]{3}",[1-9][0-9]{0,17},"[^"\\,]*","[^"\\,]*"')
+# A history row's tail (flow onwards) in the fast form: flow, currency, amount, then client and rail
+# with no comma or escape, then the reason closing the record as one plain string.
+_FAST_TAIL = re.compile(rb'("[A-Z]+"),("[A-Z]{3}"),([1-9][0-9]{0,17}),"[^"\\,]*","[^"\\,]*","([^"\\]*)"\]')
 _FACTS = re.compile(rb'"[A-Z]{3}",[1-9][0-9]{0,17},"(?:[^"\\]|\\.)*","(?:[^"\\]|\\.)*"')
 
 
@@ -86,15 +87,12 @@ def _fast_facts(rest: bytes) -> _Facts | None:
 
     ``(flow, currency, amount, debit suffix, credit suffix, facts prefix)``: the suffixes are how a
     payment entry's postings of this payment's amount end, the prefix is what every later row of
-    the payment must start its tail with.
+    the payment must start its tail with (everything up to the reason's opening quote).
     """
-    parts = rest.split(b",", 5)
-    if len(parts) != 6:
+    match = _FAST_TAIL.fullmatch(rest)
+    if match is None or match[1] not in _FLOWS:
         return None
-    prefix = b",".join(parts[:5]) + b',"'
-    if not _FAST_FACTS.fullmatch(prefix, 0, len(prefix) - 2) or parts[0] not in _FLOWS or not _last_string(parts[5]):
-        return None
-    return _facts(parts[0], parts[1], parts[2], prefix)
+    return _facts(match[1], match[2], match[3], rest[: match.start(4)])
 
 
 _Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
