@@ -97,6 +97,11 @@ def changed(seq: int, change: Callable[[list[Any]], object]) -> list[bytes]:
         (1, lambda r: r.__setitem__(10, 0), f"payment {PID}: malformed currency, amount, client or rail"),
         (1, lambda r: r.__setitem__(8, "PUSH"), f"payment {PID}: a PUSH payment cannot start in QUEUED"),
         (1, lambda r: r.__setitem__(4, "QUEUED"), f"payment {PID}: a PAY payment cannot start in QUEUED"),
+        (
+            1,  # a legal step, but not a first one: a payment's first row has no from-status
+            lambda r: r.__setitem__(slice(4, 6), ["QUEUED", "PROCESSING"]),
+            f"payment {PID}: a PAY payment cannot start in PROCESSING",
+        ),
         (1, lambda r: r.__setitem__(8, "COLLECT"), f"payment {PID}: a COLLECT payment cannot start in QUEUED"),
     ],
 )
