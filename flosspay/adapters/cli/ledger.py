@@ -1,4 +1,5 @@
-"""``flosspay ledger …``: verify the chain (live or an export), export it, checkpoint, keys, balances.
+"""``flosspay ledger …``: verify the chain (live or an export), export it, checkpoint, keys, balances,
+and put mistakes right with a reversal or a correction (new entries; nothing is ever changed).
 
 ``verify --file`` reads no settings and opens no database: an auditor runs it on an export with
 nothing but the installed package (or ``python -m flosspay.ledger_verify``).
@@ -9,12 +10,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flosspay import ledger_verify
 from flosspay.adapters.cli.main import CliError as LedgerCliError
+
+if TYPE_CHECKING:
+    from flosspay.domain.ledger import JournalEntry, Posting
 
 
 def _container() -> Any:
@@ -154,6 +159,111 @@ def cmd_balance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entry_id(text: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise LedgerCliError(f"ENTRY_ID must be a journal entry id (a UUID), got {text!r}") from None
+
+
+def _entry_json(entry: JournalEntry) -> dict[str, Any]:
+    from flosspay.domain.chain import format_time
+
+    return {
+        "id": str(entry.id),
+        "kind": entry.kind.value,
+        "postedAt": format_time(entry.posted_at),
+        "paymentId": str(entry.payment_id) if entry.payment_id else None,
+        "refEntryId": str(entry.ref_entry_id) if entry.ref_entry_id else None,
+        "description": entry.description,
+        "postings": [
+            {
+                "account": p.account,
+                "amount": ("-" if p.amount.minor < 0 else "")
+                + (-p.amount if p.amount.minor < 0 else p.amount).format(),
+                "currency": p.amount.currency,
+                "minor": p.amount.minor,
+            }
+            for p in entry.postings
+        ],
+    }
+
+
+def _print_entry(entry: JournalEntry, as_json: bool, referencing: list[JournalEntry] | None = None) -> None:
+    shown = _entry_json(entry)
+    if as_json:
+        if referencing is not None:
+            shown["referencedBy"] = [{"id": str(e.id), "kind": e.kind.value} for e in referencing]
+        print(json.dumps(shown))
+        return
+    about = f"payment {shown['paymentId']}" if shown["paymentId"] else "no payment"
+    if shown["refEntryId"]:
+        about += f", {entry.kind.value} of entry {shown['refEntryId']}"
+    print(f"entry {shown['id']} ({entry.kind.value}, posted {shown['postedAt']}; {about})")
+    print(f"  {entry.description}")
+    width = max(len(p["account"]) for p in shown["postings"])
+    for posting in shown["postings"]:
+        print(f"  {posting['account']:<{width}}  {posting['amount']:>14} {posting['currency']}")
+    for other in referencing or []:
+        print(f"  {'reversed' if other.kind.value == 'reversal' else 'corrected'} by entry {other.id}")
+
+
+def cmd_entry(args: argparse.Namespace) -> int:
+    entry_id = _entry_id(args.entry_id)
+    container = _container()
+    with container.uow_factory()() as uow:
+        entry = uow.ledger.get(entry_id)
+        referencing = uow.ledger.entries_referencing(entry_id) if entry is not None else []
+    if entry is None:
+        raise LedgerCliError(f"no journal entry {entry_id}")
+    _print_entry(entry, args.json, referencing)
+    return 0
+
+
+def cmd_reverse(args: argparse.Namespace) -> int:
+    from flosspay.application.ledger_corrections import reverse_entry
+
+    entry_id = _entry_id(args.entry_id)
+    container = _container()
+    reversal = reverse_entry(entry_id, args.reason, uow_factory=container.uow_factory(), clock=container.clock())
+    if not args.json:
+        print(f"posted a reversal of entry {entry_id}:")
+    _print_entry(reversal, args.json)
+    return 0
+
+
+def _postings(given: list[list[str]]) -> list[Posting]:
+    """``--posting ACCOUNT AMOUNT CURRENCY`` → postings; amounts are signed decimals in major units."""
+    from flosspay.domain.ledger import Posting
+    from flosspay.domain.money import parse_currency, parse_money
+
+    postings = []
+    for account, amount, currency in given:
+        field = f"--posting {account}"
+        negative = amount.startswith("-")
+        digits = amount[1:] if negative else amount
+        if digits and not digits.strip("0."):
+            raise LedgerCliError(f"{field}: a posting moves a non-zero amount, got {amount!r}")
+        money = parse_money(digits, parse_currency(currency, field), field=field)
+        postings.append(Posting(account, -money if negative else money))
+    return postings
+
+
+def cmd_correct(args: argparse.Namespace) -> int:
+    from flosspay.application.ledger_corrections import correct_entry
+
+    entry_id = _entry_id(args.entry_id)
+    postings = _postings(args.posting)
+    container = _container()
+    correction = correct_entry(
+        entry_id, args.reason, postings, uow_factory=container.uow_factory(), clock=container.clock()
+    )
+    if not args.json:
+        print(f"posted a correction of entry {entry_id}:")
+    _print_entry(correction, args.json)
+    return 0
+
+
 def add_ledger_commands(sub: Any) -> None:
     """Register ``flosspay ledger …`` on the top-level parser's subparsers."""
     ledger = sub.add_parser("ledger", help="the verifiable ledger: verify, export, checkpoint")
@@ -190,3 +300,36 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument("--as-of", help="only entries posted at or before this time (ISO 8601 with zone)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_balance)
+
+    p = commands.add_parser("entry", help="show a journal entry, its postings and what reverses or corrects it")
+    p.add_argument("entry_id", metavar="ENTRY_ID")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_entry)
+
+    p = commands.add_parser(
+        "reverse",
+        help="post the reversal of an entry (every posting negated); an entry is reversed at most once",
+        description="Undo a journal entry by a new entry that negates each of its postings and references it.",
+    )
+    p.add_argument("entry_id", metavar="ENTRY_ID")
+    p.add_argument("--reason", required=True, help="why (recorded as the reversal's description)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_reverse)
+
+    p = commands.add_parser(
+        "correct",
+        help="post a balanced correction that references an entry (a fee taken afterwards, say)",
+        description="Adjust a journal entry by a new balanced entry that references it.",
+    )
+    p.add_argument("entry_id", metavar="ENTRY_ID")
+    p.add_argument(
+        "--posting",
+        nargs=3,
+        action="append",
+        required=True,
+        metavar=("ACCOUNT", "AMOUNT", "CURRENCY"),
+        help="one line of the entry, e.g. --posting merchant:cl_x -1.50 INR (repeat; they must balance)",
+    )
+    p.add_argument("--reason", required=True, help="why (recorded as the correction's description)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_correct)

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy.exc
 from sqlalchemy import RowMapping, bindparam, func, select
 
 from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.tables import ledger_entries as entries
 from flosspay.adapters.persistence.tables import ledger_postings as postings
-from flosspay.domain.ledger import EntryKind, JournalEntry, Posting
+from flosspay.domain.ledger import EntryKind, JournalEntry, LedgerError, Posting
 from flosspay.domain.money import Money
 
 _INSERT_ENTRY = entries.insert()
@@ -82,12 +83,26 @@ def entry_from_rows(row: RowMapping, lines: Sequence[RowMapping]) -> JournalEntr
     )
 
 
+def _is_second_reversal(exc: sqlalchemy.exc.IntegrityError) -> bool:
+    """The insert broke ``uq_ledger_entries_reversal`` (PostgreSQL names it, SQLite names the column)."""
+    diag = getattr(exc.orig, "diag", None)
+    if diag is not None:
+        return getattr(diag, "constraint_name", None) == "uq_ledger_entries_reversal"
+    return "ledger_entries.ref_entry_id" in str(exc.orig)
+
+
 class SqlLedgerRepository:
     def __init__(self, db: GuardedConnection) -> None:
         self._db = db
 
     def add(self, entry: JournalEntry) -> None:
-        self._db.execute(_INSERT_ENTRY, entry_row(entry))
+        try:
+            self._db.execute(_INSERT_ENTRY, entry_row(entry))
+        except sqlalchemy.exc.IntegrityError as exc:
+            if entry.kind is EntryKind.REVERSAL and _is_second_reversal(exc):
+                # Two reversals raced past the use case's check; the unique index decided.
+                raise LedgerError(f"journal entry {entry.ref_entry_id} is already reversed") from exc
+            raise
         self._db.execute(_INSERT_POSTINGS, posting_rows(entry))
 
     def get(self, entry_id: uuid.UUID) -> JournalEntry | None:

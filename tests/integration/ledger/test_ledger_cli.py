@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, update
 from flosspay.adapters.cli.main import main
 from flosspay.adapters.persistence.tables import payment_history
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.domain.ledger import payment_entry_id
 from tests.integration.ledger.support import LedgerWorld, as_superuser, seq_of_history
 
 pytestmark = pytest.mark.integration
@@ -124,6 +126,81 @@ def test_checkpoints_signed_with_the_configured_key(
     assert code == 0 and out.strip() == "upi:vpa:alice@upi: -1003790.00 INR"
     code, out, _ = run(capsys, "ledger", "balance", "upi:clearing", "--json")
     assert json.loads(out) == {"account": "upi:clearing", "balances": {"INR": 0}}
+
+
+def test_an_operator_reverses_and_corrects_entries_and_the_ledger_still_verifies(
+    configured: str,
+    uow_factory: SqlUnitOfWorkFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    world = LedgerWorld(uow_factory)
+    entry = str(payment_entry_id(world.pay(28)))
+
+    code, out, _ = run(capsys, "ledger", "entry", entry)
+    assert code == 0 and out.splitlines()[0].startswith(f"entry {entry} (payment, posted ")
+    assert "upi:vpa:alice@upi" in out and "-28.00 INR" in out
+
+    code, out, _ = run(capsys, "ledger", "reverse", entry, "--reason", "refund: goods returned", "--json")
+    reversal = json.loads(out)
+    assert code == 0 and reversal["kind"] == "reversal" and reversal["refEntryId"] == entry
+    assert [p["minor"] for p in reversal["postings"]] == [2800, -2800, 2800, -2800]
+    assert reversal["description"] == "refund: goods returned"
+
+    code, out, _ = run(
+        capsys,
+        "ledger",
+        "correct",
+        entry,
+        "--posting",
+        "upi:vpa:bob@upi",
+        "-1.50",
+        "INR",
+        "--posting",
+        "merchant:fees",
+        "1.50",
+        "INR",
+        "--reason",
+        "fee taken afterwards",
+    )
+    assert code == 0 and out.startswith(f"posted a correction of entry {entry}:")
+    code, out, _ = run(capsys, "ledger", "entry", entry, "--json")
+    shown = json.loads(out)
+    assert [r["kind"] for r in shown["referencedBy"]] == ["reversal", "correction"]
+    assert shown["referencedBy"][0]["id"] == reversal["id"]
+
+    code, out, _ = run(capsys, "ledger", "balance", "upi:vpa:alice@upi", "--json")
+    assert json.loads(out)["balances"] == {"INR": 0}
+    code, out, _ = run(capsys, "ledger", "balance", "merchant:fees", "--json")
+    assert json.loads(out)["balances"] == {"INR": 150}
+
+    for argv, complaint in [
+        (["reverse", entry, "--reason", "again"], f"journal entry {entry} is already reversed"),
+        (["reverse", reversal["id"], "--reason", "undo"], "a reversal is not reversed; post a correction instead"),
+        (["reverse", "nope", "--reason", "x"], "ENTRY_ID must be a journal entry id (a UUID), got 'nope'"),
+        (["entry", str(uuid.UUID(int=5))], f"no journal entry {uuid.UUID(int=5)}"),
+        (
+            ["correct", entry, "--posting", "a:b", "1", "INR", "--posting", "a:c", "-2", "INR", "--reason", "x"],
+            "balance",
+        ),
+        (["correct", entry, "--posting", "a:b", "1.001", "INR", "--reason", "x"], "at most 2 decimal places"),
+        (["correct", entry, "--posting", "a:b", "-0.00", "INR", "--reason", "x"], "a posting moves a non-zero amount"),
+        (["correct", entry, "--posting", "a:b", "1", "XYZ", "--reason", "x"], "--posting a:b: unsupported currency"),
+        (
+            ["correct", entry, "--posting", "no name", "1", "INR", "--posting", "a:c", "-1", "INR", "--reason", "x"],
+            "account",
+        ),
+    ]:
+        code, _, err = run(capsys, "ledger", *argv)
+        assert code == 1 and complaint in err and len(err.strip().splitlines()) == 1, (argv, err)
+
+    code, out, _ = run(capsys, "ledger", "verify", "--quiet")
+    # Three history rows, the payment entry, its reversal and its correction: all chained first.
+    assert code == 0 and out.startswith("ledger OK: 6 records"), out
+    export = tmp_path / "ledger.jsonl"
+    assert run(capsys, "ledger", "export", str(export))[0] == 0
+    code, out, _ = run(capsys, "ledger", "verify", "--file", str(export))
+    assert code == 0 and "ledger OK" in out
 
 
 @pytest.mark.parametrize(

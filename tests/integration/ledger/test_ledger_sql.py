@@ -96,12 +96,16 @@ def test_a_reversal_is_a_new_entry_referencing_the_original_and_happens_once(
 
     with pytest.raises(LedgerError, match="already reversed"):
         reverse_entry(original, "again", uow_factory=uow_factory, clock=world.clock)
-    # The database refuses a second reversal on its own, too (a unique index).
+    # The database refuses a second reversal on its own, too (a unique index): what two racing
+    # reversals would meet after both passed the use case's check.
     with uow_factory() as uow:
         again = uow.ledger.get(original)
         assert again is not None
-        with pytest.raises(sqlalchemy.exc.IntegrityError):
+        with pytest.raises(LedgerError, match=f"journal entry {original} is already reversed"):
             uow.ledger.add(again.reversal(uuid.uuid4(), world.clock.now(), "sneaky"))
+    with uow_factory() as uow, pytest.raises(sqlalchemy.exc.IntegrityError):
+        # Any other conflict (here an entry id used twice) is not dressed up as a ledger rule.
+        uow.ledger.add(again.correction(reversal.id, world.clock.now(), "same id", again.postings))
 
     fee = [Posting("upi:vpa:bob@upi", Money(-100, "INR")), Posting("merchant:fees", Money(100, "INR"))]
     correction = correct_entry(original, "fee", fee, uow_factory=uow_factory, clock=world.clock)
