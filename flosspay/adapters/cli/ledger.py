@@ -179,8 +179,7 @@ def _entry_json(entry: JournalEntry) -> dict[str, Any]:
         "postings": [
             {
                 "account": p.account,
-                "amount": ("-" if p.amount.minor < 0 else "")
-                + (-p.amount if p.amount.minor < 0 else p.amount).format(),
+                "amount": p.amount.format(),
                 "currency": p.amount.currency,
                 "minor": p.amount.minor,
             }
