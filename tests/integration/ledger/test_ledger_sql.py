@@ -4,7 +4,9 @@ tables, chaining every committed record exactly once, checkpoints, export and ve
 from __future__ import annotations
 
 import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -119,6 +121,29 @@ def test_a_reversal_is_a_new_entry_referencing_the_original_and_happens_once(
     assert report.ok, report.problems
     assert report.head_seq == 3 + 2 + 1  # three history rows, then payment, reversal and correction entries
     assert _count(engine, ledger_entries) == 3
+
+
+def test_racing_reversals_of_one_entry_post_exactly_one(uow_factory: SqlUnitOfWorkFactory) -> None:
+    world = LedgerWorld(uow_factory)
+    original = payment_entry_id(world.pay(28))
+    start = threading.Barrier(6)
+
+    def reverse(n: int) -> str:
+        start.wait()
+        try:
+            reverse_entry(original, f"refund {n}", uow_factory=uow_factory, clock=world.clock)
+        except LedgerError as exc:
+            return str(exc)
+        return "posted"
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(reverse, range(6)))
+    assert outcomes.count("posted") == 1, outcomes
+    assert set(outcomes) - {"posted"} == {f"journal entry {original} is already reversed"}
+    with uow_factory() as uow:
+        assert [e.kind.value for e in uow.ledger.entries_referencing(original)] == ["reversal"]
+    world.chain()
+    assert world.verify().ok
 
 
 @pytest.mark.parametrize(
