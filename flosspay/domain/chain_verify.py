@@ -183,7 +183,8 @@ class ChainVerifier:
         self._next_seq = 1
         self._payments: dict[bytes, list[Any]] = {}
         self._entries: dict[bytes, bytes] = {}
-        """Entry id -> SHA-256 of its postings (canonical bytes), to check what a reversal undoes."""
+        """Entry id -> SHA-256 of ``<payment id token>,<postings>`` (canonical), to check what a reversal
+        undoes: the same payment, every posting negated."""
         self._reversed: set[bytes] = set()
         self._reversals: set[bytes] = set()
         self._seen_header = not require_header
@@ -293,7 +294,7 @@ class ChainVerifier:
                         and body.endswith(b"]]")
                         and _last_string(record[end + 1 :])
                     ):
-                        entries[eid] = sha256(body).digest()
+                        entries[eid] = sha256(pid + b"," + body).digest()
                         del payments[pid]
                         continue
             self._record(_seq_of(tokens[0], expected - 1), record)
@@ -451,14 +452,14 @@ class ChainVerifier:
                 if ref in self._reversed:
                     raise _Bad(f"entry {name}: entry {_s(ref)} is reversed twice")
                 undone = canonical([[account, currency, -amount] for account, currency, amount in postings])
-                if hashlib.sha256(undone).digest() != original:
+                if hashlib.sha256(pid + b"," + undone).digest() != original:
                     raise _Bad(
-                        f"entry {name}: a reversal negates every posting of entry {_s(ref)}, in order; "
-                        "this one does not"
+                        f"entry {name}: a reversal names the payment of entry {_s(ref)} and negates each of its "
+                        "postings, in order; this one does not"
                     )
                 self._reversed.add(ref)
                 self._reversals.add(eid)
-        self._entries[eid] = hashlib.sha256(canonical([list(posting) for posting in postings])).digest()
+        self._entries[eid] = hashlib.sha256(pid + b"," + canonical([list(p) for p in postings])).digest()
 
     def _payment_entry(self, name: str, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]) -> None:
         if pid == _NULL or ref != _NULL:

@@ -244,7 +244,8 @@ def test_a_missing_line_is_a_gap_and_swapped_lines_are_out_of_order() -> None:
             6,
             "reversed twice",
         ),
-        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1)], 5, "negates every posting"),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1)], 5, "negates each of its postings"),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), None, "reversal", E1, BACK)], 5, "names the payment"),
         (
             [*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1, (*BACK[2:], *BACK[:2]))],
             5,

@@ -186,7 +186,10 @@ def test_an_entry_may_hold_postings_of_one_unit_and_a_one_letter_account() -> No
 
 def test_a_reversal_must_undo_exactly_the_entry_it_references() -> None:
     values = records()
-    undone = f"entry {E9}: a reversal negates every posting of entry {EID}, in order; this one does not"
+    undone = (
+        f"entry {E9}: a reversal names the payment of entry {EID} and negates each of its postings, in order; "
+        "this one does not"
+    )
     values[8][7] = [["upi:vpa:alice@upi", "INR", 1], ["upi:clearing", "INR", -1]]
     assert both_forms(relinked(values)) == [(9, undone)]
     values[8][7] = values[3][7]  # the original's postings, not negated
@@ -195,6 +198,11 @@ def test_a_reversal_must_undo_exactly_the_entry_it_references() -> None:
     assert values[8][7] != [[a, c, -m] for a, c, m in values[3][7]]
     assert both_forms(relinked(values)) == [(9, undone)]
     values[8][7] = [[a, c, -m] for a, c, m in values[3][7]]
+    assert both_forms(relinked(values)) == []
+    for other in (None, str(uuid.UUID(int=3))):  # no payment, or another one
+        values[8][4] = other
+        assert both_forms(relinked(values)) == [(9, undone)]
+    values[8][4] = values[3][4]
     assert both_forms(relinked(values)) == []
     values.append([10, "entry", str(uuid.UUID(int=10)), "reversal", None, str(E9), values[8][6], values[3][7], "again"])
     assert both_forms(relinked(values)) == [
@@ -285,8 +293,8 @@ def test_entries_referencing_others_are_checked() -> None:
     reversed_twice = [
         *paid(P1),
         entry(E1, P1),
-        entry(e9, None, "reversal", E1, back),
-        entry(e10, None, "reversal", E1, back),
+        entry(e9, P1, "reversal", E1, back),
+        entry(e10, P1, "reversal", E1, back),
     ]
     assert both_forms(export(reversed_twice)) == [(6, f"entry {e10}: entry {EID} is reversed twice")]
     corrected_twice = [
