@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flosspay.railapi import Outcome, Rail
+from flosspay.railapi import Outcome, Rail, RailResult
 from flosspay_conformance.driver import RailDriver, timed
 from flosspay_conformance.marks import requires
 
@@ -15,14 +15,19 @@ def _deadline(rail_driver: RailDriver) -> float:
     return rail_driver.scenarios.timeout_seconds + rail_driver.scenarios.timeout_margin_seconds
 
 
+def _gives_up_in_time(rail_driver: RailDriver, operation: str, call: Callable[[], RailResult]) -> None:
+    """A call to a PSP that never answers returns within the rail's timeout, as a no-answer outcome."""
+    result, took = timed(call)
+    assert took <= _deadline(rail_driver), f"{operation} took {took:.2f}s; the rail's timeout is not honoured"
+    assert result.outcome in NO_ANSWER, f"no answer must be TRANSIENT or UNCERTAIN, got {result}"
+
+
 def test_execute_against_a_silent_psp_returns_within_the_timeout(
     rail_driver: RailDriver, make_rail: Callable[[str], Rail], black_hole_url: str
 ) -> None:
     request = rail_driver.request("valid")
     silent = make_rail(black_hole_url)
-    result, took = timed(lambda: rail_driver.execute(request, rail=silent))
-    assert took <= _deadline(rail_driver), f"execute took {took:.2f}s; the rail's timeout is not honoured"
-    assert result.outcome in NO_ANSWER, f"no answer must be TRANSIENT or UNCERTAIN, got {result}"
+    _gives_up_in_time(rail_driver, "execute", lambda: rail_driver.execute(request, rail=silent))
 
 
 @requires("status_query")
@@ -31,9 +36,7 @@ def test_status_against_a_silent_psp_returns_within_the_timeout(
 ) -> None:
     request = rail_driver.request("valid")
     silent = make_rail(black_hole_url)
-    result, took = timed(lambda: rail_driver.status(request, rail=silent))
-    assert took <= _deadline(rail_driver), f"status took {took:.2f}s; the rail's timeout is not honoured"
-    assert result.outcome in NO_ANSWER, f"no answer must be TRANSIENT or UNCERTAIN, got {result}"
+    _gives_up_in_time(rail_driver, "status", lambda: rail_driver.status(request, rail=silent))
 
 
 @requires("refunds")
@@ -42,9 +45,9 @@ def test_refund_against_a_silent_psp_returns_within_the_timeout(
 ) -> None:
     request = rail_driver.request("valid")
     silent = make_rail(black_hole_url)
-    result, took = timed(lambda: rail_driver.refund(request, request.amount, "refund-silent", rail=silent))
-    assert took <= _deadline(rail_driver), f"refund took {took:.2f}s; the rail's timeout is not honoured"
-    assert result.outcome in NO_ANSWER, f"no answer must be TRANSIENT or UNCERTAIN, got {result}"
+    _gives_up_in_time(
+        rail_driver, "refund", lambda: rail_driver.refund(request, request.amount, "refund-silent", rail=silent)
+    )
 
 
 def test_unreachable_psp_is_transient(
