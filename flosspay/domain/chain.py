@@ -24,6 +24,75 @@ CHECKPOINT_TAG = "flosspay-checkpoint"
 HISTORY = "history"
 ENTRY = "entry"
 
+PAYMENT_ENTRY_NAMESPACE = uuid.UUID("6f1d7e0c-3b8a-5d4e-9c2f-0a1b2c3d4e5f")
+"""A payment's one payment entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:<payment id>")``."""
+
+MAX_ACCOUNT_LENGTH = 255
+
+# ISO 4217 alphabetic codes (the current list, plus codes withdrawn since 2018 that old exports may hold).
+ISO_4217 = frozenset(
+    """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN
+    BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD
+    FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
+    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN
+    MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR
+    SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD
+    USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF XPD XPF XPT XSU
+    XTS XUA XXX YER ZAR ZMW ZWG ZWL
+    """.split()  # noqa: SIM905 (a list literal of 180 codes is harder to read)
+)
+
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~@-")
+_HEX_UPPER = frozenset(b"0123456789ABCDEF")
+
+
+def account_segment(text: str) -> str:
+    """One segment of an account name: ``A-Z a-z 0-9 . _ ~ @ -`` kept, every other UTF-8 byte as ``%XX``."""
+    return "".join(chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in text.encode())
+
+
+def canonical_account(name: str) -> str | None:
+    """``name`` in its one canonical spelling (upper-case ``%XX``, nothing encoded that may stay), or None.
+
+    None when it is not an account name at all: fewer than two segments, an empty segment, a byte
+    that must be encoded written raw, a ``%`` not followed by two hex digits, or over 255 characters.
+    """
+    segments = name.split(":")
+    if len(segments) < 2:
+        return None
+    out = []
+    for segment in segments:
+        raw = bytearray()
+        i, data = 0, segment.encode(errors="surrogatepass")
+        while i < len(data):
+            b = data[i]
+            if b == 0x25:  # %
+                digits = data[i + 1 : i + 3]
+                if len(digits) != 2 or not all(d in b"0123456789ABCDEFabcdef" for d in digits):
+                    return None
+                raw.append(int(digits, 16))
+                i += 3
+            elif b in _UNRESERVED:
+                raw.append(b)
+                i += 1
+            else:
+                return None
+        if not raw:
+            return None
+        try:
+            out.append(account_segment(raw.decode()))
+        except UnicodeDecodeError:
+            return None
+    result = ":".join(out)
+    return result if len(result) <= MAX_ACCOUNT_LENGTH else None
+
+
+def is_canonical_account(name: str) -> bool:
+    """``name`` is an account name spelled exactly as docs/ledger.md requires."""
+    return canonical_account(name) == name
+
+
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False).encode
 
 

@@ -15,10 +15,13 @@ import gc
 import hashlib
 import json
 import re
-from binascii import hexlify
+import uuid
+from binascii import hexlify, unhexlify
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from flosspay.domain.chain import (
     CHECKPOINT_TAG,
@@ -27,8 +30,12 @@ from flosspay.domain.chain import (
     EXPORT_VERSION,
     GENESIS,
     HISTORY,
+    ISO_4217,
+    MAX_ACCOUNT_LENGTH,
+    PAYMENT_ENTRY_NAMESPACE,
     canonical,
     canonical_value,
+    is_canonical_account,
     parse_time,
 )
 
@@ -75,11 +82,80 @@ _PLAIN_HEAD = b'{"hash":"'
 _PLAIN_MID = b'","record":'
 _PLAIN_END = b"]}\n"
 
-_CURRENCY = re.compile(rb'"[A-Z]{3}"')
+_CURRENCIES = frozenset(_tok(code) for code in ISO_4217)
 # A history row's tail (flow onwards) in the fast form: flow, currency, amount, then client and rail
-# with no comma or escape, then the reason closing the record as one plain string.
-_FAST_TAIL = re.compile(rb'("[A-Z]+"),("[A-Z]{3}"),([1-9][0-9]{0,17}),"[^"\\,]*","[^"\\,]*","([^"\\]*)"\]')
-_FACTS = re.compile(rb'"[A-Z]{3}",[1-9][0-9]{0,17},"(?:[^"\\]|\\.)*","(?:[^"\\]|\\.)*"')
+# with no comma, escape or control character, then the reason closing the record as one plain string.
+_FAST_TAIL = re.compile(
+    rb'("[A-Z]+"),("[A-Z]{3}"),([1-9][0-9]{0,14}),"[^"\\,\x00-\x1f]*","([^"\\,\x00-\x1f]*)","([^"\\\x00-\x1f]*)"\]'
+)
+_AMOUNT = re.compile(rb"[1-9][0-9]{0,14}")
+_ATTEMPT = re.compile(rb"[1-9][0-9]{0,8}")
+_TIME = re.compile(rb'"([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z"')
+_LAST = re.compile(rb'"[^"\\\x00-\x1f]*"\]')
+_SEGMENT = rb"(?:[A-Za-z0-9._~@-]|%[0-9A-F]{2})+"
+_ACCOUNT = rb"(" + _SEGMENT + rb"(?::" + _SEGMENT + rb")+)"
+_SUFFIX = rb'(,"[A-Z]{3}",-?[0-9]+\])'
+_FOUR = re.compile(rb"\[" + rb",".join([rb'\["' + _ACCOUNT + rb'"' + _SUFFIX] * 4) + rb"\]")
+_ENTRY_VALUE = 16 + 1 + 20
+_HAS_PAYMENT, _REVERSED, _IS_REVERSAL = 1, 2, 4
+_dates: dict[bytes, bool] = {}
+
+
+def _valid_date(text: bytes) -> bool:
+    """``YYYY-MM-DD`` is a real date (cached: an export holds few distinct days)."""
+    known = _dates.get(text)
+    if known is None:
+        try:
+            date.fromisoformat(text.decode())
+            known = True
+        except ValueError:
+            known = False
+        if len(_dates) < 100_000:
+            _dates[text] = known
+    return known
+
+
+def _fast_time(token: bytes) -> bool:
+    match = _TIME.fullmatch(token)
+    return match is not None and _valid_date(match[1])
+
+
+def _fast_attempt_at(attempt: bytes, at: bytes) -> bool:
+    return (attempt == _NULL or _ATTEMPT.fullmatch(attempt) is not None) and _fast_time(at)
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _id_key_unchecked(token: bytes) -> bytes:
+    return unhexlify(token[1:-1].replace(b"-", b""))
+
+
+def _payment_entry_token(pid: bytes) -> bytes:
+    """The id token of the payment entry of payment ``pid`` (a token): uuid5, as docs/ledger.md §1 says."""
+    return _tok(str(uuid.uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:" + pid[1:-1].decode(errors="replace"))))
+
+
+def _fast_postings(body: bytes, facts: _Facts) -> bool:
+    """A payment entry's four lines in the plain form: payer -a, clearing +a, clearing -a, payee +a."""
+    match = _FOUR.fullmatch(body)
+    return (
+        match is not None
+        and match[2] == facts[3]
+        and match[4] == facts[4]
+        and match[6] == facts[3]
+        and match[8] == facts[4]
+        and match[3] == facts[6]
+        and match[5] == facts[6]
+        and b"%" not in match[1] + match[7]
+        and len(match[1]) <= MAX_ACCOUNT_LENGTH
+        and len(match[7]) <= MAX_ACCOUNT_LENGTH
+    )
 
 
 def _fast_facts(rest: bytes) -> _Facts | None:
@@ -90,23 +166,121 @@ def _fast_facts(rest: bytes) -> _Facts | None:
     the payment must start its tail with (everything up to the reason's opening quote).
     """
     match = _FAST_TAIL.fullmatch(rest)
-    if match is None or match[1] not in _FLOWS:
+    if match is None or match[1] not in _FLOWS or match[2] not in _CURRENCIES:
         return None
-    return _facts(match[1], match[2], match[3], rest[: match.start(4)])
+    return _facts(match[1], match[2], match[3], rest[: match.start(5)], match[4].decode())
 
 
-_Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+_Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
 
 
 def _last_string(tail: bytes) -> bool:
     """``tail`` is one plain JSON string closing the record (``"text"]``): no field may follow it."""
-    return tail.startswith(b'"') and tail.endswith(b'"]') and tail.count(b'"') == 2 and b"\\" not in tail
+    return _LAST.fullmatch(tail) is not None
 
 
-def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes) -> _Facts:
+def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes, rail: str) -> _Facts:
+    """``(flow, currency, amount, debit suffix, credit suffix, facts prefix, clearing account)``."""
     debit = b"," + currency + b",-" + amount + b"]"
     credit = b"," + currency + b"," + amount + b"]"
-    return flow, currency, amount, debit, credit, prefix
+    clearing = (quote(rail.lower(), safe="@._~-") + ":clearing").encode()
+    return flow, currency, amount, debit, credit, prefix, clearing
+
+
+_EMPTY_KEY = bytes(16)
+
+
+class IdTable:
+    """A set of 16-byte ids, each with a fixed-size value, packed in one ``bytearray``.
+
+    Open addressing with double hashing: ``16 + value_size`` bytes a slot at a load of at most
+    two thirds, instead of the ~190 bytes a ``dict`` of ``bytes`` spends on one id and a digest.
+    The all-zero id marks an empty slot, so it is kept aside.
+    """
+
+    __slots__ = ("_count", "_limit", "_mask", "_table", "_value_size", "_width", "_zero")
+
+    def __init__(self, value_size: int = 0, capacity: int = 1 << 12) -> None:
+        self._value_size = value_size
+        self._width = 16 + value_size
+        self._mask = capacity - 1
+        self._table = bytearray(capacity * self._width)
+        self._limit = capacity * 2 // 3
+        self._count = 0
+        self._zero: bytes | None = None
+
+    def __len__(self) -> int:
+        return self._count + (self._zero is not None)
+
+    def nbytes(self) -> int:
+        return len(self._table)
+
+    def _slot(self, key: bytes) -> int:
+        """Offset of ``key``'s slot, or of the empty slot where it belongs (``-1 - offset``)."""
+        table, width, mask = self._table, self._width, self._mask
+        h = hash(key)
+        i = h & mask
+        step = ((h >> 32) | 1) & mask or 1
+        while True:
+            offset = i * width
+            found = table[offset : offset + 16]
+            if found == key:
+                return offset
+            if found == _EMPTY_KEY:
+                return -1 - offset
+            i = (i + step) & mask
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored with ``key`` (``b""`` for a set without values), or None."""
+        if key == _EMPTY_KEY:
+            return self._zero
+        offset = self._slot(key)
+        if offset < 0:
+            return None
+        return bytes(self._table[offset + 16 : offset + self._width])
+
+    def __contains__(self, key: bytes) -> bool:
+        if key == _EMPTY_KEY:
+            return self._zero is not None
+        return self._slot(key) >= 0
+
+    def put(self, key: bytes, value: bytes = b"") -> None:
+        """Store ``key`` with ``value`` (replacing any value it had)."""
+        if len(key) != 16 or len(value) != self._value_size:
+            raise ValueError("an id is 16 bytes and its value has the table's size")
+        if key == _EMPTY_KEY:
+            self._zero = value
+            return
+        offset = self._slot(key)
+        if offset < 0:
+            offset = -1 - offset
+            self._table[offset : offset + 16] = key
+            self._count += 1
+        self._table[offset + 16 : offset + self._width] = value
+        if self._count > self._limit:
+            self._grow()
+
+    def _grow(self) -> None:
+        old, width = self._table, self._width
+        capacity = (self._mask + 1) * 2
+        self._mask = capacity - 1
+        self._table = bytearray(capacity * width)
+        self._limit = capacity * 2 // 3
+        for offset in range(0, len(old), width):
+            key = bytes(old[offset : offset + 16])
+            if key != _EMPTY_KEY:
+                slot = -1 - self._slot(key)
+                self._table[slot : slot + width] = old[offset : offset + width]
+
+
+_UUID = re.compile(rb'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"')
+
+
+def _id_key(token: bytes) -> bytes | None:
+    """The 16 bytes of a UUID token (``"…"`` in the canonical lower-case form), or None if it is not one."""
+    if _UUID.fullmatch(token) is None:
+        return None
+    return unhexlify(token[1:-1].replace(b"-", b""))
 
 
 _AT_START = -1.0
@@ -182,11 +356,13 @@ class ChainVerifier:
         self._prev = GENESIS
         self._next_seq = 1
         self._payments: dict[bytes, list[Any]] = {}
-        self._entries: dict[bytes, bytes] = {}
-        """Entry id -> SHA-256 of ``<payment id token>,<postings>`` (canonical), to check what a reversal
-        undoes: the same payment, every posting negated."""
-        self._reversed: set[bytes] = set()
-        self._reversals: set[bytes] = set()
+        """Open payments: payment id token -> ``[status token, next index token, facts, id key]``."""
+        self._finished = IdTable()
+        """Payments that ended (FAILED, DECLINED, EXPIRED, or COMPLETED with their entry): nothing may follow."""
+        self._entries = IdTable(_ENTRY_VALUE)
+        """Entry id -> payment id (16 bytes, zeros for none), flags, the first 20 bytes of SHA-256 of the
+        canonical postings: what a reversal must undo and which payment a reversal or correction names."""
+        self._seq = 0
         self._seen_header = not require_header
         self._ended = False
 
@@ -209,6 +385,7 @@ class ChainVerifier:
         sha256 = hashlib.sha256
         payments = self._payments
         entries = self._entries
+        finished = self._finished
         legal = _LEGAL
         ended = _ENDED
         heads = self.expected_heads
@@ -254,11 +431,19 @@ class ChainVerifier:
                 pid = tokens[2]
                 to = tokens[5]
                 state = payments.get(pid)
-                if state is None:
+                if not (_fast_attempt_at(tokens[6], tokens[7]) and (record.isascii() or _utf8(record))):
+                    pass  # the general path names what is wrong
+                elif state is None:
                     if tokens[3] == b"0" and tokens[4] == _NULL:
                         facts = _fast_facts(tokens[8])
-                        if facts is not None and (facts[0], _NULL, to) in legal:
-                            payments[pid] = [to, b"1", facts]
+                        key = _id_key(pid)
+                        if (
+                            facts is not None
+                            and key is not None
+                            and (facts[0], _NULL, to) in legal
+                            and key not in finished
+                        ):
+                            payments[pid] = [to, b"1", facts, key]  # a first status is never final
                             continue
                 elif (
                     tokens[3] == state[1]
@@ -268,16 +453,25 @@ class ChainVerifier:
                     and _last_string(tokens[8][len(state[2][5]) - 1 :])
                 ):
                     if to in ended:
-                        del payments[pid]  # nothing may follow a final status; forget it to bound memory
+                        del payments[pid]  # nothing may follow a final status: only its id is kept
+                        finished.put(state[3])
                     else:
                         state[0] = to
                         state[1] = _NEXT.get(tokens[3]) or b"%d" % (int(tokens[3]) + 1)
+                        if to == _COMPLETED:
+                            state.append(expected - 1)  # where to report it if its entry never comes
                     continue
             elif kind == _ENTRY and tokens[3] == _PAYMENT and tokens[5] == _NULL:
                 pid = tokens[4]
                 state = payments.get(pid)
                 eid = tokens[2]
-                if state is not None and state[0] == _COMPLETED and eid not in entries:
+                if (
+                    state is not None
+                    and state[0] == _COMPLETED
+                    and eid == _payment_entry_token(pid)
+                    and _fast_time(tokens[6])
+                    and (record.isascii() or _utf8(record))
+                ):
                     start = record.find(b",[[")
                     end = record.find(b']],"', start) + 2
                     body = record[start + 1 : end]
@@ -285,17 +479,17 @@ class ChainVerifier:
                     n = body.count(b"],[") + 1
                     debits = body.count(facts[3])
                     if (
-                        n >= 2
+                        n == 4
                         and start > 0
-                        and debits * 2 == n
-                        and body.count(facts[4]) == debits
-                        and body.count(b'"') == 4 * n
-                        and b"\\" not in body
-                        and body.endswith(b"]]")
+                        and debits == 2
+                        and body.count(facts[4]) == 2
+                        and _fast_postings(body, facts)
                         and _last_string(record[end + 1 :])
                     ):
-                        entries[eid] = sha256(pid + b"," + body).digest()
+                        key = state[3]
+                        entries.put(_id_key_unchecked(eid), key + b"\x01" + sha256(body).digest()[:20])
                         del payments[pid]
+                        finished.put(key)
                         continue
             self._record(_seq_of(tokens[0], expected - 1), record)
         self._prev, self._next_seq = prev, expected
@@ -313,6 +507,13 @@ class ChainVerifier:
             for seq in sorted(s for s in self.expected_heads if s > report.head_seq):
                 message = f"the chain ends at seq {report.head_seq}, before the expected head at seq {seq}"
                 self._problem(0, message, _AT_END)
+        if self.rules:
+            for pid, state in self._payments.items():
+                if state[0] == _COMPLETED:
+                    message = (
+                        f"payment {_s(pid)} COMPLETED at seq {state[4]}, but its payment entry is not in the chain"
+                    )
+                    self._problem(0, message, _AT_END)
         report.problems.sort(key=lambda p: p.rank)  # file order, whichever check found them
         return report
 
@@ -356,10 +557,17 @@ class ChainVerifier:
 
     def _record(self, seq: int, record: bytes) -> None:
         """Check one record's rules from its parsed JSON; the fast path in ``verify`` agrees with this."""
+        self._seq = seq
         try:
             values = json.loads(record)
             if not isinstance(values, list) or len(values) < 2:
                 raise _Bad("the record is not a JSON array")
+            try:
+                canonical_form = canonical(values)
+            except (TypeError, ValueError):
+                raise _Bad("the record cannot be encoded canonically (a lone surrogate, a fraction?)") from None
+            if canonical_form != record:
+                self._problem(seq, "the record's bytes are not its canonical encoding (docs/ledger.md §2)")
             if values[1] == HISTORY:
                 self._history(values)
             elif values[1] == ENTRY:
@@ -368,28 +576,52 @@ class ChainVerifier:
                 raise _Bad(f"unknown record kind {values[1]!r}")
         except _Bad as bad:
             self._problem(seq, str(bad))
+            self._settle_refused_entry(record)
         except ValueError:
             self._problem(seq, "the record is not JSON")
+
+    def _settle_refused_entry(self, record: bytes) -> None:
+        """A refused payment entry of a COMPLETED payment still ends it: its problem is reported once,
+        not again as "COMPLETED without its entry" at the end of the chain."""
+        tokens = record.split(b",", 6)
+        if len(tokens) < 6 or tokens[1] != _ENTRY or tokens[3] != _PAYMENT:
+            return
+        state = self._payments.get(tokens[4])
+        if state is not None and state[0] == _COMPLETED:
+            del self._payments[tokens[4]]
+            self._finished.put(state[3])
 
     def _history(self, values: list[object]) -> None:
         if len(values) != 14 or not isinstance(values[13], str):
             raise _Bad("a history record has 14 fields, the reason last")
         t = [canonical_value(v) for v in values]
         pid, index, from_, to, flow = t[2], t[3], t[4], t[5], t[8]
-        prefix = b",".join(t[8:13]) + b',"'
         name = _s(pid)
+        key = _id_key(pid)
+        if key is None:
+            raise _Bad(f"payment id {name} is not a lower-case hyphenated UUID")
+        if type(values[3]) is not int or values[3] < 0:
+            raise _Bad(f"payment {name}: the history index is not an integer >= 0")
+        if not (t[6] == _NULL or (type(values[6]) is int and _ATTEMPT.fullmatch(t[6]))):
+            raise _Bad(f"payment {name}: the attempt is neither null nor an integer from 1 to 999999999")
+        if not _time_value(values[7]):
+            raise _Bad(f"payment {name}: the time {_s(t[7])} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+        if not all(isinstance(v, str) for v in values[8:10]) or not all(isinstance(v, str) for v in values[11:13]):
+            raise _Bad(f"payment {name}: flow, currency, client and rail are strings")
+        if type(values[10]) is not int or not _AMOUNT.fullmatch(t[10]):
+            raise _Bad(f"payment {name}: the amount is not an integer from 1 to 10^15 - 1")
+        if t[9] not in _CURRENCIES:
+            raise _Bad(f"payment {name}: {_s(t[9])} is not an ISO 4217 currency")
+        prefix = b",".join(t[8:13]) + b',"'
         state = self._payments.get(pid)
         if state is None:
+            if key in self._finished:
+                raise _Bad(f"payment {name}: a history row after the payment's final status")
             if index != b"0":
-                raise _Bad(
-                    f"payment {name}: history row {_s(index)} with no earlier rows "
-                    "(rows missing, or a row after a final status)"
-                )
+                raise _Bad(f"payment {name}: history row {_s(index)} with no earlier rows")
             if from_ != _NULL or flow not in _FLOWS or (flow, from_, to) not in _LEGAL:
                 raise _Bad(f"payment {name}: a {_s(flow)} payment cannot start in {_s(to)}")
-            if not _FACTS.fullmatch(b",".join(t[9:13])):
-                raise _Bad(f"payment {name}: malformed currency, amount, client or rail")
-            state = [to, b"1", _facts(t[8], t[9], t[10], prefix)]
+            state = [to, b"1", _facts(t[8], t[9], t[10], prefix, str(values[12])), key]
         else:
             if index != state[1]:
                 raise _Bad(f"payment {name}: history row {_s(index)} where row {_s(state[1])} belongs")
@@ -403,8 +635,11 @@ class ChainVerifier:
             state[1] = b"%d" % (int(index) + 1)
         if to in _ENDED:
             self._payments.pop(pid, None)
+            self._finished.put(key)
         else:
             self._payments[pid] = state
+            if to == _COMPLETED:
+                state.append(self._seq)
 
     def _entry(self, values: list[object]) -> None:
         if len(values) != 9 or not isinstance(values[7], list) or not isinstance(values[8], str):
@@ -412,21 +647,34 @@ class ChainVerifier:
         h = [canonical_value(v) for v in values[:7]]
         eid, kind, pid, ref = h[2], h[3], h[4], h[5]
         name = _s(eid)
+        key = _id_key(eid)
+        if key is None:
+            raise _Bad(f"entry id {name} is not a lower-case hyphenated UUID")
+        pid_key = bytes(16) if pid == _NULL else _id_key(pid)
+        ref_key = None if ref == _NULL else _id_key(ref)
+        if pid_key is None or (ref != _NULL and ref_key is None):
+            raise _Bad(f"entry {name}: the payment id and the referenced entry id are UUIDs or null")
         if kind not in (_PAYMENT, _REVERSAL, _CORRECTION):
             raise _Bad(f"entry {name}: unknown kind {_s(kind)}")
+        if not _time_value(values[6]):
+            raise _Bad(f"entry {name}: the time {_s(h[6])} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
         postings: list[tuple[str, str, int]] = []
         for posting in values[7]:
             if (
                 not isinstance(posting, list)
                 or len(posting) != 3
                 or not isinstance(posting[0], str)
-                or not posting[0]
                 or not isinstance(posting[1], str)
-                or not _CURRENCY.fullmatch(canonical_value(posting[1]))
                 or type(posting[2]) is not int
                 or posting[2] == 0
             ):
                 raise _Bad(f"entry {name}: a posting is [account, currency, non-zero integer amount]")
+            if not is_canonical_account(posting[0]):
+                raise _Bad(f"entry {name}: {posting[0]!r} is not an account name in its canonical spelling")
+            if posting[1] not in ISO_4217:
+                raise _Bad(f"entry {name}: {posting[1]!r} is not an ISO 4217 currency")
+            if not -(10**15) < posting[2] < 10**15:
+                raise _Bad(f"entry {name}: a posting's amount is 10^15 or more")
             postings.append((posting[0], posting[1], posting[2]))
         if len(postings) < 2:
             raise _Bad(f"entry {name}: fewer than two postings")
@@ -436,32 +684,41 @@ class ChainVerifier:
         for currency, total in sums.items():
             if total:
                 raise _Bad(f"entry {name}: postings in {currency} sum to {total}, not 0 (unbalanced)")
-        if eid in self._entries:
+        if key in self._entries:
             raise _Bad(f"entry {name}: chained twice")
+        flags = 0 if pid == _NULL else _HAS_PAYMENT
         if kind == _PAYMENT:
-            self._payment_entry(name, pid, ref, postings)
+            self._payment_entry(name, eid, pid, ref, postings)
         else:
-            if ref == _NULL:
+            if ref_key is None:
                 raise _Bad(f"entry {name}: a {_s(kind)} must reference the entry it changes")
-            original = self._entries.get(ref)
+            original = self._entries.get(ref_key)
             if original is None:
                 raise _Bad(f"entry {name}: references entry {_s(ref)}, which is not earlier in the chain")
             if kind == _REVERSAL:
-                if ref in self._reversals:
+                if original[16] & _IS_REVERSAL:
                     raise _Bad(f"entry {name}: entry {_s(ref)} is itself a reversal, and a reversal is not reversed")
-                if ref in self._reversed:
+                if original[16] & _REVERSED:
                     raise _Bad(f"entry {name}: entry {_s(ref)} is reversed twice")
+            if original[:16] != pid_key or original[16] & _HAS_PAYMENT != flags:
+                raise _Bad(
+                    f"entry {name}: a {_s(kind)} names the payment of entry {_s(ref)} (or none if it names none); "
+                    "this one does not"
+                )
+            if kind == _REVERSAL:
                 undone = canonical([[account, currency, -amount] for account, currency, amount in postings])
-                if hashlib.sha256(pid + b"," + undone).digest() != original:
+                if hashlib.sha256(undone).digest()[:20] != original[17:]:
                     raise _Bad(
-                        f"entry {name}: a reversal names the payment of entry {_s(ref)} and negates each of its "
-                        "postings, in order; this one does not"
+                        f"entry {name}: a reversal negates each posting of entry {_s(ref)}, in order; this one does not"
                     )
-                self._reversed.add(ref)
-                self._reversals.add(eid)
-        self._entries[eid] = hashlib.sha256(pid + b"," + canonical([list(p) for p in postings])).digest()
+                self._entries.put(ref_key, original[:16] + bytes([original[16] | _REVERSED]) + original[17:])
+                flags |= _IS_REVERSAL
+        digest = hashlib.sha256(canonical([list(p) for p in postings])).digest()[:20]
+        self._entries.put(key, pid_key + bytes([flags]) + digest)
 
-    def _payment_entry(self, name: str, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]) -> None:
+    def _payment_entry(
+        self, name: str, eid: bytes, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]
+    ) -> None:
         if pid == _NULL or ref != _NULL:
             raise _Bad(f"entry {name}: a payment entry names its payment and references no entry")
         state = self._payments.get(pid)
@@ -474,7 +731,16 @@ class ChainVerifier:
                     f"entry {name}: posting of {posting_amount} {posting_currency} to {account} "
                     f"does not move the payment's {amount} {currency}"
                 )
+        clearing = state[2][6].decode()
+        signs = [amount < 0 for _, _, amount in postings]
+        if len(postings) != 4 or signs != [True, False, True, False] or {postings[1][0], postings[2][0]} != {clearing}:
+            raise _Bad(
+                f"entry {name}: a payment entry posts four lines: payer -a, {clearing} +a, {clearing} -a, payee +a"
+            )
+        if eid != _payment_entry_token(pid):
+            raise _Bad(f"entry {name}: the payment entry of payment {_s(pid)} has id {_s(_payment_entry_token(pid))}")
         del self._payments[pid]  # one payment entry per payment: a second one is refused above
+        self._finished.put(state[3])
 
     # --- other lines ------------------------------------------------------------------------------
 
@@ -622,6 +888,11 @@ class ChainVerifier:
             self._problem(seq, f"the end line says the chain ends at seq {raw['seq']}, but it ends at seq {seq}")
         elif raw["hash"] != self._prev.hex():
             self._problem(seq, "the end line's head hash differs from the chain's")
+
+
+def _time_value(value: object) -> bool:
+    """A parsed time field: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``, a real moment."""
+    return isinstance(value, str) and value.isascii() and _fast_time(_tok(value))
 
 
 def _seq_of(token: bytes, fallback: int) -> int:

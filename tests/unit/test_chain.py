@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import uuid
@@ -35,6 +36,7 @@ from flosspay.domain.chain import (
     record_line,
 )
 from flosspay.domain.chain_verify import Report, verify_lines
+from flosspay.domain.ledger import payment_entry_id
 from flosspay.domain.payment import TRANSITIONS
 
 pytestmark = pytest.mark.unit
@@ -42,7 +44,8 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 P1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
-E1 = uuid.UUID("00000000-0000-4000-8000-000000000002")
+E1 = payment_entry_id(P1)
+"""The id of ``P1``'s payment entry (uuid5, docs/ledger.md §1)."""
 POSTINGS = (
     ("upi:vpa:alice@upi", "INR", -2800),
     ("upi:clearing", "INR", 2800),
@@ -112,29 +115,47 @@ def good_ledger() -> list[Facts]:
 # --- the format ------------------------------------------------------------------------------------
 
 
+def _spec_vectors() -> list[tuple[bytes, str]]:
+    """The ``C(n) = …`` / ``H(n) = …`` lines of docs/ledger.md, as (record bytes, hash hex)."""
+    text = (ROOT / "docs" / "ledger.md").read_text(encoding="utf-8")
+    records = re.findall(r"^    C\((\d+)\) = (.*)$", text, re.MULTILINE)
+    hashes = dict(re.findall(r"^    H\((\d+)\) = ([0-9a-f]{64})$", text, re.MULTILINE))
+    return [(record.encode(), hashes[n]) for n, record in records]
+
+
 def test_golden_vectors_that_an_independent_implementation_must_reproduce() -> None:
-    history = hist(P1, 0, None, "QUEUED")
-    history = HistoryFacts(P1, 0, None, "QUEUED", None, T0, "PAY", "INR", 2800, "cl_demo", "upi", "accepted")
-    record1 = history.record(1)
-    assert record1 == (
-        b'[1,"history","00000000-0000-4000-8000-000000000001",0,null,"QUEUED",null,'
-        b'"2026-01-01T12:00:00.123456Z","PAY","INR",2800,"cl_demo","upi","accepted"]'
-    )
-    hash1 = link_hash(GENESIS, record1)
-    assert hash1.hex() == "a80bc892dade96738e9bdff934ff90ff73a7c724c658011c823ec956a3f89625"
-    posted = EntryFacts(
-        E1, "payment", P1, None, datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC), POSTINGS, 'say "héllo"\n\t\x01/€'
-    )
-    record2 = posted.record(2)
-    assert record2 == (
-        b'[2,"entry","00000000-0000-4000-8000-000000000002","payment","00000000-0000-4000-8000-000000000001",'
-        b'null,"2026-01-01T12:00:05.000000Z",[["upi:vpa:alice@upi","INR",-2800],["upi:clearing","INR",2800],'
-        b'["upi:clearing","INR",-2800],["upi:vpa:bob@upi","INR",2800]],' + '"say \\"héllo\\"\\n\\t\\u0001/€"]'.encode()
-    )
-    assert link_hash(hash1, record2).hex() == "46b9837bd4af463477f122ab88bbeb816d2b20f02211be1e68e64bf83be0a74c"
-    checkpoint = Checkpoint(2, link_hash(hash1, record2), datetime(2026, 1, 1, 13, tzinfo=UTC))
+    at = datetime(2026, 1, 1, 12, 0, 5, tzinfo=UTC)
+    facts: list[Facts] = [
+        HistoryFacts(P1, 0, None, "QUEUED", None, T0, "PAY", "INR", 2800, "cl_demo", "upi", "accepted"),
+        HistoryFacts(
+            P1,
+            1,
+            "QUEUED",
+            "PROCESSING",
+            1,
+            T0.replace(second=1, microsecond=0),
+            "PAY",
+            "INR",
+            2800,
+            "cl_demo",
+            "upi",
+            "sent to the rail",
+        ),
+        HistoryFacts(P1, 2, "PROCESSING", "COMPLETED", 1, at, "PAY", "INR", 2800, "cl_demo", "upi", "rail: SUCCESS"),
+        EntryFacts(E1, "payment", P1, None, at, POSTINGS, 'say "héllo"\n\t\x01/€'),
+    ]
+    vectors = _spec_vectors()
+    assert len(vectors) == 4
+    prev = GENESIS
+    for seq, (item, (record, digest)) in enumerate(zip(facts, vectors, strict=True), start=1):
+        assert item.record(seq) == record
+        prev = link_hash(prev, record)
+        assert prev.hex() == digest
+    assert vectors[3][0].endswith('"say \\"héllo\\"\\n\\t\\u0001/€"]'.encode())
+    assert verify_lines(export(facts)).ok  # the spec's vectors form a valid chain
+    checkpoint = Checkpoint(4, prev, datetime(2026, 1, 1, 13, tzinfo=UTC))
     assert checkpoint.message() == (
-        b'["flosspay-checkpoint",2,"46b9837bd4af463477f122ab88bbeb816d2b20f02211be1e68e64bf83be0a74c",'
+        b'["flosspay-checkpoint",4,"be7e436dfd0ad3440cfb1e4567bfe5f1de9994fc4ae7f768dbe7eeb32ace30bc",'
         b'"2026-01-01T13:00:00.000000Z"]'
     )
 
@@ -225,7 +246,7 @@ def test_a_missing_line_is_a_gap_and_swapped_lines_are_out_of_order() -> None:
         ([hist(P1, 0, None, "QUEUED"), hist(P1, 1, "PROCESSING", "COMPLETED")], 2, "from PROCESSING but the payment"),
         ([hist(P1, 0, None, "QUEUED"), hist(P1, 1, "QUEUED", "PROCESSING", amount=1)], 2, "differ from the payment"),
         ([*paid(P1), hist(P1, 3, "COMPLETED", "FAILED")], 4, "illegal transition COMPLETED -> FAILED"),
-        ([*paid(P1)[:2], hist(P1, 2, "PROCESSING", "FAILED"), hist(P1, 3, "FAILED", "PROCESSING")], 4, "no earlier"),
+        ([*paid(P1)[:2], hist(P1, 2, "PROCESSING", "FAILED"), hist(P1, 3, "FAILED", "PROCESSING")], 4, "after the"),
         ([*paid(P1)[:2], entry(E1, P1)], 3, "has not COMPLETED earlier in the chain"),
         ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=5), P1)], 5, "has not COMPLETED earlier"),
         ([*paid(P1, 100), entry(E1, P1)], 4, "does not move the payment's 100 INR"),
@@ -244,7 +265,7 @@ def test_a_missing_line_is_a_gap_and_swapped_lines_are_out_of_order() -> None:
             6,
             "reversed twice",
         ),
-        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1)], 5, "negates each of its postings"),
+        ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1)], 5, "negates each posting"),
         ([*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), None, "reversal", E1, BACK)], 5, "names the payment"),
         (
             [*paid(P1), entry(E1, P1), entry(uuid.UUID(int=7), P1, "reversal", E1, (*BACK[2:], *BACK[:2]))],
@@ -395,3 +416,81 @@ def test_splitting_the_work_over_two_processes_gives_the_same_report(tmp_path: P
         two = ledger_verify.verify_file(path, jobs=2, **kwargs)  # type: ignore[arg-type]
         assert one == two, number
         assert one.ok is (number == 0)
+
+
+# --- a finished payment stays finished (nothing after a final status) -------------------------------
+
+
+def _reasoned(facts: list[Facts], reason: str) -> list[Facts]:
+    """The same chain with every history reason replaced (one with an escape takes the general path)."""
+    return [
+        HistoryFacts(
+            f.payment_id,
+            f.index,
+            f.from_status,
+            f.to_status,
+            f.attempt,
+            f.at,
+            f.flow,
+            f.currency,
+            f.amount,
+            f.client_id,
+            f.rail,
+            reason,
+        )
+        if isinstance(f, HistoryFacts)
+        else f
+        for f in facts
+    ]
+
+
+@pytest.mark.parametrize("reason", ["plain", "with\nan escape"])
+def test_a_finished_payment_never_starts_again(reason: str) -> None:
+    failed = [*paid(P1)[:2], hist(P1, 2, "PROCESSING", "FAILED")]
+    restarted = _reasoned([*failed, *paid(P1), entry(E1, P1)], reason)
+    report = verify_lines(export(restarted))
+    assert first(report) == (4, f"payment {P1}: a history row after the payment's final status")
+
+    completed_twice = _reasoned([*paid(P1), entry(E1, P1), *paid(P1), entry(E1, P1)], reason)
+    report = verify_lines(export(completed_twice))
+    assert first(report) == (5, f"payment {P1}: a history row after the payment's final status")
+    assert [p.seq for p in report.problems] == [5, 6, 7, 8]  # nothing of the second life is accepted
+
+    declined = [
+        hist(P1, 0, None, "REQUESTED", flow="COLLECT"),
+        hist(P1, 1, "REQUESTED", "PROCESSING", flow="COLLECT"),
+        hist(P1, 2, "PROCESSING", "DECLINED", flow="COLLECT"),
+    ]
+    report = verify_lines(export(_reasoned([*declined, declined[0]], reason)))
+    assert first(report) == (4, f"payment {P1}: a history row after the payment's final status")
+
+
+def test_a_completed_payment_without_its_entry_is_reported_at_the_end() -> None:
+    report = verify_lines(export([*paid(P1), hist(uuid.UUID(int=5), 0, None, "QUEUED")]))
+    assert [(p.seq, p.what) for p in report.problems] == [
+        (0, f"payment {P1} COMPLETED at seq 3, but its payment entry is not in the chain")
+    ]
+
+
+def test_a_payment_entry_has_its_uuid5_id_and_four_lines() -> None:
+    wrong_id = verify_lines(export([*paid(P1), entry(uuid.UUID(int=7), P1)]))
+    assert first(wrong_id) == (4, f"entry {uuid.UUID(int=7)}: the payment entry of payment {P1} has id {E1}")
+    two_lines = (("upi:vpa:alice@upi", "INR", -2800), ("upi:vpa:bob@upi", "INR", 2800))
+    short = verify_lines(export([*paid(P1), entry(E1, P1, postings=two_lines)]))
+    assert first(short)[0] == 4 and "posts four lines" in first(short)[1]
+    elsewhere = tuple((a.replace("upi:clearing", "card:clearing"), c, m) for a, c, m in POSTINGS)
+    assert "posts four lines" in first(verify_lines(export([*paid(P1), entry(E1, P1, postings=elsewhere)])))[1]
+
+
+def test_the_id_table_keeps_ids_and_values_in_a_packed_array() -> None:
+    table = chain_verify.IdTable(4, capacity=4)
+    keys = [uuid.UUID(int=i).bytes for i in range(1000)]  # the all-zero id included
+    for i, key in enumerate(keys):
+        table.put(key, i.to_bytes(4, "big"))
+    assert len(table) == 1000 and table.nbytes() <= 2048 * 20
+    assert all(table.get(key) == i.to_bytes(4, "big") for i, key in enumerate(keys))
+    assert uuid.UUID(int=5000).bytes not in table and table.get(uuid.UUID(int=5000).bytes) is None
+    table.put(keys[7], b"abcd")
+    assert table.get(keys[7]) == b"abcd" and len(table) == 1000
+    with pytest.raises(ValueError):
+        table.put(b"short", b"abcd")

@@ -26,12 +26,13 @@ from flosspay.domain.chain import (
     record_line,
 )
 from flosspay.domain.chain_verify import ChainVerifier, Problem, Report, describe, merge_reports, verify_lines
-from tests.unit.test_chain import E1, P1, POSTINGS, T0, entry, export, good_ledger, hist, paid
+from flosspay.domain.ledger import payment_entry_id
+from tests.unit.test_chain import BACK, E1, P1, POSTINGS, T0, entry, export, good_ledger, hist, paid
 
 pytestmark = pytest.mark.unit
 
 PID = "00000000-0000-4000-8000-000000000001"
-EID = "00000000-0000-4000-8000-000000000002"
+EID = str(E1)
 E9 = uuid.UUID(int=9)
 """The reversal of ``E1`` in ``good_ledger``."""
 MISMATCH = "hash mismatch: this record or its link was changed after it was chained"
@@ -39,7 +40,9 @@ NOT_COMPLETED = f"entry {EID}: payment {PID} has not COMPLETED earlier in the ch
 REVERSAL_ORPHAN = (
     f"entry 00000000-0000-0000-0000-000000000009: references entry {EID}, which is not earlier in the chain"
 )
-NO_ROW = f"payment {PID}: history row {{}} with no earlier rows (rows missing, or a row after a final status)"
+END_NO_ENTRY = f"payment {PID} COMPLETED at seq 3, but its payment entry is not in the chain"
+AFTER_FINAL = "{}: a history row after the payment's final status"
+NO_ROW = f"payment {PID}: history row {{}} with no earlier rows"
 # What follows when the first row of P1 is refused: its later rows and entry, and the reversal.
 CASCADE_FROM_1 = [(2, NO_ROW.format(1)), (3, NO_ROW.format(2)), (4, NOT_COMPLETED), (9, REVERSAL_ORPHAN)]
 
@@ -93,8 +96,10 @@ def changed(seq: int, change: Callable[[list[Any]], object]) -> list[bytes]:
         (1, lambda r: r.pop(), "a history record has 14 fields, the reason last"),
         (1, lambda r: r.__setitem__(13, 5), "a history record has 14 fields, the reason last"),
         (1, lambda r: r.append("x"), "a history record has 14 fields, the reason last"),
-        (1, lambda r: r.__setitem__(9, "inr"), f"payment {PID}: malformed currency, amount, client or rail"),
-        (1, lambda r: r.__setitem__(10, 0), f"payment {PID}: malformed currency, amount, client or rail"),
+        (1, lambda r: r.__setitem__(9, "inr"), f"payment {PID}: inr is not an ISO 4217 currency"),
+        (1, lambda r: r.__setitem__(9, "XYZ"), f"payment {PID}: XYZ is not an ISO 4217 currency"),
+        (1, lambda r: r.__setitem__(10, 0), f"payment {PID}: the amount is not an integer from 1 to 10^15 - 1"),
+        (1, lambda r: r.__setitem__(10, 10**15), f"payment {PID}: the amount is not an integer from 1 to 10^15 - 1"),
         (1, lambda r: r.__setitem__(8, "PUSH"), f"payment {PID}: a PUSH payment cannot start in QUEUED"),
         (1, lambda r: r.__setitem__(4, "QUEUED"), f"payment {PID}: a PAY payment cannot start in QUEUED"),
         (
@@ -148,7 +153,10 @@ def test_a_refused_first_row_is_named_and_its_payment_is_not_followed(
     ],
 )
 def test_a_refused_payment_entry_is_named_at_its_seq(change: Callable[[list[Any]], object], complaint: str) -> None:
-    assert both_forms(changed(4, change)) == [(4, complaint), (9, REVERSAL_ORPHAN)]
+    expected = [(4, complaint), (9, REVERSAL_ORPHAN)]
+    if "unknown kind" in complaint or "names its payment" in complaint:
+        expected.append((0, END_NO_ENTRY))  # not a payment entry of P1 at all: P1 has none
+    assert both_forms(changed(4, change)) == expected
 
 
 @pytest.mark.parametrize(
@@ -157,11 +165,7 @@ def test_a_refused_payment_entry_is_named_at_its_seq(change: Callable[[list[Any]
         ["a:b", "INR"],
         ["a:b", "INR", 1, 2],
         [5, "INR", 1],
-        ["", "INR", 1],
         ["a:b", 5, 1],
-        ["a:b", "", 1],
-        ["a:b", "inr", 1],
-        ["a:b", "INRR", 1],
         ["a:b", "INR", 1.0],
         ["a:b", "INR", "1"],
         ["a:b", "INR", True],
@@ -174,21 +178,38 @@ def test_a_posting_is_an_account_a_currency_and_a_non_zero_integer(posting: obje
     assert both_forms(changed(4, lambda r: r[7].__setitem__(0, posting))) == [(4, complaint), (9, REVERSAL_ORPHAN)]
 
 
+@pytest.mark.parametrize(
+    ("posting", "complaint"),
+    [
+        (["", "INR", 1], "'' is not an account name in its canonical spelling"),
+        (["x", "INR", 1], "'x' is not an account name in its canonical spelling"),
+        (["a:%c3%a9", "INR", 1], "'a:%c3%a9' is not an account name in its canonical spelling"),
+        (["a:%41", "INR", 1], "'a:%41' is not an account name in its canonical spelling"),
+        (["a:\u00e9", "INR", 1], "'a:\u00e9' is not an account name in its canonical spelling"),
+        (["a:b", "", 1], "'' is not an ISO 4217 currency"),
+        (["a:b", "inr", 1], "'inr' is not an ISO 4217 currency"),
+        (["a:b", "INRR", 1], "'INRR' is not an ISO 4217 currency"),
+        (["a:b", "XYZ", 1], "'XYZ' is not an ISO 4217 currency"),
+        (["a:b", "INR", 10**15], "a posting's amount is 10^15 or more"),
+    ],
+)
+def test_a_postings_account_currency_and_amount_are_in_their_exact_formats(posting: object, complaint: str) -> None:
+    found = both_forms(changed(4, lambda r: r[7].__setitem__(0, posting)))
+    assert found == [(4, f"entry {EID}: {complaint}"), (9, REVERSAL_ORPHAN)]
+
+
 def test_an_entry_may_hold_postings_of_one_unit_and_a_one_letter_account() -> None:
     values = records()
-    values[3][7] = [["x", "INR", -2800], ["y", "INR", 2800]]
-    values[8][7] = [["x", "INR", 2800], ["y", "INR", -2800]]
-    assert both_forms(relinked(values)) == []
     values[8][3] = "correction"
-    values[8][7] = [["x", "INR", 1], ["y", "INR", -1]]
+    values[8][7] = [["x:a", "INR", 1], ["y:b", "INR", -1]]
     assert both_forms(relinked(values)) == []
 
 
 def test_a_reversal_must_undo_exactly_the_entry_it_references() -> None:
     values = records()
-    undone = (
-        f"entry {E9}: a reversal names the payment of entry {EID} and negates each of its postings, in order; "
-        "this one does not"
+    undone = f"entry {E9}: a reversal negates each posting of entry {EID}, in order; this one does not"
+    other_payment = (
+        f"entry {E9}: a reversal names the payment of entry {EID} (or none if it names none); this one does not"
     )
     values[8][7] = [["upi:vpa:alice@upi", "INR", 1], ["upi:clearing", "INR", -1]]
     assert both_forms(relinked(values)) == [(9, undone)]
@@ -201,7 +222,7 @@ def test_a_reversal_must_undo_exactly_the_entry_it_references() -> None:
     assert both_forms(relinked(values)) == []
     for other in (None, str(uuid.UUID(int=3))):  # no payment, or another one
         values[8][4] = other
-        assert both_forms(relinked(values)) == [(9, undone)]
+        assert both_forms(relinked(values)) == [(9, other_payment)]
     values[8][4] = values[3][4]
     assert both_forms(relinked(values)) == []
     values.append([10, "entry", str(uuid.UUID(int=10)), "reversal", None, str(E9), values[8][6], values[3][7], "again"])
@@ -242,7 +263,7 @@ def test_a_payment_may_go_on_for_more_than_64_rows() -> None:
             hist(pid, index, "PROCESSING", "ACTION_REQUIRED"),
             hist(pid, index + 1, "ACTION_REQUIRED", "PROCESSING"),
         ]
-    facts.append(hist(pid, 130, "PROCESSING", "COMPLETED"))
+    facts.append(hist(pid, 130, "PROCESSING", "FAILED"))
     assert both_forms(export(facts)) == []
     skipped = [*facts[:100], hist(pid, 101, "ACTION_REQUIRED", "PROCESSING")]
     name = "00000000-0000-0000-0000-00000000004d"
@@ -261,7 +282,7 @@ def test_a_final_status_ends_the_payment_in_either_path() -> None:
             hist(pid, 2, "PROCESSING", final, flow="COLLECT"),
             hist(pid, 3, final, "PROCESSING", flow="COLLECT"),
         ]
-        expected = [(4, NO_ROW.replace(PID, name).format(3))]
+        expected = [(4, AFTER_FINAL.format(f"payment {name}"))]
         assert both_forms(export(facts)) == expected
         # After a general-path row (a description with an escape first makes the row unusual).
         facts[2] = hist(pid, 2, "PROCESSING", final, flow="COLLECT")
@@ -280,9 +301,9 @@ def test_unusual_but_legal_rows_and_entries_verify_through_the_general_path() ->
         _with_reason(hist(P1, 0, None, "QUEUED"), 'say "hi", ok'),
         _with_reason(hist(P1, 1, "QUEUED", "PROCESSING"), "x,y"),
         _with_reason(hist(P1, 2, "PROCESSING", "COMPLETED"), "\\"),
-        entry(E1, P1, postings=(("a:\u00e9", "INR", -2800), ("a:b", "INR", 2800))),
-        entry(uuid.UUID(int=9), P1, "reversal", E1, (("a:\u00e9", "INR", 2800), ("a:b", "INR", -2800))),
-        entry(uuid.UUID(int=10), None, "correction", E1, (("a:b", "INR", 5), ("a:c", "INR", -5))),
+        entry(E1, P1, postings=(("a:%C3%A9", "INR", -2800), *POSTINGS[1:3], ("a:b", "INR", 2800))),
+        entry(uuid.UUID(int=9), P1, "reversal", E1, (("a:%C3%A9", "INR", 2800), *BACK[1:3], ("a:b", "INR", -2800))),
+        entry(uuid.UUID(int=10), P1, "correction", E1, (("a:b", "INR", 5), ("a:c", "INR", -5))),
     ]
     assert both_forms(export(odd_client)) == []
 
@@ -300,27 +321,33 @@ def test_entries_referencing_others_are_checked() -> None:
     corrected_twice = [
         *paid(P1),
         entry(E1, P1),
-        entry(e9, None, "correction", E1),
-        entry(e10, None, "correction", E1),
-        entry(uuid.UUID(int=11), None, "reversal", e9, back),
+        entry(e9, P1, "correction", E1),
+        entry(e10, P1, "correction", E1),
+        entry(uuid.UUID(int=11), P1, "reversal", e9, back),
+        entry(uuid.UUID(int=12), P1, "correction", e10, back),  # a correction may be corrected
     ]
     assert both_forms(export(corrected_twice)) == []
+    corrected_elsewhere = [*paid(P1), entry(E1, P1), entry(e9, None, "correction", E1)]
+    assert both_forms(export(corrected_elsewhere)) == [
+        (5, f"entry {e9}: a correction names the payment of entry {EID} (or none if it names none); this one does not")
+    ]
     unreferenced = [*paid(P1), entry(E1, P1), entry(e9, None, "reversal", None, back)]
     assert both_forms(export(unreferenced)) == [(5, f"entry {e9}: a reversal must reference the entry it changes")]
-    twice = [*paid(P1), entry(E1, P1), entry(E1, None, "correction", E1)]
+    twice = [*paid(P1), entry(E1, P1), entry(E1, P1, "correction", E1)]
     assert both_forms(export(twice)) == [(5, f"entry {EID}: chained twice")]
     second_payment = [*paid(P1), entry(E1, P1), entry(e9, P1)]
     assert both_forms(export(second_payment)) == [
         (5, f"entry {e9}: payment {PID} has not COMPLETED earlier in the chain, or has its entry")
     ]
-    fresh_payment_entry_again = [*paid(P1), entry(E1, P1), *paid(uuid.UUID(int=2)), entry(E1, uuid.UUID(int=2))]
+    p2 = uuid.UUID(int=2)
+    fresh_payment_entry_again = [*paid(P1), entry(E1, P1), *paid(p2), entry(E1, p2)]
     assert both_forms(export(fresh_payment_entry_again)) == [(8, f"entry {EID}: chained twice")]
 
 
 def test_a_payment_entry_that_names_no_payment_or_a_reference_is_refused() -> None:
     no_payment = [*paid(P1), entry(E1, None)]
     message = f"entry {EID}: a payment entry names its payment and references no entry"
-    assert both_forms(export(no_payment)) == [(4, message)]
+    assert both_forms(export(no_payment)) == [(4, message), (0, END_NO_ENTRY)]
     assert both_forms(export([*paid(P1), entry(E1, P1, ref=E1)])) == [(4, message)]
 
 
@@ -329,16 +356,21 @@ def test_a_payment_entry_must_pair_each_debit_with_a_credit_of_the_amount() -> N
     assert both_forms(export([*paid(P1), entry(E1, P1, postings=lopsided)])) == [
         (4, f"entry {EID}: posting of 5600 INR to a:d does not move the payment's 2800 INR")
     ]
+    four = f"entry {EID}: a payment entry posts four lines: payer -a, upi:clearing +a, upi:clearing -a, payee +a"
     six = (*POSTINGS, ("a:x", "INR", -2800), ("a:y", "INR", 2800))
-    assert both_forms(export([*paid(P1), entry(E1, P1, postings=six)])) == []
+    assert both_forms(export([*paid(P1), entry(E1, P1, postings=six)])) == [(4, four)]
     two = (("a:x", "INR", -2800), ("a:y", "INR", 2800))
-    assert both_forms(export([*paid(P1), entry(E1, P1, postings=two)])) == []
+    assert both_forms(export([*paid(P1), entry(E1, P1, postings=two)])) == [(4, four)]
+    swapped = (POSTINGS[1], POSTINGS[0], POSTINGS[3], POSTINGS[2])
+    assert both_forms(export([*paid(P1), entry(E1, P1, postings=swapped)])) == [(4, four)]
     other_amount = [*paid(P1, 28), entry(E1, P1, postings=(("a:x", "INR", -280), ("a:y", "INR", 280)))]
     assert both_forms(export(other_amount)) == [
         (4, f"entry {EID}: posting of -280 INR to a:x does not move the payment's 28 INR")
     ]
-    quoted = [*paid(P1), entry(E1, P1, postings=(('a:"x"', "INR", -2800), ("a:y", "INR", 2800)))]
-    assert both_forms(export(quoted)) == []
+    quoted = [*paid(P1), entry(E1, P1, postings=(('a:"x"', *POSTINGS[0][1:]), *POSTINGS[1:]))]
+    assert both_forms(export(quoted)) == [
+        (4, f"entry {EID}: 'a:\"x\"' is not an account name in its canonical spelling")
+    ]
 
 
 # --- the chain: sequence, hashes, framing ----------------------------------------------------------
@@ -361,6 +393,7 @@ def test_sequence_defects_are_named_with_the_missing_range() -> None:
         (5, "sequence out of order: found seq 3 where seq 5 belongs"),
         (5, MISMATCH),
         (9, REVERSAL_ORPHAN),
+        (0, END_NO_ENTRY),  # its entry came before it COMPLETED
     ]
     assert problems(verify_lines([*lines[:4], lines[2], *lines[4:]])) == [
         (2, MISMATCH),
@@ -595,12 +628,13 @@ def test_plain_records_of_the_common_shapes_never_take_the_general_path() -> Non
             hist(pid, index + 1, "ACTION_REQUIRED", "PROCESSING"),
         ]
     facts += [hist(pid, 80, "PROCESSING", "COMPLETED"), entry(uuid.UUID(int=71), pid)]
-    six = (*POSTINGS, ("a:x", "INR", -2800), ("a:y", "INR", 2800))
-    facts += [*paid(uuid.UUID(int=72)), entry(uuid.UUID(int=73), uuid.UUID(int=72), postings=six)]
+    facts[-1:] = [entry(payment_entry_id(pid), pid)]
+    other = (("upi:vpa:x%2By@upi", "INR", -2800), *POSTINGS[1:])
+    facts += [*paid(uuid.UUID(int=72)), entry(payment_entry_id(uuid.UUID(int=72)), uuid.UUID(int=72), postings=other)]
     lines = export(facts)
     spy = _Spy()
     assert spy.verify(lines).ok
-    assert spy.general == [9]  # the reversal: only payment entries have a fast form
+    assert spy.general == [9, 95]  # the reversal (only payment entries have a fast form), a %-encoded account
     assert spy.slow == [lines[0], lines[-1]]
 
 
@@ -610,7 +644,7 @@ def test_unusual_records_take_the_general_path_and_are_judged_there() -> None:
     lines = export(
         [
             *(replace(row, client_id="c,x") for row in paid(P1)),  # type: ignore[type-var]
-            entry(E1, P1, postings=(("a:\\", "INR", -2800), ("a:b", "INR", 2800))),
+            entry(E1, P1, postings=(("a:%5C", "INR", -2800), *POSTINGS[1:])),
         ]
     )
     spy = _Spy()
@@ -686,7 +720,7 @@ def test_the_rules_half_places_problems_by_the_records_own_seq() -> None:
 def test_the_rules_half_reads_problem_lines_and_stops_at_the_end() -> None:
     lines = export(good_ledger())
     loose = [loosen(line) for line in lines]
-    assert ChainVerifier(links=False).verify(loose).ok
+    assert ChainVerifier(links=False).verify(loose).ok  # framing is the chain half's to judge
     rules = ChainVerifier(links=False).verify([*loose, loose[4]])
     assert rules.ok  # a record after the end line is the chain half's to report
     assert ChainVerifier(links=False).verify([lines[0], b"[1]\n", *lines[1:]]).ok
@@ -694,6 +728,7 @@ def test_the_rules_half_reads_problem_lines_and_stops_at_the_end() -> None:
     assert problems(ChainVerifier(links=False).verify([*loose[:4], bad, *loose[5:]])) == [
         (4, f"entry {EID}: unknown kind refund"),
         (9, REVERSAL_ORPHAN),
+        (0, END_NO_ENTRY),
     ]
     header_like = b'{"format":"x","hash":"00"}\n'
     assert ChainVerifier(links=False).verify([header_like, *lines[1:]]).ok
