@@ -34,6 +34,7 @@ from flosspay.domain.chain import (
     MAX_ACCOUNT_LENGTH,
     PAYMENT_ENTRY_NAMESPACE,
     canonical,
+    canonical_object,
     canonical_value,
     is_canonical_account,
     parse_time,
@@ -764,6 +765,22 @@ class ChainVerifier:
         if self._ended:
             self._problem(seq, "lines after the end line")
             return
+        found = len(self.report.problems) + self.report.more_problems
+        self._framed_line(obj, line)
+        if len(self.report.problems) + self.report.more_problems == found:
+            # Nothing else wrong with the line: then it must also be in its one exact form.
+            inexact = _inexact(obj, line)
+            if inexact is None:
+                pass
+            elif "format" in obj:
+                self._problem(0, inexact, _AT_START)
+            elif "checkpoint" in obj or "end" in obj:
+                self._problem(seq - 1, inexact)
+            else:
+                self._problem(_line_seq(obj, seq), inexact)
+
+    def _framed_line(self, obj: dict[str, Any], line: bytes) -> None:
+        seq = self._next_seq
         if "format" in obj:
             self._header(obj)
         elif not self._seen_header:
@@ -855,9 +872,14 @@ class ChainVerifier:
         except ValueError:
             self._problem(seq, "checkpoint time is malformed")
             return
-        if signature is None or key is None:
+        if signature is None and key is None:
             if self.trusted_keys:
                 self._problem(seq, f"checkpoint at seq {cp_seq} is not signed")
+            return
+        if signature is None or key is None:
+            self._problem(
+                seq, f"checkpoint at seq {cp_seq} has a key without a signature, or a signature without a key"
+            )
             return
         if not isinstance(key, str) or not isinstance(signature, str):
             self._problem(seq, "malformed checkpoint signature")
@@ -888,6 +910,43 @@ class ChainVerifier:
             self._problem(seq, f"the end line says the chain ends at seq {raw['seq']}, but it ends at seq {seq}")
         elif raw["hash"] != self._prev.hex():
             self._problem(seq, "the end line's head hash differs from the chain's")
+
+
+_LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "format": (("format", "version", "genesis", "exportedAt"), ()),
+    "checkpoint": (("checkpoint",), ("seq", "hash", "at", "key", "signature")),
+    "end": (("end",), ("seq", "hash")),
+    "problem": (("problem", "seq", "hash", "record"), ()),
+    "hash": (("hash", "record"), ()),
+}
+"""Each kind of export line (by the key that tells it) and its keys, in their one order (docs/ledger.md §4)."""
+
+
+def _inexact(obj: dict[str, Any], line: bytes) -> str | None:
+    """Why ``line`` (parsed as ``obj``) is not in its one exact form, or None if it is."""
+    kind = next((k for k in _LAYOUTS if k in obj), None)
+    if kind is None:
+        return None  # a line of unknown type: reported as such
+    keys, inner = _LAYOUTS[kind]
+    if tuple(obj) != keys or (inner and (not isinstance(obj[kind], dict) or tuple(obj[kind]) != inner)):
+        shown = ",".join(keys) + (f" {{{','.join(inner)}}}" if inner else "")
+        return f"a {kind} line has exactly the keys {shown}, in that order"
+    try:
+        exact = canonical_object(obj) + b"\n"
+    except (TypeError, ValueError):
+        return "a line holds a value the export format does not allow"
+    if exact != line:
+        return "a line is not in its one exact encoding (compact JSON, canonical values, one \\n at the end)"
+    return None
+
+
+def _line_seq(obj: dict[str, Any], fallback: int) -> int:
+    """The sequence number a record line names (its ``seq``, else its record's first value)."""
+    seq = obj.get("seq")
+    values = obj.get("record")
+    if type(seq) is not int and isinstance(values, list) and values and type(values[0]) is int:
+        seq = values[0]
+    return seq if type(seq) is int and seq > 0 else fallback
 
 
 def _time_value(value: object) -> bool:

@@ -9,7 +9,6 @@ A correction or a reversal is a new entry that references the entry it changes.
 from __future__ import annotations
 
 import enum
-import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -18,16 +17,13 @@ from urllib.parse import quote
 
 import msgspec
 
-from flosspay.domain.chain import EntryFacts, HistoryFacts
+from flosspay.domain.chain import EntryFacts, HistoryFacts, is_canonical_account
 from flosspay.domain.errors import DomainError
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Payment, PaymentStatus
 
 # Namespace of the ids of payment entries: uuid5(namespace, "payment:<payment id>"), one per payment.
 ENTRY_NAMESPACE = uuid.UUID("6f1d7e0c-3b8a-5d4e-9c2f-0a1b2c3d4e5f")
-
-MAX_ACCOUNT_LENGTH = 255
-_ACCOUNT = re.compile(r"[A-Za-z0-9._~@%-]+(?::[A-Za-z0-9._~@%-]+)+")
 
 
 class LedgerError(DomainError):
@@ -50,7 +46,8 @@ def account(*segments: str) -> str:
 
 
 def is_account_name(name: str) -> bool:
-    return len(name) <= MAX_ACCOUNT_LENGTH and _ACCOUNT.fullmatch(name) is not None
+    """Spelled exactly as the chain requires (docs/ledger.md §1): upper-case ``%XX``, nothing needlessly encoded."""
+    return is_canonical_account(name)
 
 
 def clearing_account(rail: str) -> str:

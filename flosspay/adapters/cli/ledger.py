@@ -233,12 +233,18 @@ def cmd_reverse(args: argparse.Namespace) -> int:
 
 def _postings(given: list[list[str]]) -> list[Posting]:
     """``--posting ACCOUNT AMOUNT CURRENCY`` → postings; amounts are signed decimals in major units."""
+    from flosspay.domain.chain import canonical_account
     from flosspay.domain.ledger import Posting
     from flosspay.domain.money import parse_currency, parse_money
 
     postings = []
-    for account, amount, currency in given:
-        field = f"--posting {account}"
+    for given_account, amount, currency in given:
+        field = f"--posting {given_account}"
+        account = canonical_account(given_account)  # %c3%a9 -> %C3%A9, %41 -> A (docs/ledger.md §1)
+        if account is None:
+            raise LedgerCliError(
+                f"{field}: not an account name (segments joined by ':', each of A-Z a-z 0-9 . _ ~ @ - or %XX)"
+            )
         negative = amount.startswith("-")
         digits = amount[1:] if negative else amount
         if digits and not digits.strip("0."):
