@@ -24,6 +24,34 @@ CHECKPOINT_TAG = "flosspay-checkpoint"
 HISTORY = "history"
 ENTRY = "entry"
 
+# The payment state machine: every legal (from, to) step per flow, ``None`` the creation of the payment.
+# The one source: flosspay.domain.payment builds its enum-typed table from it, the verifier checks chains
+# against it, and docs/ledger.md §2 shows it as a table (tests/unit/test_chain.py compares the three).
+TRANSITIONS: dict[str, frozenset[tuple[str | None, str]]] = {
+    "PAY": frozenset(
+        {
+            (None, "QUEUED"),
+            ("QUEUED", "PROCESSING"),
+            ("PROCESSING", "ACTION_REQUIRED"),
+            ("ACTION_REQUIRED", "PROCESSING"),
+            ("PROCESSING", "COMPLETED"),
+            ("PROCESSING", "FAILED"),
+        }
+    ),
+    "COLLECT": frozenset(
+        {
+            (None, "REQUESTED"),
+            ("REQUESTED", "PROCESSING"),
+            ("PROCESSING", "COMPLETED"),
+            ("PROCESSING", "FAILED"),
+            ("PROCESSING", "DECLINED"),
+            ("PROCESSING", "EXPIRED"),
+        }
+    ),
+}
+FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "DECLINED", "EXPIRED"})
+"""Nothing follows one of these in a payment's history."""
+
 PAYMENT_ENTRY_NAMESPACE = uuid.UUID("6f1d7e0c-3b8a-5d4e-9c2f-0a1b2c3d4e5f")
 """A payment's one payment entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:<payment id>")``."""
 

@@ -32,6 +32,7 @@ from flosspay.domain.chain import (
     ISO_4217,
     MAX_ACCOUNT_LENGTH,
     PAYMENT_ENTRY_NAMESPACE,
+    TRANSITIONS,
     canonical,
     canonical_object,
     canonical_value,
@@ -39,29 +40,6 @@ from flosspay.domain.chain import (
     parse_time,
 )
 
-# The payment state machine, as in flosspay.domain.payment.TRANSITIONS (a unit test keeps them equal).
-TRANSITIONS: dict[str, frozenset[tuple[str | None, str]]] = {
-    "PAY": frozenset(
-        {
-            (None, "QUEUED"),
-            ("QUEUED", "PROCESSING"),
-            ("PROCESSING", "ACTION_REQUIRED"),
-            ("ACTION_REQUIRED", "PROCESSING"),
-            ("PROCESSING", "COMPLETED"),
-            ("PROCESSING", "FAILED"),
-        }
-    ),
-    "COLLECT": frozenset(
-        {
-            (None, "REQUESTED"),
-            ("REQUESTED", "PROCESSING"),
-            ("PROCESSING", "COMPLETED"),
-            ("PROCESSING", "FAILED"),
-            ("PROCESSING", "DECLINED"),
-            ("PROCESSING", "EXPIRED"),
-        }
-    ),
-}
 ENTRY_KINDS = ("payment", "reversal", "correction")
 
 SignatureCheck = Callable[[bytes, bytes, bytes], bool]

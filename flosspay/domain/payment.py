@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from flosspay.domain import chain
 from flosspay.domain.errors import IllegalTransition, PaymentBusy
 from flosspay.domain.money import Money
 
@@ -40,28 +41,11 @@ INITIAL_STATUS: dict[Flow, PaymentStatus] = {
     Flow.COLLECT: PaymentStatus.REQUESTED,
 }
 
-# Every legal (from, to) pair per flow; anything else is refused.
+# Every legal (from, to) pair per flow; anything else is refused. Built from the one table the chain
+# verifier also uses (flosspay.domain.chain.TRANSITIONS, standard library only).
 TRANSITIONS: dict[Flow, frozenset[tuple[PaymentStatus | None, PaymentStatus]]] = {
-    Flow.PAY: frozenset(
-        {
-            (None, PaymentStatus.QUEUED),
-            (PaymentStatus.QUEUED, PaymentStatus.PROCESSING),
-            (PaymentStatus.PROCESSING, PaymentStatus.ACTION_REQUIRED),
-            (PaymentStatus.ACTION_REQUIRED, PaymentStatus.PROCESSING),
-            (PaymentStatus.PROCESSING, PaymentStatus.COMPLETED),
-            (PaymentStatus.PROCESSING, PaymentStatus.FAILED),
-        }
-    ),
-    Flow.COLLECT: frozenset(
-        {
-            (None, PaymentStatus.REQUESTED),
-            (PaymentStatus.REQUESTED, PaymentStatus.PROCESSING),
-            (PaymentStatus.PROCESSING, PaymentStatus.COMPLETED),
-            (PaymentStatus.PROCESSING, PaymentStatus.FAILED),
-            (PaymentStatus.PROCESSING, PaymentStatus.DECLINED),
-            (PaymentStatus.PROCESSING, PaymentStatus.EXPIRED),
-        }
-    ),
+    Flow(flow): frozenset((None if a is None else PaymentStatus(a), PaymentStatus(b)) for a, b in pairs)
+    for flow, pairs in chain.TRANSITIONS.items()
 }
 
 

@@ -28,6 +28,7 @@ from flosspay.domain.chain import (
     Pending,
     canonical,
     canonical_object,
+    canonical_value,
     checkpoint_line,
     end_line,
     format_time,
@@ -190,12 +191,6 @@ def test_times_are_utc_with_six_fractional_digits_and_naive_ones_are_refused() -
         format_time(datetime(2026, 1, 1))
     with pytest.raises(ValueError):
         parse_time("2026-01-01T12:00:00Z")
-
-
-def test_the_verifiers_state_machine_is_the_domains() -> None:
-    copied = {flow: {(a, b) for a, b in pairs} for flow, pairs in chain_verify.TRANSITIONS.items()}
-    domain = {flow.value: {(a.value if a else None, b.value) for a, b in pairs} for flow, pairs in TRANSITIONS.items()}
-    assert copied == domain
 
 
 # --- the verifier ----------------------------------------------------------------------------------
@@ -583,3 +578,32 @@ def test_the_last_line_needs_its_newline_and_the_header_its_exact_form() -> None
     assert [p.seq for p in verify_lines([*lines[:-1], lines[-1][:-1]]).problems] == [9]
     loose_header = lines[0].replace(b'","version"', b'", "version"')
     assert [(p.seq, p.what[:12]) for p in verify_lines([loose_header, *lines[1:]]).problems] == [(0, "a line is no")]
+
+
+def _spec_state_tables() -> dict[str, set[tuple[str | None, str]]]:
+    """The ``#### PAY`` / ``#### COLLECT`` tables of docs/ledger.md, as (from, to) pairs."""
+    text = (ROOT / "docs" / "ledger.md").read_text(encoding="utf-8")
+    tables: dict[str, set[tuple[str | None, str]]] = {}
+    for flow, body in re.findall(r"^#### (\w+)\n\n((?:\|.*\n)+)", text, re.MULTILINE):
+        rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in body.splitlines()[2:]]
+        tables[flow] = {(None if a == "—" else a, b) for a, b in rows}
+    return tables
+
+
+def test_the_specs_state_tables_are_the_one_state_machine_the_domain_and_the_verifier_use() -> None:
+    from flosspay.domain import chain
+
+    spec = _spec_state_tables()
+    assert spec == {flow: set(pairs) for flow, pairs in chain.TRANSITIONS.items()}
+    domain = {flow.value: {(a.value if a else None, b.value) for a, b in pairs} for flow, pairs in TRANSITIONS.items()}
+    assert spec == domain
+    assert {
+        (canonical_value(flow), canonical_value(a), canonical_value(b))
+        for flow, pairs in spec.items()
+        for a, b in pairs
+    } == chain_verify._LEGAL
+    ends = {b for pairs in spec.values() for _, b in pairs} - {a for pairs in spec.values() for a, _ in pairs}
+    from flosspay.domain.payment import FINAL_STATUSES
+
+    assert ends == chain.FINAL_STATUSES == {s.value for s in FINAL_STATUSES}
+    assert {canonical_value(s) for s in ends - {"COMPLETED"}} == chain_verify._ENDED
