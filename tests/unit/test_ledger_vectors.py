@@ -1,0 +1,49 @@
+"""docs/ledger-vectors/: every export there gets the verdict expected.json gives it, at that seq.
+
+The same files serve a second implementation of docs/ledger.md, so they must also be exactly what
+scripts/ledger_vectors.py writes (a change to the format shows up here first).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from flosspay import ledger_verify
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDER = ROOT / "docs" / "ledger-vectors"
+EXPECTED: dict[str, dict[str, object]] = json.loads((FOLDER / "expected.json").read_text(encoding="utf-8"))
+
+
+def test_the_vectors_are_what_the_generator_writes(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import ledger_vectors  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    ledger_vectors.write(tmp_path)
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert written == sorted(p.name for p in FOLDER.iterdir())
+    for name in written:
+        assert (tmp_path / name).read_bytes() == (FOLDER / name).read_bytes(), name
+    assert sum(1 for n in EXPECTED if n.startswith("valid-")) >= 4
+    assert sum(1 for n in EXPECTED if n.startswith("invalid-")) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_vector_gets_its_expected_verdict_at_its_seq(name: str) -> None:
+    expected = EXPECTED[name]
+    args = list(expected.get("args", []))  # type: ignore[call-overload]
+    keys = [ledger_verify.parse_public_key(args[i + 1]) for i, a in enumerate(args) if a == "--public-key"]
+    for jobs in (1, 2):
+        report = ledger_verify.verify_file(FOLDER / name, trusted_keys=keys, jobs=jobs)
+        assert report.ok is expected["ok"], (name, report.problems)
+        if not expected["ok"]:
+            first = report.problems[0]
+            assert first.seq == expected["seq"] and str(expected["problem"]) in first.what, (name, first)
