@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import multiprocessing
 import os
 import sys
@@ -21,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
+from flosspay.domain.chain import CHECKPOINT_TAG, HEAD_FORMAT, canonical, parse_time
 from flosspay.domain.chain_verify import ChainVerifier, Report, SignatureCheck, describe, merge_reports
 
 PARALLEL_MIN_BYTES = 8 << 20
@@ -157,6 +159,37 @@ def parse_expected_head(text: str) -> tuple[int, bytes]:
     return number, value
 
 
+def parse_signed_head(
+    text: str, trusted_keys: Sequence[bytes], check: SignatureCheck | None = None
+) -> tuple[int, bytes]:
+    """``--head FILE``: a statement from ``flosspay ledger head --signed``, its signature checked.
+
+    The key it names must be one of ``trusted_keys`` when any are given (``--public-key``); the
+    signature must verify in any case. Returns ``(seq, hash)`` for the chain to be held to.
+    """
+    try:
+        raw = Path(text).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read head file {text}: {exc.strerror}") from None
+    try:
+        obj = json.loads(raw)
+        seq, digest, at, key, signature = (obj[k] for k in ("seq", "hash", "at", "key", "signature"))
+        if obj.get("format") != HEAD_FORMAT or type(seq) is not int or seq < 0:
+            raise ValueError
+        digest_bytes, key_bytes, signature_bytes = bytes.fromhex(digest), bytes.fromhex(key), bytes.fromhex(signature)
+        message = canonical([CHECKPOINT_TAG, seq, digest, at])
+        parse_time(at)
+        if len(digest_bytes) != 32 or digest != digest_bytes.hex() or key != key_bytes.hex():
+            raise ValueError
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise UsageError(f"{text} is not a head statement from `flosspay ledger head --signed`") from None
+    if trusted_keys and key_bytes not in trusted_keys:
+        raise UsageError(f"{text} is signed by key {key}, which is not one given with --public-key")
+    if not (check or signature_check())(key_bytes, message, signature_bytes):
+        raise UsageError(f"{text}: the signature does not verify: this head was not signed by key {key}")
+    return seq, digest_bytes
+
+
 def progress_printer(out: TextIO, every_seconds: float = 2.0) -> Callable[[int], None]:
     """Report progress on ``out`` at most every ``every_seconds`` (long runs only)."""
     started = time.monotonic()
@@ -253,6 +286,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SEQ:HASH",
         help="a head the operator published earlier: the chain must have HASH at SEQ",
     )
+    parser.add_argument(
+        "--head",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a signed head (`flosspay ledger head --signed`): the export must extend it",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the verdict")
     parser.add_argument(
         "--jobs",
@@ -266,6 +306,7 @@ def run(path: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Verify, print the verdict on ``out``; returns the exit status."""
     keys = [parse_public_key(k) for k in args.public_key]
     expected = dict(parse_expected_head(e) for e in args.expect)
+    expected.update(parse_signed_head(h, keys) for h in args.head)
     report = verify_file(
         path,
         trusted_keys=keys,

@@ -366,6 +366,31 @@ def checkpoint_line(checkpoint: Checkpoint) -> bytes:
     )
 
 
+HEAD_FORMAT = "flosspay-ledger-head"
+
+
+def signed_head_line(statement: Checkpoint) -> bytes:
+    """``flosspay ledger head --signed``: the head at a moment, signed as a checkpoint is (docs/ledger.md §3).
+
+    ``key`` is the signer's raw Ed25519 public key in hex, which is also its id.
+    """
+    if statement.key is None or statement.signature is None:
+        raise ValueError("a head statement is signed")
+    return (
+        canonical_object(
+            {
+                "format": HEAD_FORMAT,
+                "seq": statement.seq,
+                "hash": statement.hash.hex(),
+                "at": format_time(statement.at),
+                "key": statement.key.hex(),
+                "signature": statement.signature.hex(),
+            }
+        )
+        + b"\n"
+    )
+
+
 def end_line(seq: int, digest: bytes) -> bytes:
     return canonical_object({"end": {"seq": seq, "hash": digest.hex()}}) + b"\n"
 

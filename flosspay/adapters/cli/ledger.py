@@ -49,6 +49,7 @@ def _verify_database(args: argparse.Namespace) -> int:
     signer = container.ledger_signer()
     if signer is not None and not keys:
         keys = [signer.public_key]  # the operator's own key: every checkpoint must carry it
+    expected.update(ledger_verify.parse_signed_head(h, keys, verify_signature) for h in args.head)
     report = verify_database(
         uow_factory=container.uow_factory(),
         clock=container.clock(),
@@ -116,8 +117,19 @@ def cmd_head(args: argparse.Namespace) -> int:
     from flosspay.application.ledger_head import ledger_head
 
     container = _container()
+    signer = container.ledger_signer() if args.signed else None
+    if args.signed and signer is None:
+        raise LedgerCliError("--signed needs the operator's key: set FLOSSPAY_LEDGER_SIGNING_KEY")
     chain_all(uow_factory=container.uow_factory(), clock=container.clock(), policy=container.chain_policy())
     head = ledger_head(uow_factory=container.uow_factory())
+    if signer is not None:
+        from flosspay.domain.chain import Checkpoint, signed_head_line
+
+        at = container.clock().now()
+        unsigned = Checkpoint(head.seq, bytes.fromhex(head.hash), at)
+        statement = Checkpoint(head.seq, unsigned.hash, at, signer.public_key, signer.sign(unsigned.message()))
+        print(signed_head_line(statement).decode(), end="")
+        return 0
     print(msgspec.json.encode(head).decode() if args.json else f"{head.seq}:{head.hash}")
     return 0
 
@@ -292,8 +304,13 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_checkpoint)
 
-    p = commands.add_parser("head", help="print the chain head as SEQ:HASH")
+    p = commands.add_parser("head", help="print the chain head as SEQ:HASH (--signed: a signed statement of it)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--signed",
+        action="store_true",
+        help="print a head statement signed with FLOSSPAY_LEDGER_SIGNING_KEY (for `verify --file F --head FILE`)",
+    )
     p.set_defaults(handler=cmd_head)
 
     p = commands.add_parser("keygen", help="create an Ed25519 key for signing checkpoints")

@@ -251,3 +251,66 @@ def test_ledger_settings_are_read_and_not_mistaken_for_rail_settings(tmp_path: P
     assert load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path)}).ledger == LedgerSettings()
     with pytest.raises(ConfigError, match="FLOSSPAY_LEDGER_CHAIN_BATCH must be between 1 and"):
         load_settings({**env, "FLOSSPAY_LEDGER_CHAIN_BATCH": "0"})
+
+
+def test_an_export_is_verified_against_a_signed_head(
+    configured: str,
+    uow_factory: SqlUnitOfWorkFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime
+
+    from flosspay.adapters.ledger_signing import Ed25519Signer
+    from flosspay.domain.chain import Checkpoint, signed_head_line
+
+    world = LedgerWorld(uow_factory)
+    world.populate()
+    code, _, err = run(capsys, "ledger", "head", "--signed")
+    assert code == 1 and "FLOSSPAY_LEDGER_SIGNING_KEY" in err
+    key = tmp_path / "ledger-key.pem"
+    assert run(capsys, "ledger", "keygen", str(key))[0] == 0
+    monkeypatch.setenv("FLOSSPAY_LEDGER_SIGNING_KEY", str(key))
+    signer = Ed25519Signer.from_file(key)
+
+    code, out, _ = run(capsys, "ledger", "head", "--signed")
+    statement = json.loads(out)
+    assert code == 0 and statement["format"] == "flosspay-ledger-head" and statement["seq"] == 16
+    assert statement["key"] == signer.public_key.hex() and len(statement["signature"]) == 128
+    head = tmp_path / "head.json"
+    head.write_text(out)
+
+    world.pay(5)  # the chain grows after the head was published
+    world.chain()
+    export = tmp_path / "ledger.jsonl"
+    assert run(capsys, "ledger", "export", str(export))[0] == 0
+    public = signer.public_key.hex()
+    code, out, _ = run(capsys, "ledger", "verify", "--file", str(export), "--head", str(head), "--quiet")
+    # 20 records once the new payment is chained (on a busy PostgreSQL server the chainer may still wait
+    # for older transactions); either way the export extends the head.
+    assert code == 0 and out.startswith(("ledger OK: 20 records", "ledger OK: 16 records")), out
+    code, out, _ = run(
+        capsys, "ledger", "verify", "--file", str(export), "--head", str(head), "--public-key", public, "--quiet"
+    )
+    assert code == 0, out
+
+    # A head signed for another history at seq 16: this export does not extend it.
+    other = Checkpoint(16, bytes(32), datetime(2026, 1, 1, tzinfo=UTC))
+    forged = Checkpoint(16, other.hash, other.at, signer.public_key, signer.sign(other.message()))
+    (tmp_path / "other.json").write_bytes(signed_head_line(forged))
+    code, out, _ = run(capsys, "ledger", "verify", "--file", str(export), "--head", str(tmp_path / "other.json"))
+    assert code == 1 and "at seq 16: the chain hash at seq 16 differs from the expected head" in out, out
+
+    tampered = json.loads(head.read_text())
+    tampered["seq"] = 15
+    (tmp_path / "bad.json").write_text(json.dumps(tampered))
+    code, _, err = run(capsys, "ledger", "verify", "--file", str(export), "--head", str(tmp_path / "bad.json"))
+    assert code == 1 and "the signature does not verify" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(
+        capsys, "ledger", "verify", "--file", str(export), "--head", str(head), "--public-key", "00" * 32
+    )
+    assert code == 1 and "not one given with --public-key" in err
+    (tmp_path / "junk.json").write_text("{}")
+    code, _, err = run(capsys, "ledger", "verify", "--file", str(export), "--head", str(tmp_path / "junk.json"))
+    assert code == 1 and "is not a head statement" in err
