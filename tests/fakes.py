@@ -88,6 +88,10 @@ class _Payments:
         stored = self.uow.store.payments.get(payment_id)
         return _snapshot(stored) if stored else None
 
+    def get_owned(self, client_id: str, payment_id: uuid.UUID) -> Payment | None:
+        stored = self.uow.store.payments.get(payment_id)
+        return _snapshot(stored) if stored and stored.client_id == client_id else None
+
     def save(self, payment: Payment) -> None:
         stored = self.uow.store.payments.get(payment.id)
         if stored is None or stored.version != payment.version:
