@@ -200,6 +200,9 @@ class _Clients:
     def list(self) -> list[ApiClient]:
         return list(self.uow.store.clients.values())
 
+    def save(self, client: ApiClient) -> None:
+        self.uow.pending.append(lambda s: s.clients.__setitem__(client.client_id, client))
+
 
 class _Ledger:
     def __init__(self, uow: FakeUnitOfWork) -> None:

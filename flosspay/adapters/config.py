@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from flosspay.adapters.private_files import create_private_file, ensure_private_dir
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 
 
@@ -75,6 +77,8 @@ class Settings(msgspec.Struct, frozen=True):
     secret_key: bytes
     log_level: str = "INFO"
     ledger: LedgerSettings = LedgerSettings()
+    previous_secret_keys: tuple[bytes, ...] = ()
+    secret_key_from_env: bool = False
 
 
 _KNOWN = {
@@ -99,6 +103,7 @@ _KNOWN = {
     "LEASE_SECONDS",
     "COLLECT_POLL_SECONDS",
     "SECRET_KEY",
+    "SECRET_KEY_PREVIOUS",
     "LOG_LEVEL",
     "REQUIRE_SERVICES",
     "TEST_DATABASE_URL",
@@ -150,19 +155,42 @@ def _rail_settings(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return per_rail
 
 
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
+PREVIOUS_SECRET_KEYS_FILE = "secret.key.previous"  # noqa: S105
+
+
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> bytes:
-    """The server's secret (idempotency fingerprints): from the environment, or made once per data dir."""
+    """The server's secret (idempotency fingerprints, client secrets at rest): from the environment,
+    or made once per data dir (created 0600 in one step, never chmod'ed after)."""
     raw = env.get("FLOSSPAY_SECRET_KEY")
     if raw:
         return raw.encode()
-    path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    path.write_bytes(key)
-    path.chmod(0o600)
-    return key
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        ensure_private_dir(data_dir)
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            create_private_file(path, secrets.token_hex(32).encode())
+    return path.read_bytes().strip()
+
+
+def previous_secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[bytes, ...]:
+    """Keys that may still open values sealed before a rotation (never used to seal).
+
+    ``FLOSSPAY_SECRET_KEY_PREVIOUS`` (comma-separated) when the key comes from the environment,
+    else the lines of ``secret.key.previous`` that ``flosspay secret-key rotate`` keeps.
+    """
+    if env.get("FLOSSPAY_SECRET_KEY"):
+        raw = env.get("FLOSSPAY_SECRET_KEY_PREVIOUS") or ""
+        return tuple(part.strip().encode() for part in raw.split(",") if part.strip())
+    path = data_dir / PREVIOUS_SECRET_KEYS_FILE
+    if not path.exists():
+        return ()
+    return tuple(line.strip() for line in path.read_bytes().splitlines() if line.strip())
+
+
+def read_secret_key_files(data_dir: Path) -> tuple[bytes, tuple[bytes, ...]]:
+    """The current and previous keys as the key files hold them now (after a rotation elsewhere)."""
+    return _secret_key({}, data_dir), previous_secret_keys({}, data_dir)
 
 
 def _ledger(env: Mapping[str, str]) -> LedgerSettings:
@@ -226,6 +254,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             poll_interval=timedelta(seconds=_float(env, "COLLECT_POLL_SECONDS", 2.0)),
         ),
         secret_key=_secret_key(env, data_dir),
+        previous_secret_keys=previous_secret_keys(env, data_dir),
+        secret_key_from_env=bool(env.get("FLOSSPAY_SECRET_KEY")),
         log_level=(env.get("FLOSSPAY_LOG_LEVEL") or "INFO").upper(),
         ledger=_ledger(env),
     )

@@ -95,6 +95,10 @@ class ClientRepository(Protocol):
 
     def list(self) -> list[ApiClient]: ...
 
+    def save(self, client: ApiClient) -> None:
+        """Replace the stored secrets and ``active`` flag of an existing client."""
+        ...
+
 
 class LedgerRepository(Protocol):
     """Journal entries; append-only (the database refuses UPDATE and DELETE)."""
