@@ -32,11 +32,18 @@ class BrokerSettings(msgspec.Struct, frozen=True):
 
 
 class HttpSettings(msgspec.Struct, frozen=True):
+    """The HTTP server's bounds (``adapters.http.bounded_server``) beside where it listens."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 64 * 1024
     clock_skew_seconds: int = 300
+    max_header_bytes: int = 16 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
+    max_connections: int = 1000
 
 
 class WorkerSettings(msgspec.Struct, frozen=True):
@@ -104,6 +111,11 @@ _KNOWN = {
     "COLLECT_POLL_SECONDS",
     "SECRET_KEY",
     "SECRET_KEY_PREVIOUS",
+    "HTTP_MAX_HEADER_BYTES",
+    "HTTP_HEADER_TIMEOUT_SECONDS",
+    "HTTP_BODY_TIMEOUT_SECONDS",
+    "HTTP_KEEP_ALIVE_SECONDS",
+    "HTTP_MAX_CONNECTIONS",
     "LOG_LEVEL",
     "REQUIRE_SERVICES",
     "TEST_DATABASE_URL",
@@ -139,6 +151,21 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"FLOSSPAY_{name} must be positive, got {raw!r}")
     return value
+
+
+def http_settings(env: Mapping[str, str]) -> HttpSettings:
+    return HttpSettings(
+        host=env.get("FLOSSPAY_HOST") or "127.0.0.1",
+        port=_int(env, "PORT", 8080, 0, 65535),
+        workers=_int(env, "API_WORKERS", 1, 1, 64),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024),
+        clock_skew_seconds=_int(env, "CLOCK_SKEW_SECONDS", 300, 1, 3600),
+        max_header_bytes=_int(env, "HTTP_MAX_HEADER_BYTES", 16 * 1024, 1024, 1024 * 1024),
+        header_timeout_seconds=_float(env, "HTTP_HEADER_TIMEOUT_SECONDS", 10.0),
+        body_timeout_seconds=_float(env, "HTTP_BODY_TIMEOUT_SECONDS", 10.0),
+        keep_alive_seconds=_int(env, "HTTP_KEEP_ALIVE_SECONDS", 5, 1, 3600),
+        max_connections=_int(env, "HTTP_MAX_CONNECTIONS", 1000, 1, 1_000_000),
+    )
 
 
 def _rail_settings(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -232,13 +259,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             namespace=env.get("FLOSSPAY_QUEUE_NAMESPACE") or "flosspay",
             heartbeat_timeout_ms=_int(env, "HEARTBEAT_TIMEOUT_MS", 60_000, 1000),
         ),
-        http=HttpSettings(
-            host=env.get("FLOSSPAY_HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8080, 0, 65535),
-            workers=_int(env, "API_WORKERS", 1, 1, 64),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024),
-            clock_skew_seconds=_int(env, "CLOCK_SKEW_SECONDS", 300, 1, 3600),
-        ),
+        http=http_settings(env),
         worker=WorkerSettings(
             threads=_int(env, "WORKER_THREADS", 8, 1, 256),
             min_backoff_ms=min_backoff,

@@ -231,6 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from flosspay.adapters.http.bounded_server import uvicorn_options
+
     settings = _settings(args)
     _logging(settings.log_level)
     if args.port is not None:
@@ -243,10 +245,9 @@ def cmd_api(args: argparse.Namespace) -> int:
         host=settings.http.host,
         port=settings.http.port,
         workers=args.workers or settings.http.workers,
-        loop="uvloop",
-        http="httptools",
         log_level="warning",
         access_log=False,
+        **uvicorn_options(settings.http, in_process=False),
     )
     return 0
 

@@ -72,6 +72,7 @@ def serve(settings: Settings, container: Any) -> int:
     import uvicorn
 
     from flosspay.adapters.http.app import create_app
+    from flosspay.adapters.http.bounded_server import uvicorn_options
     from flosspay.adapters.persistence.migrate import upgrade
     from flosspay.adapters.worker.runner import EmbeddedWorker
 
@@ -108,6 +109,7 @@ def serve(settings: Settings, container: Any) -> int:
             port=settings.http.port,
             log_level="warning",
             access_log=False,
+            **uvicorn_options(settings.http, in_process=True),
         )
         Server(config).run()
     finally:
