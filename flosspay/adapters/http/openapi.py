@@ -52,7 +52,7 @@ _ERRORS = {
     404: "No such payment for this client.",
     409: "The Idempotency-Key was used for a different request, or that request is still in progress.",
     413: "The body is larger than the limit.",
-    415: "The body is not application/json.",
+    415: "The body is not application/json, or not UTF-8.",
     500: "Unexpected server error (logged; no details are shown).",
     503: "A dependency is down; retry later.",
 }
