@@ -10,7 +10,7 @@ Registered by ``tests/conftest.py``; every test under ``tests/`` may ask for the
   a database of its own per test, migrated to head with ``migrate.upgrade()``. PostgreSQL copies
   are cloned from a template migrated once per session, which keeps each test fast.
 - ``engine``: ``persistence.create_engine(database_url)``, disposed after the test.
-- ``uow_factory``: ``SqlUnitOfWorkFactory(engine)`` on the migrated database.
+- ``uow_factory``: ``SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX)`` on the migrated database.
 - ``pg_admin_engine`` (session): autocommit engine on the ``postgres_url`` server, e.g. to kill sessions.
 
 A test that only makes sense on one backend narrows ``database_url`` with
@@ -36,8 +36,10 @@ from sqlalchemy.pool import NullPool
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.adapters.secret_box import SecretBox
 
 DATABASE_PREFIX = "flosspay_t_"
+TEST_SECRET_BOX = SecretBox(b"test-secret-key-of-the-db-fixtures")
 
 
 @pytest.fixture
@@ -121,4 +123,4 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def uow_factory(engine: Engine) -> SqlUnitOfWorkFactory:
     """Units of work on the migrated test database, as the application makes them."""
-    return SqlUnitOfWorkFactory(engine)
+    return SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX)

@@ -88,6 +88,10 @@ class _Payments:
         stored = self.uow.store.payments.get(payment_id)
         return _snapshot(stored) if stored else None
 
+    def get_owned(self, client_id: str, payment_id: uuid.UUID) -> Payment | None:
+        stored = self.uow.store.payments.get(payment_id)
+        return _snapshot(stored) if stored and stored.client_id == client_id else None
+
     def save(self, payment: Payment) -> None:
         stored = self.uow.store.payments.get(payment.id)
         if stored is None or stored.version != payment.version:
@@ -195,6 +199,9 @@ class _Clients:
 
     def list(self) -> list[ApiClient]:
         return list(self.uow.store.clients.values())
+
+    def save(self, client: ApiClient) -> None:
+        self.uow.pending.append(lambda s: s.clients.__setitem__(client.client_id, client))
 
 
 class _Ledger:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from flosspay.adapters.private_files import create_private_file, ensure_private_dir
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 
 
@@ -30,11 +32,18 @@ class BrokerSettings(msgspec.Struct, frozen=True):
 
 
 class HttpSettings(msgspec.Struct, frozen=True):
+    """The HTTP server's bounds (``adapters.http.bounded_server``) beside where it listens."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 1
     max_body_bytes: int = 64 * 1024
     clock_skew_seconds: int = 300
+    max_header_bytes: int = 16 * 1024
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
+    keep_alive_seconds: int = 5
+    max_connections: int = 1000
 
 
 class WorkerSettings(msgspec.Struct, frozen=True):
@@ -75,6 +84,8 @@ class Settings(msgspec.Struct, frozen=True):
     secret_key: bytes
     log_level: str = "INFO"
     ledger: LedgerSettings = LedgerSettings()
+    previous_secret_keys: tuple[bytes, ...] = ()
+    secret_key_from_env: bool = False
 
 
 _KNOWN = {
@@ -99,6 +110,12 @@ _KNOWN = {
     "LEASE_SECONDS",
     "COLLECT_POLL_SECONDS",
     "SECRET_KEY",
+    "SECRET_KEY_PREVIOUS",
+    "HTTP_MAX_HEADER_BYTES",
+    "HTTP_HEADER_TIMEOUT_SECONDS",
+    "HTTP_BODY_TIMEOUT_SECONDS",
+    "HTTP_KEEP_ALIVE_SECONDS",
+    "HTTP_MAX_CONNECTIONS",
     "LOG_LEVEL",
     "REQUIRE_SERVICES",
     "TEST_DATABASE_URL",
@@ -136,6 +153,21 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def http_settings(env: Mapping[str, str]) -> HttpSettings:
+    return HttpSettings(
+        host=env.get("FLOSSPAY_HOST") or "127.0.0.1",
+        port=_int(env, "PORT", 8080, 0, 65535),
+        workers=_int(env, "API_WORKERS", 1, 1, 64),
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024),
+        clock_skew_seconds=_int(env, "CLOCK_SKEW_SECONDS", 300, 1, 3600),
+        max_header_bytes=_int(env, "HTTP_MAX_HEADER_BYTES", 16 * 1024, 1024, 1024 * 1024),
+        header_timeout_seconds=_float(env, "HTTP_HEADER_TIMEOUT_SECONDS", 10.0),
+        body_timeout_seconds=_float(env, "HTTP_BODY_TIMEOUT_SECONDS", 10.0),
+        keep_alive_seconds=_int(env, "HTTP_KEEP_ALIVE_SECONDS", 5, 1, 3600),
+        max_connections=_int(env, "HTTP_MAX_CONNECTIONS", 1000, 1, 1_000_000),
+    )
+
+
 def _rail_settings(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """FLOSSPAY_<RAIL>_<KEY>=v → {"<rail>": {"<key>": v}} for every variable that is not a core one."""
     per_rail: dict[str, dict[str, str]] = {}
@@ -150,19 +182,42 @@ def _rail_settings(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return per_rail
 
 
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 (a file name)
+PREVIOUS_SECRET_KEYS_FILE = "secret.key.previous"  # noqa: S105
+
+
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> bytes:
-    """The server's secret (idempotency fingerprints): from the environment, or made once per data dir."""
+    """The server's secret (idempotency fingerprints, client secrets at rest): from the environment,
+    or made once per data dir (created 0600 in one step, never chmod'ed after)."""
     raw = env.get("FLOSSPAY_SECRET_KEY")
     if raw:
         return raw.encode()
-    path = data_dir / "secret.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    path.write_bytes(key)
-    path.chmod(0o600)
-    return key
+    path = data_dir / SECRET_KEY_FILE
+    if not path.exists():
+        ensure_private_dir(data_dir)
+        with contextlib.suppress(FileExistsError):  # another process made it first: use theirs
+            create_private_file(path, secrets.token_hex(32).encode())
+    return path.read_bytes().strip()
+
+
+def previous_secret_keys(env: Mapping[str, str], data_dir: Path) -> tuple[bytes, ...]:
+    """Keys that may still open values sealed before a rotation (never used to seal).
+
+    ``FLOSSPAY_SECRET_KEY_PREVIOUS`` (comma-separated) when the key comes from the environment,
+    else the lines of ``secret.key.previous`` that ``flosspay secret-key rotate`` keeps.
+    """
+    if env.get("FLOSSPAY_SECRET_KEY"):
+        raw = env.get("FLOSSPAY_SECRET_KEY_PREVIOUS") or ""
+        return tuple(part.strip().encode() for part in raw.split(",") if part.strip())
+    path = data_dir / PREVIOUS_SECRET_KEYS_FILE
+    if not path.exists():
+        return ()
+    return tuple(line.strip() for line in path.read_bytes().splitlines() if line.strip())
+
+
+def read_secret_key_files(data_dir: Path) -> tuple[bytes, tuple[bytes, ...]]:
+    """The current and previous keys as the key files hold them now (after a rotation elsewhere)."""
+    return _secret_key({}, data_dir), previous_secret_keys({}, data_dir)
 
 
 def _ledger(env: Mapping[str, str]) -> LedgerSettings:
@@ -204,13 +259,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             namespace=env.get("FLOSSPAY_QUEUE_NAMESPACE") or "flosspay",
             heartbeat_timeout_ms=_int(env, "HEARTBEAT_TIMEOUT_MS", 60_000, 1000),
         ),
-        http=HttpSettings(
-            host=env.get("FLOSSPAY_HOST") or "127.0.0.1",
-            port=_int(env, "PORT", 8080, 0, 65535),
-            workers=_int(env, "API_WORKERS", 1, 1, 64),
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, 1024),
-            clock_skew_seconds=_int(env, "CLOCK_SKEW_SECONDS", 300, 1, 3600),
-        ),
+        http=http_settings(env),
         worker=WorkerSettings(
             threads=_int(env, "WORKER_THREADS", 8, 1, 256),
             min_backoff_ms=min_backoff,
@@ -226,6 +275,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             poll_interval=timedelta(seconds=_float(env, "COLLECT_POLL_SECONDS", 2.0)),
         ),
         secret_key=_secret_key(env, data_dir),
+        previous_secret_keys=previous_secret_keys(env, data_dir),
+        secret_key_from_env=bool(env.get("FLOSSPAY_SECRET_KEY")),
         log_level=(env.get("FLOSSPAY_LOG_LEVEL") or "INFO").upper(),
         ledger=_ledger(env),
     )

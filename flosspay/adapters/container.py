@@ -14,7 +14,7 @@ from dependency_injector import containers, providers
 from flosspay import __version__
 from flosspay.adapters.client_cache import ClientCache
 from flosspay.adapters.clock import SystemClock
-from flosspay.adapters.config import Settings
+from flosspay.adapters.config import Settings, read_secret_key_files
 from flosspay.adapters.health import Health
 from flosspay.adapters.http.services import ApiServices
 from flosspay.adapters.ledger_signing import load_signer
@@ -22,6 +22,7 @@ from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.health import database_ok
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
+from flosspay.adapters.secret_box import SecretBox
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
@@ -34,6 +35,18 @@ def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> Plu
     return loader.build(per_rail, settings.rails.enabled)
 
 
+def secret_box_for(settings: Settings) -> SecretBox:
+    """The box sealing client secrets; with the generated key files it re-reads them after a rotation."""
+    if settings.secret_key_from_env:
+        return SecretBox(settings.secret_key, settings.previous_secret_keys)
+    data_dir = settings.data_dir
+
+    def reload() -> tuple[bytes, tuple[bytes, ...]]:
+        return read_secret_key_files(data_dir)
+
+    return SecretBox(settings.secret_key, settings.previous_secret_keys, reload=reload)
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -44,7 +57,8 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     engine = providers.Singleton(create_engine, settings.provided.database.url)
-    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, engine)
+    secret_box = providers.Singleton(secret_box_for, settings)
+    uow_factory = providers.Singleton(SqlUnitOfWorkFactory, engine, secret_box)
     rail_loader = providers.Singleton(RailLoader)
     rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
     clients = providers.Singleton(ClientCache, uow_factory)

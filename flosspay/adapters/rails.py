@@ -7,6 +7,7 @@ reported by name with its error; FlossPay starts with the others.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
@@ -103,14 +104,23 @@ class RailLoader:
             settings = per_rail.setdefault(name, {})
             if settings.get("psp_url"):
                 continue
+            # A key of this run only, given to the sandbox and to its rail (``api_key``, i.e.
+            # FLOSSPAY_<RAIL>_API_KEY): no other local user or process can call the sandbox.
+            generated = not settings.get("api_key")
+            if generated:
+                settings["api_key"] = secrets.token_urlsafe(32)
             try:
                 sandbox = self._call(name, "flosspay_sandbox", dict(settings))
                 if sandbox is None:
+                    if generated:
+                        del settings["api_key"]
                     continue
                 url = sandbox.start("127.0.0.1", 0)
             except Exception as exc:
                 self.infos[name].error = f"sandbox failed: {_one_line(exc)}"
                 log.error("rail %s sandbox failed to start: %s", name, self.infos[name].error)
+                if generated:
+                    del settings["api_key"]
                 continue
             self.sandboxes.append(sandbox)
             settings["psp_url"] = url

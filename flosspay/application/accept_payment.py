@@ -97,10 +97,11 @@ def accept_payment(
     now = clock.now()
     expires_at: datetime | None = None
     if intent.flow is Flow.COLLECT:
-        minutes = intent.expires_in_minutes or policy.collect_default_minutes
-        if intent.expires_in_minutes is not None and not 1 <= intent.expires_in_minutes <= policy.collect_max_minutes:
+        minutes = policy.collect_default_minutes if intent.expires_in_minutes is None else intent.expires_in_minutes
+        if 1 <= minutes <= policy.collect_max_minutes:  # range-checked before any arithmetic on it
+            expires_at = now + timedelta(minutes=minutes)
+        else:
             errors.append(FieldError("expiresInMinutes", f"must be between 1 and {policy.collect_max_minutes}"))
-        expires_at = now + timedelta(minutes=minutes)
     fields = convert_fields(intent.fields, rail.request_type, intent.field_prefix)
     prepared = None
     if money is not None:

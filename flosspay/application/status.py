@@ -21,9 +21,9 @@ def get_status(client_id: str, payment_id: str, *, uow_factory: UnitOfWorkFactor
         raise NotFound(f"no payment {payment_id!r}") from None
     entry_id = None
     with uow_factory() as uow:
-        payment = uow.payments.get(pid)
-        if payment is not None and payment.client_id == client_id and payment.status is PaymentStatus.COMPLETED:
+        payment = uow.payments.get_owned(client_id, pid)  # one query decides: another's id is a missing id
+        if payment is not None and payment.status is PaymentStatus.COMPLETED:
             entry_id = uow.ledger.payment_entry_id(pid)
-    if payment is None or payment.client_id != client_id:
+    if payment is None:
         raise NotFound(f"no payment {payment_id!r}")
     return status_body(payment, str(entry_id) if entry_id is not None else None)

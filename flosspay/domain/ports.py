@@ -38,6 +38,11 @@ class PaymentRepository(Protocol):
         """Load a payment with its full history and attempts."""
         ...
 
+    def get_owned(self, client_id: str, payment_id: uuid.UUID) -> Payment | None:
+        """``get``, but only if ``client_id`` owns the payment, decided in the one query that finds it:
+        another client's id and a missing id cost the same."""
+        ...
+
     def save(self, payment: Payment) -> None:
         """Persist changes; raises ``ConcurrentUpdate`` if ``payment.version`` is stale.
 
@@ -89,6 +94,10 @@ class ClientRepository(Protocol):
     def get(self, client_id: str) -> ApiClient | None: ...
 
     def list(self) -> list[ApiClient]: ...
+
+    def save(self, client: ApiClient) -> None:
+        """Replace the stored secrets and ``active`` flag of an existing client."""
+        ...
 
 
 class LedgerRepository(Protocol):

@@ -49,11 +49,13 @@ def test_sandboxes_start_only_without_a_psp_url_and_feed_the_rail():
     loader = RailLoader([ep("upi", "good")])
     per_rail: dict[str, dict[str, str]] = {}
     loader.start_sandboxes(per_rail, None)
-    assert per_rail == {"upi": {"psp_url": "http://127.0.0.1:9999"}}
+    key = per_rail["upi"]["api_key"]  # generated for this run, shared by the sandbox and its rail
+    assert len(key) >= 32
+    assert per_rail == {"upi": {"psp_url": "http://127.0.0.1:9999", "api_key": key}}
     assert good.Sandbox.started == [("127.0.0.1", 0)]
     registry = loader.build(per_rail, None)
     assert registry.infos[0].sandbox_url == "http://127.0.0.1:9999"
-    assert good.seen_settings[-1] == {"psp_url": "http://127.0.0.1:9999"}
+    assert good.seen_settings[-1] == {"psp_url": "http://127.0.0.1:9999", "api_key": key}
     loader.stop_sandboxes()
     assert good.Sandbox.started == [] and loader.sandboxes == []
     configured = {"upi": {"psp_url": "https://real-psp"}}

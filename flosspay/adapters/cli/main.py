@@ -76,10 +76,11 @@ def _logging(level: str) -> None:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from flosspay.adapters.container import secret_box_for
     from flosspay.adapters.persistence.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database.url)
+    upgrade(settings.database.url, secret_box_for(settings))
     print(f"database is up to date ({_redact(settings.database.url)})")
     return 0
 
@@ -110,6 +111,43 @@ def cmd_clients_list(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             print(f"{row['clientId']}  {row['name']}  {'active' if row['active'] else 'inactive'}  {row['createdAt']}")
+    return 0
+
+
+def cmd_clients_rotate_secret(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from flosspay.application.clients import rotate_client_secret
+
+    container = _container(_settings())
+    overlap = timedelta(hours=args.overlap_hours)
+    client = rotate_client_secret(
+        args.client_id, uow_factory=container.uow_factory(), clock=container.clock(), overlap=overlap
+    )
+    until = client.previous_secret_expires_at.isoformat() if client.previous_secret_expires_at else None
+    if args.json:
+        print(json.dumps({"clientId": client.client_id, "secret": client.secret, "previousSecretValidUntil": until}))
+    else:
+        old = f"the old secret is accepted until {until}" if until else "the old secret is no longer accepted"
+        print(f"clientId: {client.client_id}\nsecret:   {client.secret}\n(shown only this once; {old})")
+    return 0
+
+
+def cmd_clients_disable(args: argparse.Namespace) -> int:
+    from flosspay.application.clients import disable_client
+
+    container = _container(_settings())
+    client = disable_client(args.client_id, uow_factory=container.uow_factory())
+    print(f"client {client.client_id} is disabled (running API processes refuse it within 30 s)")
+    return 0
+
+
+def cmd_secret_key_rotate(args: argparse.Namespace) -> int:
+    from flosspay.adapters.cli.secret_key import rotate_secret_key
+
+    settings = _settings()
+    _require_schema(settings.database.url)
+    print(rotate_secret_key(settings))
     return 0
 
 
@@ -193,6 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from flosspay.adapters.http.bounded_server import uvicorn_options
+
     settings = _settings(args)
     _logging(settings.log_level)
     if args.port is not None:
@@ -205,10 +245,9 @@ def cmd_api(args: argparse.Namespace) -> int:
         host=settings.http.host,
         port=settings.http.port,
         workers=args.workers or settings.http.workers,
-        loop="uvloop",
-        http="httptools",
         log_level="warning",
         access_log=False,
+        **uvicorn_options(settings.http, in_process=False),
     )
     return 0
 
@@ -295,6 +334,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = clients.add_parser("list", help="list clients (never their secrets)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_clients_list)
+    p = clients.add_parser("rotate-secret", help="issue a new secret; the old one still works for an overlap")
+    p.add_argument("client_id", metavar="ID")
+    p.add_argument(
+        "--overlap-hours",
+        type=float,
+        default=24.0,
+        help="how long the old secret is still accepted (default 24; 0 ends it now)",
+    )
+    p.add_argument("--json", action="store_true", help='print {"clientId","secret","previousSecretValidUntil"}')
+    p.set_defaults(handler=cmd_clients_rotate_secret)
+    p = clients.add_parser("disable", help="refuse every request of a client from now on")
+    p.add_argument("client_id", metavar="ID")
+    p.set_defaults(handler=cmd_clients_disable)
+
+    keys = sub.add_parser("secret-key", help="the server's secret key").add_subparsers(
+        dest="secret_key_command", required=True
+    )
+    p = keys.add_parser("rotate", help="seal every client secret under a new key (or FLOSSPAY_SECRET_KEY)")
+    p.set_defaults(handler=cmd_secret_key_rotate)
 
     rails = sub.add_parser("rails", help="rail plugins").add_subparsers(dest="rails_command", required=True)
     p = rails.add_parser("list", help="installed rails, whether enabled, their versions and load errors")

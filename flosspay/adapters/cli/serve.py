@@ -7,13 +7,13 @@ queue, the rails' sandboxes on loopback, and a demo client whose signed curl exa
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from flosspay.adapters.cli.signing import curl_command, signed_headers
 from flosspay.adapters.config import Settings
+from flosspay.adapters.private_files import ensure_private_dir, replace_private_file
 from flosspay.application.clients import create_client
 from flosspay.application.relay import recover_stalled
 from flosspay.domain.clients import ApiClient
@@ -29,8 +29,7 @@ def demo_client(container: Any, settings: Settings) -> ApiClient:
         if client is not None:
             return client
     client = create_client("demo", uow_factory=container.uow_factory(), clock=container.clock())
-    path.write_text(json.dumps({"clientId": client.client_id, "secret": client.secret}))
-    os.chmod(path, 0o600)
+    replace_private_file(path, json.dumps({"clientId": client.client_id, "secret": client.secret}).encode())
     return client
 
 
@@ -73,6 +72,7 @@ def serve(settings: Settings, container: Any) -> int:
     import uvicorn
 
     from flosspay.adapters.http.app import create_app
+    from flosspay.adapters.http.bounded_server import uvicorn_options
     from flosspay.adapters.persistence.migrate import upgrade
     from flosspay.adapters.worker.runner import EmbeddedWorker
 
@@ -88,8 +88,8 @@ def serve(settings: Settings, container: Any) -> int:
             if self.started:  # print the example only once it can be answered
                 print(banner(settings, client, registry.methods(), settings.http.port), flush=True)
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database.url)
+    ensure_private_dir(settings.data_dir)
+    upgrade(settings.database.url, container.secret_box())
     registry = container.rails()
     for info in registry.infos:
         if info.error:
@@ -109,6 +109,7 @@ def serve(settings: Settings, container: Any) -> int:
             port=settings.http.port,
             log_level="warning",
             access_log=False,
+            **uvicorn_options(settings.http, in_process=True),
         )
         Server(config).run()
     finally:

@@ -8,9 +8,17 @@ from litestar.di import Provide
 from flosspay.adapters.http.health import HEALTH_HANDLERS
 from flosspay.adapters.http.hmac_auth import authenticated_client_id, hmac_guard
 from flosspay.adapters.http.ledger import LEDGER_HANDLERS
-from flosspay.adapters.http.openapi import API_PREFIX, ApiDocument, OfflineSwaggerPlugin, openapi_config, swagger_routes
+from flosspay.adapters.http.openapi import (
+    API_PREFIX,
+    SWAGGER_ASSETS,
+    ApiDocument,
+    OfflineSwaggerPlugin,
+    openapi_config,
+    swagger_routes,
+)
 from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
+from flosspay.adapters.http.security_headers import security_headers_hook
 from flosspay.adapters.http.services import ApiServices
 
 
@@ -32,6 +40,7 @@ def create_app(services: ApiServices) -> Litestar:
         route_handlers=[api, *HEALTH_HANDLERS, *swagger_routes(swagger)],
         dependencies={"services": Provide(provide_services, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[security_headers_hook(SWAGGER_ASSETS)],
         request_max_body_size=services.max_body_bytes,
         openapi_config=openapi_config(document, swagger, services.version),
         logging_config=None,  # logging is the process's business (CLI/container), not the app factory's

@@ -43,6 +43,17 @@ def signed_target(scope: Scope) -> str:
     return f"{path}?{query.decode('latin-1')}" if query else path
 
 
+def signed_targets(scope: Scope) -> tuple[str, ...]:
+    """Every target a client may have signed for this request.
+
+    An empty trailing ``?`` never reaches the application (the ASGI scope has no way to say it was
+    sent), so a request without a query verifies against both ``/path`` and ``/path?``: signing the
+    target "exactly as sent" then holds whichever of the two the client's HTTP library put on the wire.
+    """
+    target = signed_target(scope)
+    return (target,) if scope.get("query_string") else (target, target + "?")
+
+
 def hmac_guard(find_client: Callable[[str], ApiClient | None], clock: Clock, skew_seconds: int) -> Guard:
     """A guard refusing (401) any request whose signature headers are missing, stale or wrong."""
 
@@ -66,16 +77,18 @@ def hmac_guard(find_client: Callable[[str], ApiClient | None], clock: Clock, ske
             peek = getattr(find_client, "peek", None)
             cached = peek(client_id) if peek is not None else _MISS
             client = await anyio.to_thread.run_sync(find_client, client_id) if cached is _MISS else cached
-        canonical = canonical_request(
-            connection.method,
-            signed_target(connection.scope),
-            timestamp,
-            headers.get(IDEMPOTENCY_KEY_HEADER, ""),
-            body,
-        )
+        key = headers.get(IDEMPOTENCY_KEY_HEADER, "")
+        canonicals = [
+            canonical_request(connection.method, target, timestamp, key, body)
+            for target in signed_targets(connection.scope)
+        ]
         known = client is not None and client.active
-        # An unknown client still costs one HMAC, so timing does not tell which ids exist.
-        valid = verify(client.secret if client is not None and known else "", canonical, signature)
+        # An unknown client still costs the same HMACs, so timing does not tell which ids exist.
+        candidates = client.secrets_at(clock.now()) if client is not None and known else ("",)
+        valid = False
+        for secret in candidates:
+            for canonical in canonicals:
+                valid |= verify(secret, canonical, signature)
         if not (known and valid):
             raise Unauthenticated(_REFUSED)
         connection.state[_STATE_KEY] = client_id

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from litestar import Request, Router, get
+from litestar import Request, Response, Router, get
 from litestar.enums import MediaType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
@@ -26,6 +26,7 @@ from flosspay.adapters.http.hmac_auth import CLIENT_ID_HEADER, SIGNATURE_HEADER,
 from flosspay.adapters.http.idempotent import REPLAYED_HEADER
 from flosspay.adapters.http.payloads import CollectRequest, PaymentHeader, PayRequest
 from flosspay.adapters.http.problems import PROBLEM_JSON, Problem
+from flosspay.adapters.http.security_headers import swagger_policy
 from flosspay.application.ledger_head import LedgerHeadView
 from flosspay.application.views import AcceptedView, StatusView
 from flosspay.domain.idempotency import MAX_KEY_LENGTH
@@ -51,7 +52,7 @@ _ERRORS = {
     404: "No such payment for this client.",
     409: "The Idempotency-Key was used for a different request, or that request is still in progress.",
     413: "The body is larger than the limit.",
-    415: "The body is not application/json.",
+    415: "The body is not application/json, or not UTF-8.",
     500: "Unexpected server error (logged; no details are shown).",
     503: "A dependency is down; retry later.",
 }
@@ -243,8 +244,10 @@ def swagger_routes(swagger: OfflineSwaggerPlugin) -> list[Any]:
     """``/swagger-ui.html`` and its assets, all served by this app (no CDN)."""
 
     @get(SWAGGER_PAGE, media_type=MediaType.HTML, sync_to_thread=False, include_in_schema=False)
-    def swagger_page(request: Request[Any, Any, Any]) -> bytes:
-        return swagger.render_page(request, lambda: request.app.openapi_schema.to_schema())
+    def swagger_page(request: Request[Any, Any, Any]) -> Response[bytes]:
+        page = swagger.render_page(request, lambda: request.app.openapi_schema.to_schema())
+        policy = swagger_policy(page.decode())
+        return Response(page, media_type=MediaType.HTML, headers={"Content-Security-Policy": policy})
 
     assets: Router = create_static_files_router(
         path=SWAGGER_ASSETS, directories=[swagger_ui_path], include_in_schema=False, name="swagger-assets"

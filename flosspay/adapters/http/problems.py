@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, InternalServerException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from flosspay.domain.errors import (
@@ -132,8 +132,25 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     )
 
 
+# Litestar's words when the client hangs up before its body is complete (it raises a 500 for it).
+_DISCONNECTED = "client disconnected prematurely"
+
+
+def client_disconnected(exc: BaseException) -> bool:
+    """The client closed the connection mid-body: its problem, not the server's."""
+    return isinstance(exc, InternalServerException) and exc.detail == _DISCONNECTED
+
+
 def problem_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Litestar exception handler for everything; unexpected errors are logged, never shown."""
+    """Litestar exception handler for everything; unexpected errors are logged, never shown.
+
+    A client that disconnects mid-body is one WARNING line without a traceback (and no ERROR), so
+    nobody can flood the error log without credentials.
+    """
+    if client_disconnected(exc):
+        logger.warning("client disconnected before sending the whole body of %s %s", request.method, request.url.path)
+        problem = Problem(PROBLEM_TYPE_PREFIX + "bad-request", "Bad Request", 400, "the request body is incomplete")
+        return problem_response(problem)
     problem, headers = to_problem(exc)
     if problem.status >= 500 and not isinstance(exc, ServiceUnavailable):
         logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)

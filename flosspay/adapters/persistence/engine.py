@@ -13,6 +13,8 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from flosspay.adapters.private_files import ensure_private_dir, touch_private_file
+
 # Execution option that makes a SQLite transaction start as a plain (deferred) read transaction.
 READ_ONLY = "flosspay_read_only"
 
@@ -77,8 +79,10 @@ def _create_sqlite_engine(url: URL, *, pool_size: int, busy_timeout_ms: int) -> 
     if sqlite3.sqlite_version_info < MIN_SQLITE:
         raise RuntimeError(f"SQLite {sqlite3.sqlite_version} is too old; FlossPay needs 3.35 or newer")
     assert url.database is not None
-    if not url.database.startswith("file:"):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    if url.database and not url.database.startswith("file:") and url.database != ":memory:":
+        database = Path(url.database).expanduser()
+        ensure_private_dir(database.parent)
+        touch_private_file(database)  # 0600 from birth; SQLite gives its -wal and -shm files the same mode
     engine = sqlalchemy.create_engine(
         url,
         pool_size=pool_size,

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from flosspay.adapters.secret_box import SecretBox
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.idempotency import IdempotencyRecord
 from flosspay.domain.money import Money
@@ -174,21 +175,44 @@ def outbox_from_row(row: Row) -> OutboxMessage:
     )
 
 
-def client_row(client: ApiClient) -> dict[str, Any]:
+def _client_context(client_id: str, column: str) -> str:
+    """Associated data of a sealed secret: a value copied to another row or column does not open."""
+    return f"api_clients.{column}:{client_id}"
+
+
+def client_row(client: ApiClient, box: SecretBox) -> dict[str, Any]:
+    """The stored row: secrets sealed (``secret_key_id`` names the key), never in plain text."""
+    key_id, sealed = box.seal(client.secret, _client_context(client.client_id, "secret"))
+    previous_key_id = previous = None
+    if client.previous_secret is not None:
+        previous_key_id, previous = box.seal(
+            client.previous_secret, _client_context(client.client_id, "previous_secret")
+        )
     return {
         "client_id": client.client_id,
         "name": client.name,
-        "secret": client.secret,
+        "secret": sealed,
+        "secret_key_id": key_id,
+        "previous_secret": previous,
+        "previous_secret_key_id": previous_key_id,
+        "previous_secret_expires_at": client.previous_secret_expires_at if previous is not None else None,
         "created_at": client.created_at,
         "active": client.active,
     }
 
 
-def client_from_row(row: Row) -> ApiClient:
+def client_from_row(row: Row, box: SecretBox) -> ApiClient:
+    client_id = row["client_id"]
+    previous = None
+    if row["previous_secret"] is not None:
+        context = _client_context(client_id, "previous_secret")
+        previous = box.open(row["previous_secret_key_id"], row["previous_secret"], context)
     return ApiClient(
-        client_id=row["client_id"],
+        client_id=client_id,
         name=row["name"],
-        secret=row["secret"],
+        secret=box.open(row["secret_key_id"], row["secret"], _client_context(client_id, "secret")),
         created_at=row["created_at"],
         active=row["active"],
+        previous_secret=previous,
+        previous_secret_expires_at=row["previous_secret_expires_at"] if previous is not None else None,
     )

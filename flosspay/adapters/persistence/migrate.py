@@ -25,11 +25,16 @@ MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 _MIGRATION_LOCK = 7_413_205_281
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An in-memory Alembic config pointing at the packaged migrations (and at ``connection``)."""
+def alembic_config(connection: Connection | None = None, secret_box: object | None = None) -> Config:
+    """An in-memory Alembic config pointing at the packaged migrations (and at ``connection``).
+
+    ``secret_box`` seals existing client secrets (migration 0003); without it the migration reads
+    the key from the environment, and only if there are secrets to seal.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
+    config.attributes["secret_box"] = secret_box
     return config
 
 
@@ -40,12 +45,12 @@ def head() -> str:
     return revision
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str, secret_box: object | None = None, revision: str = "head") -> None:
     """Bring the database at ``url`` to the newest schema; a no-op when it is already there.
 
     Raises ``ValueError`` for a bad URL and ``ServiceUnavailable`` when the database is unreachable.
     """
-    _run(url, lambda connection: command.upgrade(alembic_config(connection), "head"))
+    _run(url, lambda connection: command.upgrade(alembic_config(connection, secret_box), revision))
 
 
 def current(url: str) -> str | None:

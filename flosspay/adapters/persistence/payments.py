@@ -39,6 +39,9 @@ _CHANGED = ("status", "updated_at", "expires_at", "failure_code", "failure_reaso
 _INSERT_PAYMENT = payments.insert()
 _INSERT_HISTORY = payment_history.insert()
 _SELECT_PAYMENT = select(payments).where(payments.c.id == bindparam("b_id"))
+_SELECT_OWNED = select(payments).where(
+    payments.c.id == bindparam("b_id"), payments.c.client_id == bindparam("b_client")
+)
 _SELECT_HISTORY = (
     select(payment_history).where(payment_history.c.payment_id == bindparam("b_id")).order_by(payment_history.c.seq)
 )
@@ -134,10 +137,16 @@ class SqlPaymentRepository:
         return stored
 
     def get(self, payment_id: uuid.UUID) -> Payment | None:
-        params = {"b_id": payment_id}
-        row = self._db.execute(_SELECT_PAYMENT, params).mappings().first()
+        return self._load(_SELECT_PAYMENT, {"b_id": payment_id})
+
+    def get_owned(self, client_id: str, payment_id: uuid.UUID) -> Payment | None:
+        return self._load(_SELECT_OWNED, {"b_id": payment_id, "b_client": client_id})
+
+    def _load(self, query: Select[Any], params: dict[str, Any]) -> Payment | None:
+        row = self._db.execute(query, params).mappings().first()
         if row is None:
             return None
+        params = {"b_id": params["b_id"]}
         history = self._db.execute(_SELECT_HISTORY, params).mappings().all()
         attempts = self._db.execute(_SELECT_ATTEMPTS, params).mappings().all()
         return mapping.payment_from_row(row, history, attempts)

@@ -65,9 +65,13 @@ api_clients = Table(
     metadata,
     Column("client_id", String(64), primary_key=True),
     Column("name", String(100), nullable=False),
-    Column("secret", String(128), nullable=False),
+    Column("secret", String(255), nullable=False),  # sealed (AES-GCM), never the secret itself
     Column("created_at", UtcDateTime(), nullable=False),
     Column("active", Boolean(), nullable=False),
+    Column("secret_key_id", String(32), nullable=False),
+    Column("previous_secret", String(255)),  # sealed; accepted until previous_secret_expires_at
+    Column("previous_secret_key_id", String(32)),
+    Column("previous_secret_expires_at", UtcDateTime()),
 )
 
 _UNFINISHED = "status IN ('QUEUED', 'REQUESTED', 'PROCESSING', 'ACTION_REQUIRED')"

@@ -14,6 +14,7 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.ledger import SqlLedgerRepository
 from flosspay.adapters.persistence.outbox import SqlOutbox
 from flosspay.adapters.persistence.payments import SqlPaymentRepository
+from flosspay.adapters.secret_box import SecretBox
 
 
 class SqlUnitOfWork:
@@ -23,12 +24,12 @@ class SqlUnitOfWork:
     entering, on any statement, or on commit.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, secret_box: SecretBox | None = None) -> None:
         self._db = GuardedConnection(engine)
         self.payments = SqlPaymentRepository(self._db)
         self.idempotency = SqlIdempotencyStore(self._db)
         self.outbox = SqlOutbox(self._db)
-        self.clients = SqlClientRepository(self._db)
+        self.clients = SqlClientRepository(self._db, secret_box)
         self.ledger = SqlLedgerRepository(self._db)
         self.chain = SqlChainRepository(self._db)
 
@@ -49,10 +50,14 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a fresh ``SqlUnitOfWork`` per use case call; safe to share between threads."""
+    """Makes a fresh ``SqlUnitOfWork`` per use case call; safe to share between threads.
 
-    def __init__(self, engine: Engine) -> None:
+    ``secret_box`` seals and opens API client secrets; without it the client repository refuses to work.
+    """
+
+    def __init__(self, engine: Engine, secret_box: SecretBox | None = None) -> None:
         self.engine = engine
+        self.secret_box = secret_box
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, self.secret_box)

@@ -12,6 +12,7 @@ from flosspay.adapters.persistence.migrate import MIGRATIONS, current, head, upg
 from flosspay.adapters.persistence.tables import metadata
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.domain.clients import ApiClient
+from tests.db_fixtures import TEST_SECRET_BOX
 from tests.integration.persistence.support import T0
 
 pytestmark = pytest.mark.integration
@@ -27,16 +28,16 @@ def empty_url(request: pytest.FixtureRequest) -> str:
 def test_upgrade_reaches_head_and_running_it_again_changes_nothing(empty_url: str) -> None:
     assert current(empty_url) is None
     upgrade(empty_url)
-    assert current(empty_url) == head() == "0002"
+    assert current(empty_url) == head() == "0003"
     engine = create_engine(empty_url)
     try:
         client = ApiClient("cl_keep", "Kept", "sk", T0)
-        with SqlUnitOfWorkFactory(engine)() as uow:
+        with SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX)() as uow:
             uow.clients.add(client)
             uow.commit()
         upgrade(empty_url)  # already at head: a no-op that keeps the data
         assert current(empty_url) == head()
-        with SqlUnitOfWorkFactory(engine)() as uow:
+        with SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX)() as uow:
             assert uow.clients.list() == [client]
         with engine.connect() as connection:
             assert connection.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar_one() == 1
@@ -55,7 +56,11 @@ def test_the_migrated_schema_matches_the_tables_the_code_uses(engine: Engine) ->
 def test_the_migrations_ship_inside_the_package() -> None:
     assert MIGRATIONS.parent.name == "persistence"
     assert (MIGRATIONS / "env.py").is_file() and (MIGRATIONS / "script.py.mako").is_file()
-    assert sorted(p.name for p in (MIGRATIONS / "versions").glob("*.py")) == ["0001_initial.py", "0002_ledger_chain.py"]
+    assert sorted(p.name for p in (MIGRATIONS / "versions").glob("*.py")) == [
+        "0001_initial.py",
+        "0002_ledger_chain.py",
+        "0003_secrets_at_rest.py",
+    ]
 
 
 @pytest.mark.parametrize(
