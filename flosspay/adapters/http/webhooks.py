@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter, RawBody
+from litestar.params import FromPath, QueryParameter, RawBody
 
 from flosspay.adapters.http.idempotent import accepted_response, idempotency_key, request_fingerprint
 from flosspay.adapters.http.request_body import decode_object, require_json
@@ -149,7 +149,7 @@ def rotate_secret_handler(
 def list_events_handler(
     client_id: NamedDependency[str],
     services: NamedDependency[ApiServices],
-    payment_id: Annotated[str | None, Parameter(query="paymentId")] = None,
+    payment_id: Annotated[str | None, QueryParameter(name="paymentId")] = None,
 ) -> Response[bytes]:
     """Filter with `?paymentId=`."""
     return _json(uc.list_events(client_id, payment_id, _context(services)))
