@@ -10,7 +10,7 @@ import pytest
 import standardwebhooks
 from sqlalchemy import func, select
 
-from flosspay.adapters.persistence.tables import webhook_deliveries, webhook_events
+from flosspay.adapters.persistence.tables import webhook_attempts, webhook_deliveries, webhook_events
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.webhooks.sender import HttpxSender
 from flosspay.application.status import get_status
@@ -234,3 +234,64 @@ def test_a_dead_endpoints_breaker_opens_and_spares_the_healthy_one(
             assert sorted(pending) == [1, 1, 1, 2]  # the waiting ones kept their retry budget
     finally:
         healthy.stop()
+
+
+def test_the_sender_connects_to_the_address_it_checked_with_the_original_host(
+    uow_factory: SqlUnitOfWorkFactory, receiver: Receiver
+) -> None:
+    port = receiver.url.split(":")[2].split("/")[0]
+    clock = FakeClock(_now())
+    add_endpoint(uow_factory, f"http://hooks.test:{port}/hooks", clock.now())
+    completed_payment(uow_factory, clock.now())
+    sender = HttpxSender(FAST, resolve=lambda host, p: ["127.0.0.1"] if host == "hooks.test" else [])
+    try:
+        assert deliver_due(uow_factory=uow_factory, sender=sender, clock=clock, policy=FAST) == 1
+    finally:
+        sender.close()
+    (got,) = receiver.wait_for(1)
+    assert got.headers["host"] == f"hooks.test:{port}"
+
+
+def test_a_name_that_rebinds_to_a_private_address_is_refused_at_delivery(
+    uow_factory: SqlUnitOfWorkFactory, receiver: Receiver
+) -> None:
+    """Registered while public, resolving to loopback when sent: nothing reaches the loopback receiver."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    clock = FakeClock(_now())
+    strict = msgspec.structs.replace(FAST, allow_private_urls=False)
+    add_endpoint(uow_factory, f"https://rebind.test:{port}/hooks", clock.now())
+    completed_payment(uow_factory, clock.now())
+    sender = HttpxSender(strict, resolve=lambda host, p: ["93.184.216.34", "127.0.0.1"])
+    try:
+        assert deliver_due(uow_factory=uow_factory, sender=sender, clock=clock, policy=strict) == 1
+    finally:
+        sender.close()
+    assert receiver.deliveries == []
+    with uow_factory.engine.connect() as connection:
+        (error,) = connection.execute(select(webhook_attempts.c.error)).scalars()
+    assert error is not None and error.startswith("refused:") and "loopback" in error
+
+
+def test_a_hundred_payments_give_a_hundred_deliveries_without_duplicates(
+    uow_factory: SqlUnitOfWorkFactory, receiver: Receiver
+) -> None:
+    from flosspay.adapters.webhooks.delivery_loop import WebhookDeliveryLoop
+
+    clock = FakeClock(_now())
+    add_endpoint(uow_factory, receiver.url, clock.now(), events=(EventType.PAYMENT_COMPLETED,))
+    payments = [completed_payment(uow_factory, clock.now()) for _ in range(100)]
+    loops = [WebhookDeliveryLoop(uow_factory, clock, FAST) for _ in range(2)]  # two senders racing
+    for loop in loops:
+        loop.start()
+    try:
+        got = receiver.wait_for(100, timeout=60)
+    finally:
+        for loop in loops:
+            loop.stop()
+    assert len(receiver.unique_ids()) == 100
+    assert len(receiver.deliveries) == 100  # and no sender took one the other held
+    payment_ids = {json.loads(d.body)["data"]["id"] for d in got}
+    assert payment_ids == {str(p.id) for p in payments}
+    with uow_factory.engine.connect() as connection:
+        statuses = connection.execute(select(webhook_deliveries.c.status)).scalars().all()
+    assert statuses == ["DELIVERED"] * 100
