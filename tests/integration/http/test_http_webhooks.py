@@ -196,3 +196,22 @@ def test_the_delivery_log_and_redelivery(hooks: SignedClient) -> None:
     assert_problem(hooks.post("/api/v1/webhook-events/msg_test1/redeliver", {}, key="rd", **other), 404)
     redelivered = hooks.post("/api/v1/webhook-events/msg_test1/redeliver", {}, key="rd")
     assert redelivered.status_code == 202 and redelivered.json() == {"id": "msg_test1", "scheduledDeliveries": 1}
+
+
+def test_the_openapi_document_describes_the_webhook_operations(hooks: SignedClient) -> None:
+    document = hooks.http.get("/schema/openapi.json").json()
+    operations = {
+        op["operationId"]: op for item in document["paths"].values() for op in item.values() if isinstance(op, dict)
+    }
+    create = operations["createWebhookEndpoint"]
+    assert create["responses"]["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/EndpointView"
+    }
+    assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
+    assert "409" in create["responses"] and "404" in operations["getWebhookEndpoint"]["responses"]
+    assert (
+        operations["listWebhookAttempts"]["responses"]["200"]["content"]["application/json"]["schema"]["type"]
+        == "array"
+    )
+    assert "204" in operations["deleteWebhookEndpoint"]["responses"]
+    assert "EndpointView" in document["components"]["schemas"]
