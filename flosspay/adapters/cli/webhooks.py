@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -53,7 +54,7 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_create(args: argparse.Namespace) -> int:
     result = uc.create_endpoint(_keyed(args), _fields(args), _context(args.client))
     _print(result.body)
-    print("(the secret is shown only this once)")
+    print("(the secret is shown only this once)", file=sys.stderr)
     return 0
 
 
