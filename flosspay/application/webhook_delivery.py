@@ -15,6 +15,7 @@ from flosspay.domain.ports import Clock
 from flosspay.domain.webhook_ports import WebhookSender, WebhookUnitOfWorkFactory
 from flosspay.domain.webhooks import (
     RESPONSE_LOG_BYTES,
+    AttemptOutcome,
     AttemptRecord,
     DeliveryStatus,
     DueDelivery,
@@ -63,23 +64,24 @@ def deliver_due(
         return started, sender.send(item, webhook_headers(item, int(started.timestamp())))
 
     results = list(map_(send, due))
-    done = sorted(zip(due, results, strict=True), key=lambda pair: pair[0].endpoint_id)  # one lock order
+    outcomes = []
+    for item, (started, result) in zip(due, results, strict=True):
+        status, retry_at = outcome(item, result, started, policy)
+        attempt = AttemptRecord(
+            delivery_id=item.delivery_id,
+            event_id=item.event_id,
+            endpoint_id=item.endpoint_id,
+            url=item.url,
+            attempted_at=started,
+            duration_ms=result.duration_ms,
+            response_status=result.status_code,
+            response_body=result.body_head[:RESPONSE_LOG_BYTES],
+            error=result.error,
+            next_attempt_at=retry_at,
+        )
+        gone = result.status_code == GONE
+        outcomes.append(AttemptOutcome(due=item, attempt=attempt, status=status, succeeded=result.succeeded, gone=gone))
     with uow_factory() as uow:
-        for item, (started, result) in done:
-            status, retry_at = outcome(item, result, started, policy)
-            attempt = AttemptRecord(
-                delivery_id=item.delivery_id,
-                event_id=item.event_id,
-                endpoint_id=item.endpoint_id,
-                url=item.url,
-                attempted_at=started,
-                duration_ms=result.duration_ms,
-                response_status=result.status_code,
-                response_body=result.body_head[:RESPONSE_LOG_BYTES],
-                error=result.error,
-                next_attempt_at=retry_at,
-            )
-            gone = result.status_code == GONE
-            uow.webhooks.finish(item, attempt, status, policy.breaker, result.succeeded, gone)
+        uow.webhooks.finish(outcomes, policy.breaker)
         uow.commit()
     return len(due)

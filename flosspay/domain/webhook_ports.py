@@ -13,10 +13,10 @@ from typing import Protocol, Self
 
 from flosspay.domain.idempotency import IdempotencyRecord
 from flosspay.domain.webhooks import (
+    AttemptOutcome,
     AttemptRecord,
     BreakerRule,
     Delivery,
-    DeliveryStatus,
     DueDelivery,
     SendResult,
     WebhookEndpoint,
@@ -59,15 +59,10 @@ class WebhookRepository(Protocol):
         self, now: datetime, limit: int, lease_until: datetime, claim: str, rule: BreakerRule
     ) -> list[DueDelivery]: ...
 
-    def finish(
-        self,
-        due: DueDelivery,
-        attempt: AttemptRecord,
-        status: DeliveryStatus,
-        rule: BreakerRule,
-        succeeded: bool,
-        gone: bool,
-    ) -> None: ...
+    def finish(self, outcomes: Sequence[AttemptOutcome], rule: BreakerRule) -> None:
+        """Log each attempt, move its delivery on unless another sender took it over since, and
+        update each endpoint's breaker (a 410 disables the endpoint)."""
+        ...
 
 
 class IdempotencyClaims(Protocol):

@@ -348,6 +348,16 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
         return is_success(self.status_code)
 
 
+class AttemptOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """One finished attempt, as the sender hands it back to the store."""
+
+    due: DueDelivery
+    attempt: AttemptRecord
+    status: DeliveryStatus
+    succeeded: bool
+    gone: bool
+
+
 def webhook_headers(due: DueDelivery, timestamp: int, secrets_: Sequence[str] | None = None) -> dict[str, str]:
     """The Standard Webhooks headers of one attempt (the timestamp is the attempt's, the id the event's)."""
     return {

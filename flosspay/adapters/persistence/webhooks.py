@@ -26,6 +26,7 @@ from flosspay.application.views import status_body
 from flosspay.domain.ledger import payment_entry_id
 from flosspay.domain.payment import Payment, PaymentStatus
 from flosspay.domain.webhooks import (
+    AttemptOutcome,
     AttemptRecord,
     BreakerRule,
     BreakerState,
@@ -43,6 +44,21 @@ from flosspay.domain.webhooks import (
 
 _d, _e, _v, _a = webhook_deliveries.c, webhook_endpoints.c, webhook_events.c, webhook_attempts.c
 _now = bindparam("b_now", type_=UtcDateTime())
+_FINISH_DELIVERY = (
+    update(webhook_deliveries)
+    .where(
+        _d.id == bindparam("b_id"),
+        _d.claim == bindparam("b_claim"),
+        _d.status == DeliveryStatus.PENDING.value,
+    )
+    .values(
+        attempts=_d.attempts + 1,
+        status=bindparam("b_status"),
+        next_attempt_at=bindparam("b_next", type_=UtcDateTime()),
+        finished_at=bindparam("b_finished", type_=UtcDateTime()),
+        claim=None,
+    )
+)
 
 
 def _events_column(events: Sequence[EventType]) -> str:
@@ -355,37 +371,41 @@ class SqlWebhookRepository:
             )
         return taken
 
-    def finish(
-        self,
-        due: DueDelivery,
-        attempt: AttemptRecord,
-        status: DeliveryStatus,
-        rule: BreakerRule,
-        succeeded: bool,
-        gone: bool,
-    ) -> None:
-        """Log the attempt, move the delivery on (if this sender still holds it), update the breaker."""
-        self._db.execute(webhook_attempts.insert(), msgspec.structs.asdict(attempt))
-        final = status is not DeliveryStatus.PENDING
-        self._db.execute(
-            update(webhook_deliveries)
-            .where(_d.id == due.delivery_id, _d.claim == due.claim, _d.status == DeliveryStatus.PENDING.value)
-            .values(
-                attempts=_d.attempts + 1,
-                status=status.value,
-                next_attempt_at=attempt.next_attempt_at,
-                finished_at=attempt.attempted_at if final else None,
-                claim=None,
-            )
-        )
-        query = select(_e.consecutive_failures, _e.breaker_open_until).where(_e.id == due.endpoint_id)
-        if self._db.is_postgres:
-            query = query.with_for_update()
-        row = self._db.execute(query).first()
-        if row is None:
+    def finish(self, outcomes: Sequence[AttemptOutcome], rule: BreakerRule) -> None:
+        """Log the attempts, move each delivery on (if its sender still holds it), update the breakers.
+
+        Three statements for the whole batch plus two per endpoint, locked in endpoint id order.
+        """
+        if not outcomes:
             return
-        state = breaker_after(rule, BreakerState(row[0], row[1]), succeeded, attempt.attempted_at)
-        values: dict[str, Any] = {"consecutive_failures": state.failures, "breaker_open_until": state.open_until}
-        if gone:
-            values |= {"enabled": False, "disabled_reason": "the endpoint answered 410 Gone"}
-        self._db.execute(update(webhook_endpoints).where(_e.id == due.endpoint_id).values(**values))
+        self._db.execute(webhook_attempts.insert(), [msgspec.structs.asdict(o.attempt) for o in outcomes])
+        rows = [
+            {
+                "b_id": o.due.delivery_id,
+                "b_claim": o.due.claim,
+                "b_status": o.status.value,
+                "b_next": o.attempt.next_attempt_at,
+                "b_finished": o.attempt.attempted_at if o.status is not DeliveryStatus.PENDING else None,
+            }
+            for o in outcomes
+        ]
+        self._db.execute(_FINISH_DELIVERY, rows)
+        by_endpoint: dict[str, list[AttemptOutcome]] = {}
+        for o in outcomes:
+            by_endpoint.setdefault(o.due.endpoint_id, []).append(o)
+        for endpoint_id in sorted(by_endpoint):
+            query = select(_e.consecutive_failures, _e.breaker_open_until).where(_e.id == endpoint_id)
+            if self._db.is_postgres:
+                query = query.with_for_update()
+            row = self._db.execute(query).first()
+            if row is None:
+                continue
+            state = BreakerState(row[0], row[1])
+            gone = False
+            for o in sorted(by_endpoint[endpoint_id], key=lambda o: o.attempt.attempted_at):
+                state = breaker_after(rule, state, o.succeeded, o.attempt.attempted_at)
+                gone = gone or o.gone
+            values: dict[str, Any] = {"consecutive_failures": state.failures, "breaker_open_until": state.open_until}
+            if gone:
+                values |= {"enabled": False, "disabled_reason": "the endpoint answered 410 Gone"}
+            self._db.execute(update(webhook_endpoints).where(_e.id == endpoint_id).values(**values))
