@@ -56,6 +56,16 @@ class Receiver:
                 if receiver.mode == "hang":
                     receiver.release.wait(60)
                     return
+                if receiver.mode == "huge":  # 50 MB of answer: the sender must stop reading early
+                    self.send_response(200)
+                    self.send_header("content-length", str(50 * 1024 * 1024))
+                    self.end_headers()
+                    try:
+                        for _ in range(50 * 16):
+                            self.wfile.write(b"y" * 65536)
+                    except OSError:
+                        pass
+                    return
                 if receiver.mode == "gone":
                     status, answer = 410, b"gone for good"
                 elif receiver.mode == "redirect":

@@ -295,3 +295,22 @@ def test_a_hundred_payments_give_a_hundred_deliveries_without_duplicates(
     with uow_factory.engine.connect() as connection:
         statuses = connection.execute(select(webhook_deliveries.c.status)).scalars().all()
     assert statuses == ["DELIVERED"] * 100
+
+
+def test_a_huge_answer_is_read_only_up_to_the_cap(uow_factory: SqlUnitOfWorkFactory, receiver: Receiver) -> None:
+    receiver.mode = "huge"
+    clock = FakeClock(_now())
+    add_endpoint(uow_factory, receiver.url, clock.now())
+    completed_payment(uow_factory, clock.now())
+    sender = HttpxSender(FAST)
+    try:
+        with uow_factory() as uow:
+            (due,) = uow.webhooks.claim_due(clock.now(), 10, clock.now(), "c1", FAST.breaker)
+            uow.commit()
+        from flosspay.domain.webhooks import webhook_headers
+
+        result = sender.send(due, webhook_headers(due, int(clock.now().timestamp())))
+    finally:
+        sender.close()
+    assert result.status_code == 200 and result.body_head == "y" * 1024
+    assert result.duration_ms < 2000  # 50 MB were not waited for
