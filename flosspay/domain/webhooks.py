@@ -383,5 +383,7 @@ class WebhookPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def lease(self) -> timedelta:
-        """How long a claimed delivery is held before another sender may take it over."""
-        return self.timeout * 2 + timedelta(seconds=1)
+        """How long a claimed delivery is held before another sender may take it over: long enough
+        for a whole batch to go out in waves of ``concurrency`` timed-out sends, and be recorded."""
+        waves = -(-self.batch // self.concurrency)
+        return self.timeout * (waves + 1) + timedelta(seconds=1)

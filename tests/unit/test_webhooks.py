@@ -206,3 +206,11 @@ def test_the_receiver_module_needs_only_the_standard_library() -> None:
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert imported <= {"__future__", "base64", "hashlib", "hmac", "json", "time", "collections", "typing"}
+
+
+def test_a_lease_outlasts_a_whole_batch_of_timed_out_sends() -> None:
+    from flosspay.domain.webhooks import WebhookPolicy
+
+    policy = WebhookPolicy(timeout=timedelta(seconds=10), batch=100, concurrency=8)
+    assert policy.lease == timedelta(seconds=10 * 14 + 1)  # 13 waves of sends, then time to record them
+    assert WebhookPolicy(timeout=timedelta(seconds=1), batch=8, concurrency=8).lease == timedelta(seconds=3)

@@ -20,6 +20,8 @@ def main() -> None:
         timeout=timedelta(seconds=1),
         retry_schedule=(timedelta(0),) * 3,
         poll_interval=timedelta(seconds=0.05),
+        batch=8,  # one wave of sends: a lease of 2 x timeout + 1 s, so the takeover comes quickly
+        concurrency=8,
     )
     loop = WebhookDeliveryLoop(SqlUnitOfWorkFactory(create_engine(url)), SystemClock(), policy)
     loop.start()
