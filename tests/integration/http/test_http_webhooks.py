@@ -9,7 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from http_api_support import OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, SignedClient, World, assert_problem, field_errors
+from http_api_support import (
+    OTHER_CLIENT_ID,
+    OTHER_CLIENT_SECRET,
+    SignedClient,
+    World,
+    as_sent,
+    assert_problem,
+    field_errors,
+    signed_headers,
+)
 from litestar.testing import TestClient
 
 from flosspay.adapters.http import ApiServices
@@ -122,10 +131,7 @@ def test_another_clients_endpoint_is_404_everywhere(hooks: SignedClient) -> None
     assert_problem(hooks.get(path, **other), 404)
     assert_problem(hooks.post(path + "/rotate-secret", {}, key="r", **other), 404)
     assert hooks.get("/api/v1/webhook-endpoints", **other).json() == []
-    headers_get = hooks.http.patch  # PATCH/DELETE signed by hand below
-    assert headers_get is not None
-    from http_api_support import as_sent, signed_headers
-
+    # PATCH and DELETE, signed by hand (SignedClient only posts and gets).
     body = b'{"enabled": false}'
     h = signed_headers(
         "PATCH", as_sent(path), body, timestamp=hooks.now(), client_id=OTHER_CLIENT_ID, secret=OTHER_CLIENT_SECRET
@@ -139,8 +145,6 @@ def test_another_clients_endpoint_is_404_everywhere(hooks: SignedClient) -> None
 
 
 def test_patch_delete_and_rotate(hooks: SignedClient) -> None:
-    from http_api_support import as_sent, signed_headers
-
     created = _create(hooks)
     path = f"/api/v1/webhook-endpoints/{created['id']}"
     body = b'{"enabled": false, "events": ["payment.failed"], "description": "only failures"}'

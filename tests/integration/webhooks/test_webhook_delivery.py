@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -15,6 +16,7 @@ from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.webhooks.sender import HttpxSender
 from flosspay.application.status import get_status
 from flosspay.application.webhook_delivery import deliver_due
+from flosspay.domain.payment import Payment
 from flosspay.domain.webhooks import BreakerRule, DeliveryStatus, EventType
 from flosspay.webhooks import verify
 from tests.fakes import FakeClock
@@ -87,10 +89,8 @@ def test_a_rolled_back_state_change_writes_no_event(uow_factory: SqlUnitOfWorkFa
         events = uow.webhooks.list_events(CLIENT, payment.id, 10)
     assert [e.type for e in events] == [EventType.PAYMENT_FAILED]
     # Now a change that is never committed: no event row survives it.
-    from tests.integration.webhooks.support import Payment  # the same aggregate type
-
     other = Payment.accept(
-        id=__import__("uuid").uuid4(),
+        id=uuid.uuid4(),
         client_id=CLIENT,
         flow=payment.flow,
         method="UPI",
