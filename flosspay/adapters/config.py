@@ -13,6 +13,7 @@ import msgspec
 
 from flosspay.adapters.private_files import create_private_file, ensure_private_dir
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
+from flosspay.domain.webhooks import BreakerRule, WebhookPolicy, parse_duration
 
 
 class ConfigError(Exception):
@@ -86,6 +87,7 @@ class Settings(msgspec.Struct, frozen=True):
     ledger: LedgerSettings = LedgerSettings()
     previous_secret_keys: tuple[bytes, ...] = ()
     secret_key_from_env: bool = False
+    webhooks: WebhookPolicy = WebhookPolicy()
 
 
 _KNOWN = {
@@ -124,6 +126,16 @@ _KNOWN = {
     "LEDGER_SIGNING_KEY",
     "LEDGER_CHECKPOINT_EVERY",
     "LEDGER_CHAIN_BATCH",
+    # webhooks (issue 12)
+    "WEBHOOK_ALLOW_PRIVATE_URLS",
+    "WEBHOOK_TIMEOUT_SECONDS",
+    "WEBHOOK_RETRY_SCHEDULE",
+    "WEBHOOK_BREAKER_THRESHOLD",
+    "WEBHOOK_BREAKER_COOLDOWN_SECONDS",
+    "WEBHOOK_SECRET_OVERLAP_HOURS",
+    "WEBHOOK_BATCH",
+    "WEBHOOK_CONCURRENCY",
+    "WEBHOOK_POLL_SECONDS",
 }
 
 
@@ -232,6 +244,34 @@ def _ledger(env: Mapping[str, str]) -> LedgerSettings:
     )
 
 
+def _webhooks(env: Mapping[str, str]) -> WebhookPolicy:
+    allow = (env.get("FLOSSPAY_WEBHOOK_ALLOW_PRIVATE_URLS") or "false").strip().lower()
+    if allow not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"FLOSSPAY_WEBHOOK_ALLOW_PRIVATE_URLS must be true or false, got {allow!r}")
+    raw_schedule = env.get("FLOSSPAY_WEBHOOK_RETRY_SCHEDULE") or ""
+    schedule = WebhookPolicy().retry_schedule
+    if raw_schedule.strip():
+        try:
+            schedule = tuple(parse_duration(part) for part in raw_schedule.split(",") if part.strip())
+        except ValueError:
+            raise ConfigError(
+                f"FLOSSPAY_WEBHOOK_RETRY_SCHEDULE must be durations like 5s,5m,30m,2h, got {raw_schedule!r}"
+            ) from None
+    return WebhookPolicy(
+        allow_private_urls=allow in ("true", "1", "yes"),
+        timeout=timedelta(seconds=_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0)),
+        retry_schedule=schedule,
+        breaker=BreakerRule(
+            threshold=_int(env, "WEBHOOK_BREAKER_THRESHOLD", 5, 1, 1000),
+            cooldown=timedelta(seconds=_float(env, "WEBHOOK_BREAKER_COOLDOWN_SECONDS", 60.0)),
+        ),
+        secret_overlap=timedelta(hours=_float(env, "WEBHOOK_SECRET_OVERLAP_HOURS", 24.0)),
+        batch=_int(env, "WEBHOOK_BATCH", 100, 1, 10_000),
+        concurrency=_int(env, "WEBHOOK_CONCURRENCY", 8, 1, 256),
+        poll_interval=timedelta(seconds=_float(env, "WEBHOOK_POLL_SECONDS", 0.5)),
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every FLOSSPAY_* variable once; raises ConfigError with a one-line message on bad values."""
     env = dict(os.environ if env is None else env)
@@ -279,4 +319,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         secret_key_from_env=bool(env.get("FLOSSPAY_SECRET_KEY")),
         log_level=(env.get("FLOSSPAY_LOG_LEVEL") or "INFO").upper(),
         ledger=_ledger(env),
+        webhooks=_webhooks(env),
     )

@@ -23,9 +23,12 @@ from flosspay.adapters.persistence.health import database_ok
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
 from flosspay.adapters.secret_box import SecretBox
+from flosspay.adapters.webhooks.delivery_loop import WebhookDeliveryLoop
+from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
+from flosspay.application.webhook_endpoints import WebhookContext
 
 
 def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> PluginRailRegistry:
@@ -67,6 +70,16 @@ class Container(containers.DeclarativeContainer):
         database_ok=providers.Factory(partial, database_ok, engine),
         redis_url=settings.provided.broker.redis_url,
     )
+    # Webhooks (issue 12): the use cases' ports, and the delivery loop the worker and `serve` run.
+    webhook_context = providers.Singleton(
+        WebhookContext,
+        uow_factory=uow_factory,
+        clock=clock,
+        policy=settings.provided.webhooks,
+        vet_url=providers.Callable(url_vetter, settings.provided.webhooks.allow_private_urls),
+        idempotency_ttl=settings.provided.intake.idempotency_ttl,
+    )
+    webhook_delivery = providers.Singleton(WebhookDeliveryLoop, uow_factory, clock, settings.provided.webhooks)
     api_services = providers.Singleton(
         ApiServices,
         uow_factory=uow_factory,
@@ -79,6 +92,7 @@ class Container(containers.DeclarativeContainer):
         max_body_bytes=settings.provided.http.max_body_bytes,
         clock_skew_seconds=settings.provided.http.clock_skew_seconds,
         version=__version__,
+        webhooks=webhook_context,
     )
     worker_services = providers.Singleton(
         WorkerServices,

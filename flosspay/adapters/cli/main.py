@@ -265,6 +265,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         container.broker(),
         args.threads or settings.worker.threads,
         chainer=container.chainer(),
+        webhooks=container.webhook_delivery(),
     )
 
 
@@ -379,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flosspay.adapters.cli.ledger import add_ledger_commands
 
     add_ledger_commands(sub)
+    from flosspay.adapters.cli.webhooks import add_webhook_commands
+
+    add_webhook_commands(sub)
     return parser
 
 

@@ -99,7 +99,11 @@ def serve(settings: Settings, container: Any) -> int:
         # The in-process queue starts empty: whatever was unfinished when we last stopped goes again.
         recover_stalled(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))
     worker = EmbeddedWorker(
-        container.worker_services(), container.broker(), threads=settings.worker.threads, chainer=container.chainer()
+        container.worker_services(),
+        container.broker(),
+        threads=settings.worker.threads,
+        chainer=container.chainer(),
+        webhooks=container.webhook_delivery(),
     )
     worker.start()
     try:

@@ -20,6 +20,7 @@ from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
 from flosspay.adapters.http.security_headers import security_headers_hook
 from flosspay.adapters.http.services import ApiServices
+from flosspay.adapters.http.webhooks import WEBHOOK_HANDLERS
 
 
 def create_app(services: ApiServices) -> Litestar:
@@ -30,7 +31,7 @@ def create_app(services: ApiServices) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[*PAYMENT_HANDLERS, *LEDGER_HANDLERS],
+        route_handlers=[*PAYMENT_HANDLERS, *LEDGER_HANDLERS, *(WEBHOOK_HANDLERS if services.webhooks else [])],
         guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds)],
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )

@@ -27,6 +27,7 @@ from flosspay.adapters.http.idempotent import REPLAYED_HEADER
 from flosspay.adapters.http.payloads import CollectRequest, PaymentHeader, PayRequest
 from flosspay.adapters.http.problems import PROBLEM_JSON, Problem
 from flosspay.adapters.http.security_headers import swagger_policy
+from flosspay.adapters.http.webhook_openapi import complete_webhook_operations
 from flosspay.application.ledger_head import LedgerHeadView
 from flosspay.application.views import AcceptedView, StatusView
 from flosspay.domain.idempotency import MAX_KEY_LENGTH
@@ -178,6 +179,8 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
                     "200": _text_response("Every dependency answers."),
                     "503": _text_response("Names the dependencies that do not answer."),
                 }
+    security = [{name: [] for name in _SECURITY_SCHEMES}]
+    complete_webhook_operations(document, _problem_response, _idempotency_parameter, security)  # issue 12
     return document
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flosspay.application.policies import IntakePolicy
+from flosspay.application.webhook_endpoints import WebhookContext
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, UnitOfWorkFactory
 from flosspay.domain.signature import MAX_CLOCK_SKEW_SECONDS
@@ -27,3 +28,5 @@ class ApiServices:
     max_body_bytes: int = 65536
     clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
     version: str
+    webhooks: WebhookContext | None = None
+    """The webhook use cases' ports (issue 12); without them the webhook routes are not served."""

@@ -29,6 +29,7 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.intake import accept_sql, execute_accept
 from flosspay.adapters.persistence.outbox import SqlOutbox
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
+from flosspay.adapters.persistence.webhooks import SqlWebhookRepository
 from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
 from flosspay.domain.idempotency import IdempotencyRecord
 from flosspay.domain.outbox import OutboxMessage
@@ -162,6 +163,8 @@ class SqlPaymentRepository:
         history = mapping.history_rows(payment)
         if history:
             self._db.execute(_INSERT_HISTORY, history)
+            # Webhooks (issue 12): the events this change causes commit with it, or neither does.
+            SqlWebhookRepository(self._db).record_payment_events(payment)
         if payment.touched_attempts:
             rows = [mapping.attempt_row(payment.id, payment.attempts[n - 1]) for n in sorted(payment.touched_attempts)]
             self._db.execute(_upsert_attempt(self._db.is_postgres), rows)

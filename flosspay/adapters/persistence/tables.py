@@ -282,3 +282,84 @@ ledger_chain_queue = Table(
     Column("history_seq", Integer()),
     Column("entry_id", Uuid()),
 )
+
+
+# --- webhooks (migration 0009): endpoints, events (the outbox of what merchants hear), deliveries ---
+
+DELIVERY_STATUSES = ("PENDING", "DELIVERED", "FAILED")
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    # Space-padded list (" payment.completed payment.failed "): one LIKE decides who hears an event.
+    Column("events", String(512), nullable=False),
+    Column("description", String(255), nullable=False),
+    Column("enabled", Boolean(), nullable=False),
+    Column("disabled_reason", String(255)),
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128)),
+    Column("previous_secret_expires_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("deleted_at", UtcDateTime()),
+    # The per-endpoint circuit breaker.
+    Column("consecutive_failures", Integer(), nullable=False),
+    Column("breaker_open_until", UtcDateTime()),
+    Index("ix_webhook_endpoints_client_id", "client_id"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("payment_id", Uuid(), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("payload", LargeBinary(), nullable=False),  # the exact bytes every attempt signs and sends
+    Index("ix_webhook_events_payment_id", "payment_id"),
+    Index("ix_webhook_events_client_id_created_at", "client_id", "created_at"),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("event_id", String(40), ForeignKey("webhook_events.id"), nullable=False),
+    Column("endpoint_id", String(40), ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    # Due time; while an attempt is in flight it is the lease: a sender that dies is retried after it.
+    Column("next_attempt_at", UtcDateTime()),
+    Column("claim", String(40)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+    CheckConstraint(_one_of("status", DELIVERY_STATUSES), name="status_known"),
+    Index("uq_webhook_deliveries_event_id_endpoint_id", "event_id", "endpoint_id", unique=True),
+    Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        postgresql_where=text("status = 'PENDING'"),
+        sqlite_where=text("status = 'PENDING'"),
+    ),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("delivery_id", AutoId, ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("event_id", String(40), nullable=False),
+    Column("endpoint_id", String(40), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("attempted_at", UtcDateTime(), nullable=False),
+    Column("duration_ms", Integer(), nullable=False),
+    Column("response_status", SmallInteger()),
+    Column("response_body", Text(), nullable=False),
+    Column("error", String(255)),
+    Column("next_attempt_at", UtcDateTime()),
+    Index("ix_webhook_attempts_event_id", "event_id", "id"),
+)

@@ -14,6 +14,7 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.ledger import SqlLedgerRepository
 from flosspay.adapters.persistence.outbox import SqlOutbox
 from flosspay.adapters.persistence.payments import SqlPaymentRepository
+from flosspay.adapters.persistence.webhooks import SqlWebhookRepository
 from flosspay.adapters.secret_box import SecretBox
 
 
@@ -32,6 +33,7 @@ class SqlUnitOfWork:
         self.clients = SqlClientRepository(self._db, secret_box)
         self.ledger = SqlLedgerRepository(self._db)
         self.chain = SqlChainRepository(self._db)
+        self.webhooks = SqlWebhookRepository(self._db)  # issue 12
 
     def __enter__(self) -> Self:
         self._db.open()

@@ -8,6 +8,7 @@ import logging
 import signal
 import threading
 from types import FrameType
+from typing import Protocol
 
 import dramatiq
 from dramatiq import Broker
@@ -19,6 +20,13 @@ from flosspay.adapters.worker.task_queue import DramatiqTaskQueue
 from flosspay.application.ledger_chain import Chainer
 
 logger = logging.getLogger("flosspay.worker")
+
+
+class Startable(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
 
 DEFAULT_WORKER_TIMEOUT_MS = 1000
 DEFAULT_STOP_TIMEOUT_S = 30.0
@@ -39,8 +47,10 @@ class EmbeddedWorker:
         worker_timeout_ms: int = DEFAULT_WORKER_TIMEOUT_MS,
         relay: bool = True,
         chainer: Chainer | None = None,
+        webhooks: Startable | None = None,
     ) -> None:
-        """``chainer``: the ledger chaining step the relay runs (the container's, with its signing key)."""
+        """``chainer``: the ledger chaining step the relay runs (the container's, with its signing key).
+        ``webhooks``: the webhook delivery loop, started and stopped with the worker (issue 12)."""
         if threads < 1:
             raise ValueError("threads must be at least 1")
         self.services = services
@@ -51,6 +61,7 @@ class EmbeddedWorker:
         self.queue = DramatiqTaskQueue(self.actor, services.clock)
         self.relay: RelayLoop | None = RelayLoop(services, self.queue, chainer=chainer) if relay else None
         self._worker: dramatiq.Worker | None = None
+        self.webhooks = webhooks
 
     @property
     def running(self) -> bool:
@@ -64,6 +75,8 @@ class EmbeddedWorker:
         self._worker = worker
         if self.relay is not None:
             self.relay.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         logger.info(
             "worker %s started: %d threads on queue %r (%s)",
             self.services.worker_id,
@@ -76,6 +89,8 @@ class EmbeddedWorker:
         """Stop relaying first, then let in-flight messages finish (unstarted ones go back to the queue)."""
         if self.relay is not None:
             self.relay.stop(timeout_s)
+        if self.webhooks is not None:
+            self.webhooks.stop(timeout_s)
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop(timeout=int(timeout_s * 1000))
@@ -90,6 +105,7 @@ def run_worker(
     stop_event: threading.Event | None = None,
     stop_timeout_s: float = DEFAULT_STOP_TIMEOUT_S,
     chainer: Chainer | None = None,
+    webhooks: Startable | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop_event``), then shut down gracefully; returns the exit code."""
     stop = stop_event or threading.Event()
@@ -102,7 +118,7 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
-    worker = EmbeddedWorker(services, broker, threads=threads, chainer=chainer)
+    worker = EmbeddedWorker(services, broker, threads=threads, chainer=chainer, webhooks=webhooks)
     try:
         worker.start()
         while not stop.wait(0.5):

@@ -1,0 +1,1 @@
+"""Webhook delivery: SSRF-safe resolution, the httpx sender and the background delivery loop."""
