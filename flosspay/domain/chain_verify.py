@@ -514,6 +514,9 @@ class ChainVerifier:
                 self._problem(0, "the export has no header line", _AT_END)
             if not self._ended and self._seen_header:
                 self._problem(0, "the export has no end line: it is truncated", _AT_END)
+            genesis = self.expected_heads.get(0)
+            if genesis is not None and genesis != GENESIS:
+                self._problem(0, f"the chain hash at seq 0 differs from the expected head {genesis.hex()}", _AT_START)
             for seq in sorted(s for s in self.expected_heads if s > report.head_seq):
                 message = f"the chain ends at seq {report.head_seq}, before the expected head at seq {seq}"
                 self._problem(0, message, _AT_END)

@@ -607,3 +607,10 @@ def test_the_specs_state_tables_are_the_one_state_machine_the_domain_and_the_ver
 
     assert ends == chain.FINAL_STATUSES == {s.value for s in FINAL_STATUSES}
     assert {canonical_value(s) for s in ends - {"COMPLETED"}} == chain_verify._ENDED
+
+
+def test_a_head_at_seq_0_is_the_genesis_value_or_a_problem() -> None:
+    lines = export(good_ledger())
+    assert verify_lines(lines, expected_heads={0: GENESIS}).ok
+    report = verify_lines(lines, expected_heads={0: bytes(31) + b"\x01"})
+    assert [(p.seq, p.what[:48]) for p in report.problems] == [(0, "the chain hash at seq 0 differs from the expecte")]
