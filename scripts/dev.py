@@ -70,6 +70,9 @@ def test(extra: list[str]) -> int:
     _say("mypy --strict flosspay/domain flosspay/application")
     if _run(str(BIN / "mypy")):
         return 1
+    _say("lint-imports (layer contracts in pyproject.toml)")
+    if _run(str(BIN / "lint-imports"), "--no-cache"):
+        return 1
     _say("pytest")
     return _run(str(PY), "-m", "pytest", *extra)
 
