@@ -12,9 +12,11 @@ import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flosspay.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
+from flosspay.domain.ledger import rail_account
 from flosspay.domain.money import CURRENCY_EXPONENTS, Money
 from flosspay.domain.payment import Flow
 from flosspay.domain.rail import (
+    NextAction,
     Outcome,
     PreparedPayment,
     Rail,
@@ -73,6 +75,7 @@ __all__ = [
     "FieldError",
     "Flow",
     "Money",
+    "NextAction",
     "NoAnswer",
     "Outcome",
     "PreparedPayment",
@@ -96,6 +99,7 @@ __all__ = [
     "hookimpl",
     "http_failure",
     "never_raises",
+    "rail_account",
     "reference_refusal",
     "refund_refusal",
     "run_cli",

@@ -23,6 +23,7 @@ from flosspay.railapi import (
     FieldError,
     Flow,
     Money,
+    NextAction,
     NoAnswer,
     Outcome,
     PreparedPayment,
@@ -105,7 +106,11 @@ class CardRail:
             "expiry": f"{card.expiry_year:04d}-{card.expiry_month:02d}",
         }
         log.debug("card tokenised: %s ****%s", scheme.value, last4)
-        return PreparedPayment(details=details, public={"card": {"scheme": scheme.value, "last4": last4}})
+        return PreparedPayment(
+            details=details,
+            public={"card": {"scheme": scheme.value, "last4": last4}},
+            payer_account=("token", token),  # card:token:<PSP token>, never the card number; the merchant is paid
+        )
 
     def _tokenise(self, digits: str, card: CardDetails) -> str:
         payload: dict[str, Any] = {
@@ -213,10 +218,21 @@ def _charge_result(answer: PspAnswer | NoAnswer, *, on_status_query: bool) -> Ra
         outcome = _CHARGE_OUTCOMES.get(str(answer.body.get("status")))
         if outcome is None:
             return RailResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown charge status")
-        return RailResult(outcome, answer.text("code"), answer.text("message"), answer.text("chargeId"))
+        action = _next_action(answer.body.get("nextAction")) if outcome is Outcome.ACTION_REQUIRED else None
+        return RailResult(outcome, answer.text("code"), answer.text("message"), answer.text("chargeId"), action)
     if answer.http_status == 404 and on_status_query and answer.text("code") == "not_found":
         return RailResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
     return http_failure(answer, credentials=_CREDENTIALS)
+
+
+def _next_action(raw: object) -> NextAction | None:
+    """The PSP's challenge redirect, if it gave a usable one (a bad one is dropped, not trusted)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or not isinstance(raw.get("url"), str):
+        return None
+    try:
+        return NextAction(raw["type"], raw["url"])
+    except ValueError:
+        return None
 
 
 def _refund_result(answer: PspAnswer | NoAnswer) -> RefundResult:

@@ -40,6 +40,10 @@ class CardRequirements(RailRequirements):
     def three_d_secure(self) -> bool:
         return True
 
+    @property
+    def next_action(self) -> bool:
+        return True
+
 
 class CardScenarios(RailScenarios):
     amount = Money(49_900, "INR")

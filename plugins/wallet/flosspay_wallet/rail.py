@@ -88,6 +88,7 @@ class WalletRail:
         return PreparedPayment(
             details={"provider": provider, "wallet_id": wallet.wallet_id},
             public={"wallet": {"provider": provider}},
+            payer_account=(provider, wallet.wallet_id),  # wallet:<provider>:<wallet id>; the merchant is paid
         )
 
     @never_raises(RailResult, rail="wallet")
