@@ -23,7 +23,7 @@ VENV = Path(os.environ.get("FLOSSPAY_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # Editable installs: the core with its dev tools, every rail plugin, and the conformance suite.
-PACKAGES = [".[dev]", "plugins/upi", "plugins/card", "plugins/wallet", "conformance"]
+PACKAGES = [".[dev]", "plugins/upi", "plugins/card", "plugins/wallet", "plugins/netbanking", "conformance"]
 
 
 def _say(message: str) -> None:
