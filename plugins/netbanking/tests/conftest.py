@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -32,15 +33,9 @@ class NetbankingRequirements(RailRequirements):
 
 
 class NetbankingScenarios(RailScenarios):
-    timeout_seconds = 0.5
-    settle_seconds = 3.0
-
-    def settings(self, psp_url: str, timeout_seconds: float) -> dict[str, str]:
-        banks = ",".join([*BANKS, *TEST_BANKS])
-        return {"psp_url": psp_url, "timeout_seconds": str(timeout_seconds), "api_key": API_KEY, "banks": banks}
-
-    def sandbox_settings(self) -> dict[str, str]:
-        return {"api_key": API_KEY, "sandbox_auto_seconds": "0.3", "sandbox_slow_seconds": "1.0"}
+    api_key = API_KEY
+    rail_options = MappingProxyType({"banks": ",".join([*BANKS, *TEST_BANKS])})  # the test banks too
+    sandbox_options = MappingProxyType({"sandbox_auto_seconds": "0.3", "sandbox_slow_seconds": "1.0"})
 
     def valid(self, case: str) -> Mapping[str, Any]:
         return netbanking("XAPR")
@@ -68,9 +63,6 @@ class NetbankingScenarios(RailScenarios):
 
     def action_required(self, case: str) -> Mapping[str, Any]:
         return netbanking("XAUT")
-
-    def secrets(self, fields: Mapping[str, Any]) -> Iterable[str]:
-        return [API_KEY]
 
     def charged_minor(self, psp_url: str, request: RailRequest) -> int:
         headers = {"Authorization": f"Bearer {API_KEY}"}
