@@ -23,19 +23,17 @@ from flosspay.railapi import (
     FieldError,
     Flow,
     Money,
-    NextAction,
     NoAnswer,
     Outcome,
     PreparedPayment,
     PspAnswer,
+    PspAnswers,
     PspTransport,
     RailRequest,
     RailResult,
     RefundResult,
     ServiceUnavailable,
     ValidationFailed,
-    as_refund,
-    http_failure,
     never_raises,
     reference_refusal,
     refund_refusal,
@@ -203,48 +201,11 @@ def _check_expiry(card: CardDetails, today: date, errors: list[FieldError]) -> N
         errors.append(FieldError("card.expiryMonth", "has passed: the card has expired"))
 
 
-_CHARGE_OUTCOMES = {
-    "succeeded": Outcome.COMPLETED,
-    "declined": Outcome.DECLINED,
-    "requires_action": Outcome.ACTION_REQUIRED,
-}
-_CREDENTIALS = "FLOSSPAY_CARD_API_KEY"
-
-
-def _charge_result(answer: PspAnswer | NoAnswer, *, on_status_query: bool) -> RailResult:
-    if isinstance(answer, NoAnswer):
-        return answer.result()
-    if answer.http_status == 200:
-        outcome = _CHARGE_OUTCOMES.get(str(answer.body.get("status")))
-        if outcome is None:
-            return RailResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown charge status")
-        action = _next_action(answer.body.get("nextAction")) if outcome is Outcome.ACTION_REQUIRED else None
-        return RailResult(outcome, answer.text("code"), answer.text("message"), answer.text("chargeId"), action)
-    if answer.http_status == 404 and on_status_query and answer.text("code") == "not_found":
-        return RailResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
-    return http_failure(answer, credentials=_CREDENTIALS)
-
-
-def _next_action(raw: object) -> NextAction | None:
-    """The PSP's challenge redirect, if it gave a usable one (a bad one is dropped, not trusted)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("type"), str) or not isinstance(raw.get("url"), str):
-        return None
-    try:
-        return NextAction(raw["type"], raw["url"])
-    except ValueError:
-        return None
-
-
-def _refund_result(answer: PspAnswer | NoAnswer) -> RefundResult:
-    if isinstance(answer, NoAnswer):
-        return answer.refund_result()
-    code = answer.text("code")
-    if answer.http_status == 200:
-        if answer.body.get("status") == "succeeded":
-            return RefundResult(Outcome.COMPLETED, code or "00", "refunded")
-        if answer.body.get("status") == "declined":
-            return RefundResult(Outcome.DECLINED, code, "the PSP refused the refund")
-        return RefundResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown refund status")
-    if answer.http_status == 404 and code == "not_found":
-        return RefundResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
-    return as_refund(http_failure(answer, credentials=_CREDENTIALS))
+_ANSWERS = PspAnswers(
+    outcomes={"succeeded": Outcome.COMPLETED, "declined": Outcome.DECLINED, "requires_action": Outcome.ACTION_REQUIRED},
+    id_field="chargeId",
+    noun="charge",
+    credentials="FLOSSPAY_CARD_API_KEY",
+)
+_charge_result = _ANSWERS.payment
+_refund_result = _ANSWERS.refund
