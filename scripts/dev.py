@@ -67,7 +67,7 @@ def test(extra: list[str]) -> int:
     _say("ruff")
     if _run(str(BIN / "ruff"), "check", ".") or _run(str(BIN / "ruff"), "format", "--check", "--quiet", "."):
         return 1
-    _say("mypy --strict flosspay/domain flosspay/application")
+    _say("mypy --strict flosspay/domain flosspay/application flosspay/railkit")
     if _run(str(BIN / "mypy")):
         return 1
     _say("lint-imports (layer contracts in pyproject.toml)")
