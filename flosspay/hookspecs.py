@@ -29,6 +29,13 @@ def flosspay_rail(settings: RailSettings) -> Rail | None:
     Rules: called once per process at start-up; must not do network I/O (connect lazily); raise an
     exception with a clear one-line message when the settings are unusable (the rail is then
     reported as failed to load and FlossPay starts with the others).
+
+    The rail's contract (``flosspay.railapi.Rail``, checked by the conformance suite) includes:
+    ``prepare`` names the ledger accounts of the payment (``PreparedPayment.payer_account`` and
+    ``payee_account``: segments after the rail's name, the same for the same payer, never a card
+    number or a secret; no payee means the merchant is paid), and an ACTION_REQUIRED result may
+    carry ``next_action`` (``NextAction("redirect", url)``: where the customer must go; FlossPay
+    stores it with the payment and shows it as ``nextAction`` in the status until it is final).
     """
 
 

@@ -12,9 +12,11 @@ import importlib
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flosspay.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
+from flosspay.domain.ledger import rail_account
 from flosspay.domain.money import CURRENCY_EXPONENTS, Money
 from flosspay.domain.payment import Flow
 from flosspay.domain.rail import (
+    NextAction,
     Outcome,
     PreparedPayment,
     Rail,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
         CliOption,
         NoAnswer,
         PspAnswer,
+        PspAnswers,
         PspTransport,
         RailSettingsError,
         Reply,
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
         as_refund,
         http_failure,
         never_raises,
+        next_action,
         reference_refusal,
         refund_refusal,
         run_cli,
@@ -73,10 +77,12 @@ __all__ = [
     "FieldError",
     "Flow",
     "Money",
+    "NextAction",
     "NoAnswer",
     "Outcome",
     "PreparedPayment",
     "PspAnswer",
+    "PspAnswers",
     "PspTransport",
     "Rail",
     "RailRequest",
@@ -96,6 +102,8 @@ __all__ = [
     "hookimpl",
     "http_failure",
     "never_raises",
+    "next_action",
+    "rail_account",
     "reference_refusal",
     "refund_refusal",
     "run_cli",

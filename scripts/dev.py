@@ -23,7 +23,7 @@ VENV = Path(os.environ.get("FLOSSPAY_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # Editable installs: the core with its dev tools, every rail plugin, and the conformance suite.
-PACKAGES = [".[dev]", "plugins/upi", "plugins/card", "plugins/wallet", "conformance"]
+PACKAGES = [".[dev]", "plugins/upi", "plugins/card", "plugins/wallet", "plugins/netbanking", "conformance"]
 
 
 def _say(message: str) -> None:
@@ -67,8 +67,11 @@ def test(extra: list[str]) -> int:
     _say("ruff")
     if _run(str(BIN / "ruff"), "check", ".") or _run(str(BIN / "ruff"), "format", "--check", "--quiet", "."):
         return 1
-    _say("mypy --strict flosspay/domain flosspay/application")
+    _say("mypy --strict flosspay/domain flosspay/application flosspay/railkit")
     if _run(str(BIN / "mypy")):
+        return 1
+    _say("lint-imports (layer contracts in pyproject.toml)")
+    if _run(str(BIN / "lint-imports"), "--no-cache"):
         return 1
     _say("pytest")
     return _run(str(PY), "-m", "pytest", *extra)

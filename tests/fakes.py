@@ -374,7 +374,12 @@ class FakeRail:
         assert isinstance(fields, FakeFields)
         if fields.sender_upi.lower() == fields.receiver_upi.lower():
             raise ValidationFailed([FieldError("receiverUpi", "must differ from senderUpi")])
-        return PreparedPayment({"senderUpi": fields.sender_upi, "receiverUpi": fields.receiver_upi}, {})
+        return PreparedPayment(
+            {"senderUpi": fields.sender_upi, "receiverUpi": fields.receiver_upi},
+            {},
+            payer_account=("vpa", fields.sender_upi.lower()),
+            payee_account=("vpa", fields.receiver_upi.lower()),
+        )
 
     def execute(self, request: RailRequest) -> RailResult:
         self.calls.append(("execute", request.reference))

@@ -37,6 +37,11 @@ class RailRequirements:
         """``execute`` may answer ACTION_REQUIRED (the customer must act) and ``status`` later resolves it."""
         return False
 
+    @property
+    def next_action(self) -> bool:
+        """ACTION_REQUIRED answers say where to send the customer (a redirect ``NextAction``)."""
+        return False
+
     @classmethod
     def capabilities(cls) -> list[str]:
         """The names of every capability property, in declaration order (for reports and checks)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from flosspay.railapi import Money, RailRequest
@@ -41,22 +42,37 @@ class RailScenarios:
     amount: Money = Money(10_000, "INR")
     """The amount every scenario pays (the suite also refunds parts of it)."""
 
-    timeout_seconds: float = 1.0
+    timeout_seconds: float = 0.5
     """The rail timeout the suite configures; the sandbox's ``slow`` answer must take longer."""
 
     timeout_margin_seconds: float = 1.0
     """How much longer than ``timeout_seconds`` a call may take before the rail counts as ignoring it."""
 
-    settle_seconds: float = 5.0
+    settle_seconds: float = 3.0
     """How long ``status`` may take to turn UNCERTAIN, PENDING or ACTION_REQUIRED into a final outcome."""
+
+    api_key: str | None = None
+    """A test API key: given to the rail and to its sandbox as ``api_key``, and checked never to show."""
+
+    rail_options: Mapping[str, str] = MappingProxyType({})
+    """Further settings of the rail (added to ``psp_url``, ``timeout_seconds`` and ``api_key``)."""
+
+    sandbox_options: Mapping[str, str] = MappingProxyType({})
+    """Settings of the sandbox besides ``api_key`` (e.g. short delays so the suite runs fast)."""
 
     def settings(self, psp_url: str, timeout_seconds: float) -> dict[str, str]:
         """The rail's settings (``flosspay_rail(settings)``) pointing at ``psp_url`` with that timeout."""
-        return {"psp_url": psp_url, "timeout_seconds": f"{timeout_seconds:g}"}
+        settings = {"psp_url": psp_url, "timeout_seconds": f"{timeout_seconds:g}", **self.rail_options}
+        if self.api_key is not None:
+            settings["api_key"] = self.api_key
+        return settings
 
     def sandbox_settings(self) -> dict[str, str]:
-        """The settings given to ``flosspay_sandbox`` (e.g. short delays so the suite runs fast)."""
-        return {}
+        """The settings given to ``flosspay_sandbox``: ``api_key`` and ``sandbox_options``."""
+        settings = dict(self.sandbox_options)
+        if self.api_key is not None:
+            settings["api_key"] = self.api_key
+        return settings
 
     def valid(self, case: str) -> Fields:
         """A request the sandbox completes at once (execute answers COMPLETED)."""
@@ -95,9 +111,9 @@ class RailScenarios:
 
         Secret settings (API keys) and secret fields of ``fields`` (a PAN, a CVV). Values shorter than
         six characters (a CVV) are only looked for where they could not match by chance: exact stored
-        values and quoted in reprs.
+        values and quoted in reprs. Default: ``api_key``, when set.
         """
-        return ()
+        return () if self.api_key is None else (self.api_key,)
 
     def charged_minor(self, psp_url: str, request: RailRequest) -> int | None:
         """Minor units the sandbox has taken from this request's payer so far (refunds not deducted).

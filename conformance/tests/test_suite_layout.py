@@ -45,6 +45,7 @@ def test_capabilities_are_conservative_by_default() -> None:
         "collect": False,
         "status_query": True,
         "three_d_secure": False,
+        "next_action": False,
     }
 
 

@@ -18,6 +18,7 @@ from flosspay.application.policies import IntakePolicy
 from flosspay.application.views import accepted_body
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, ValidationFailed
 from flosspay.domain.idempotency import IdempotencyRecord, decide
+from flosspay.domain.ledger import payment_accounts
 from flosspay.domain.money import parse_money
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import Flow, Payment
@@ -112,8 +113,12 @@ def accept_payment(
     if errors or money is None or prepared is None:
         raise ValidationFailed(errors)
 
+    payment_id = new_id()
+    payer, payee = payment_accounts(
+        rail.name, intent.client_id, payment_id, prepared.payer_account, prepared.payee_account
+    )
     payment = Payment.accept(
-        id=new_id(),
+        id=payment_id,
         client_id=intent.client_id,
         flow=intent.flow,
         method=rail.method,
@@ -124,6 +129,8 @@ def accept_payment(
         note=intent.note,
         now=now,
         expires_at=expires_at,
+        payer_account=payer,
+        payee_account=payee,
     )
     status_code = 200 if intent.flow is Flow.PAY else 202
     body = accepted_body(payment)

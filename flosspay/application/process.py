@@ -20,7 +20,7 @@ from flosspay.domain.ledger import completed_payment_entry
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import AttemptOutcome, Payment, PaymentStatus
 from flosspay.domain.ports import Clock, RailRegistry, UnitOfWorkFactory
-from flosspay.domain.rail import Outcome, RailRequest, RailResult
+from flosspay.domain.rail import NextAction, Outcome, RailRequest, RailResult
 
 
 class Disposition(enum.StrEnum):
@@ -164,8 +164,9 @@ def _apply(
             payment.expire("EXPIRED", "the payer did not answer before the request expired", now, number)
             return Disposition.DONE
         if outcome is Outcome.ACTION_REQUIRED and payment.status is PaymentStatus.PROCESSING:
+            action = result.next_action.as_dict() if isinstance(result.next_action, NextAction) else None
             try:
-                payment.require_action(reason, now, number)
+                payment.require_action(reason, now, number, action)
             except IllegalTransition:
                 payment.release(now)
         else:

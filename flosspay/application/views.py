@@ -60,6 +60,7 @@ class StatusView(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True
     expires_at: datetime | None = None
     note: str | None = None
     ledger_entry_id: str | None = None
+    next_action: dict[str, str] | None = None
 
 
 def _merge(view: msgspec.Struct, public: dict[str, Any]) -> bytes:
@@ -106,6 +107,7 @@ def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusV
         expires_at=payment.expires_at,
         note=payment.note,
         ledger_entry_id=ledger_entry_id,
+        next_action=payment.next_action if not payment.is_final else None,
     )
 
 

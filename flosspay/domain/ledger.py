@@ -1,8 +1,9 @@
 """The double-entry ledger: journal entries whose postings balance per currency, never changed.
 
-Chart of accounts (docs/ledger.md): rail-qualified names such as ``upi:vpa:alice@upi``, one
-clearing account per rail (``upi:clearing``) and ``merchant:<client id>`` for rails whose payee is
-the merchant. A posting's amount is signed integer minor units: positive flows into the account.
+Chart of accounts (docs/ledger.md): the rail names its payer's and payee's accounts (under its
+own name, e.g. ``upi:vpa:alice@upi``; see ``PreparedPayment``), one clearing account per rail
+(``upi:clearing``) and ``merchant:<client id>`` for rails whose payee is the merchant. A
+posting's amount is signed integer minor units: positive flows into the account.
 A correction or a reversal is a new entry that references the entry it changes.
 """
 
@@ -12,7 +13,6 @@ import enum
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote
 
 import msgspec
@@ -55,28 +55,35 @@ def clearing_account(rail: str) -> str:
     return account(rail.lower(), "clearing")
 
 
+def rail_account(rail: str, segments: tuple[str, ...]) -> str | None:
+    """The account a rail named by ``segments`` (after its own name), or None if they make no valid name."""
+    if not segments or not all(isinstance(segment, str) and segment for segment in segments):
+        return None
+    name = account(rail.lower(), *segments)
+    return name if is_account_name(name) else None
+
+
+def payment_accounts(
+    rail: str, client_id: str, payment_id: uuid.UUID, payer: tuple[str, ...], payee: tuple[str, ...]
+) -> tuple[str, str]:
+    """The payer and payee accounts fixed when a payment is accepted, from the rail's segments.
+
+    No (or unusable) payer segments: the payment's own payer account; no payee: the merchant.
+    """
+    return (
+        rail_account(rail, payer) or account(rail.lower(), "payer", str(payment_id)),
+        rail_account(rail, payee) or account("merchant", client_id),
+    )
+
+
 def payer_account(payment: Payment) -> str:
-    """The account money leaves: the rail's own name for the payer, from the stored details."""
-    details: dict[str, Any] = payment.details
-    rail = payment.rail.lower()
-    sender = details.get("senderUpi")
-    if isinstance(sender, str) and sender:
-        return account(rail, "vpa", sender.lower())
-    token = details.get("pan_token")
-    if isinstance(token, str) and token:
-        return account(rail, "token", token)
-    provider, wallet_id = details.get("provider"), details.get("wallet_id")
-    if isinstance(provider, str) and provider and isinstance(wallet_id, str) and wallet_id:
-        return account(rail, provider.lower(), wallet_id)
-    return account(rail, "payer", str(payment.id))
+    """The account money leaves, as the rail named it when the payment was accepted."""
+    return payment.payer_account or account(payment.rail.lower(), "payer", str(payment.id))
 
 
 def payee_account(payment: Payment) -> str:
-    """The account money reaches: the receiving VPA for UPI, else the merchant (API client)."""
-    receiver = payment.details.get("receiverUpi")
-    if isinstance(receiver, str) and receiver:
-        return account(payment.rail.lower(), "vpa", receiver.lower())
-    return account("merchant", payment.client_id)
+    """The account money reaches, as the rail named it when the payment was accepted (else the merchant)."""
+    return payment.payee_account or account("merchant", payment.client_id)
 
 
 class Posting(msgspec.Struct, frozen=True):

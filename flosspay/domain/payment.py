@@ -106,7 +106,9 @@ class Payment:
     """A payment from acceptance to its final status.
 
     ``details`` holds the rail's stored fields (VPAs, a card token, a wallet id: never a PAN or CVV);
-    ``public`` holds the safe fields shown to the merchant. ``version`` guards concurrent saves.
+    ``public`` holds the safe fields shown to the merchant. ``payer_account`` and ``payee_account``
+    are the ledger accounts the rail named at acceptance; ``next_action`` is what the customer must
+    do while the payment waits on them (cleared once final). ``version`` guards concurrent saves.
     """
 
     def __init__(
@@ -132,6 +134,9 @@ class Payment:
         version: int = 1,
         history: list[StatusChange] | None = None,
         attempts: list[RailAttempt] | None = None,
+        payer_account: str | None = None,
+        payee_account: str | None = None,
+        next_action: dict[str, str] | None = None,
     ) -> None:
         self.id = id
         self.client_id = client_id
@@ -151,6 +156,9 @@ class Payment:
         self.lease_owner = lease_owner
         self.lease_expires_at = lease_expires_at
         self.version = version
+        self.payer_account = payer_account
+        self.payee_account = payee_account
+        self.next_action = next_action
         self.history: list[StatusChange] = history if history is not None else []
         self.attempts: list[RailAttempt] = attempts if attempts is not None else []
         # Rows appended since load; the repository persists only these.
@@ -172,6 +180,8 @@ class Payment:
         note: str | None,
         now: datetime,
         expires_at: datetime | None = None,
+        payer_account: str | None = None,
+        payee_account: str | None = None,
     ) -> Payment:
         """A newly accepted payment in its flow's initial status, with its first history row."""
         payment = cls(
@@ -188,6 +198,8 @@ class Payment:
             created_at=now,
             updated_at=now,
             expires_at=expires_at,
+            payer_account=payer_account,
+            payee_account=payee_account,
         )
         change = StatusChange(None, payment.status, now, "accepted")
         payment.history.append(change)
@@ -206,6 +218,8 @@ class Payment:
         self.new_history.append(change)
         self.status = to
         self.updated_at = now
+        if to in FINAL_STATUSES:
+            self.next_action = None  # nothing is left for the customer to do
 
     # --- the worker's lease -------------------------------------------------------------------
 
@@ -291,8 +305,13 @@ class Payment:
         self.failure_reason = reason
         self.release(now)
 
-    def require_action(self, reason: str, now: datetime, attempt: int | None) -> None:
+    def require_action(
+        self, reason: str, now: datetime, attempt: int | None, next_action: dict[str, str] | None = None
+    ) -> None:
+        """Wait for the customer; ``next_action`` (a redirect) replaces the one kept, if given."""
         self._transition(PaymentStatus.ACTION_REQUIRED, now, reason, attempt)
+        if next_action is not None:
+            self.next_action = next_action
         self.release(now)
 
     def mark_saved(self) -> None:

@@ -38,13 +38,45 @@ class Outcome(enum.StrEnum):
     NOT_FOUND = "NOT_FOUND"
 
 
+NEXT_ACTION_TYPES = frozenset({"redirect"})
+MAX_NEXT_ACTION_URL = 2048
+
+
+class NextAction(msgspec.Struct, frozen=True):
+    """What the customer must do for an ACTION_REQUIRED payment: ``redirect`` their browser to ``url``.
+
+    Rules: ``type`` is one of ``NEXT_ACTION_TYPES``; ``url`` is an absolute http(s) URL of at most
+    2048 characters that holds no secret (the merchant and the customer both see it).
+    """
+
+    type: str
+    url: str
+
+    def __post_init__(self) -> None:
+        if self.type not in NEXT_ACTION_TYPES:
+            raise ValueError(f"unknown next action type {self.type!r}; known: {', '.join(sorted(NEXT_ACTION_TYPES))}")
+        protocol, sep, rest = self.url.partition("://")
+        if not sep or protocol not in ("http", "https") or not rest or len(self.url) > MAX_NEXT_ACTION_URL:
+            raise ValueError("a next action's url must be an absolute http(s) URL of at most 2048 characters")
+        if any(ch.isspace() or ord(ch) < 0x21 or ord(ch) > 0x7E for ch in self.url):
+            raise ValueError("a next action's url must be printable ASCII without spaces")
+
+    def as_dict(self) -> dict[str, str]:
+        return {"type": self.type, "url": self.url}
+
+
 class RailResult(msgspec.Struct, frozen=True):
-    """What a rail call came to. ``code`` is the PSP's own response code (e.g. NPCI ``Z9``)."""
+    """What a rail call came to. ``code`` is the PSP's own response code (e.g. NPCI ``Z9``).
+
+    ``next_action``: with ACTION_REQUIRED, where to send the customer (stored with the payment and
+    shown in its status until it is final); ignored with any other outcome.
+    """
 
     outcome: Outcome
     code: str | None = None
     reason: str | None = None
     rail_reference: str | None = None
+    next_action: NextAction | None = None
 
 
 class RailRequest(msgspec.Struct, frozen=True):
@@ -58,14 +90,23 @@ class RailRequest(msgspec.Struct, frozen=True):
 
 
 class PreparedPayment(msgspec.Struct, frozen=True):
-    """A validated request split into what may be stored and what may be shown.
+    """A validated request split into what may be stored and what may be shown, and whose money it is.
 
     ``details``: kept with the payment and handed back in ``RailRequest.details`` (tokens, never a
     PAN or CVV). ``public``: safe fields shown to the merchant (card scheme and last four, provider).
+
+    ``payer_account`` and ``payee_account``: the ledger accounts money leaves and reaches, as
+    segments after the rail's own name (``("vpa", "alice@upi")`` is ``upi:vpa:alice@upi``). The rail
+    decides them; FlossPay %-encodes each segment. Rules: the same payer gives the same segments on
+    every call (a balance is a sum over one name), never a card number or a secret (a token is
+    fine). Empty ``payee_account``: the merchant is paid (``merchant:<client id>``); empty
+    ``payer_account``: each payment gets its own payer account (``<rail>:payer:<payment id>``).
     """
 
     details: dict[str, Any]
     public: dict[str, Any]
+    payer_account: tuple[str, ...] = ()
+    payee_account: tuple[str, ...] = ()
 
 
 class RefundResult(msgspec.Struct, frozen=True):

@@ -4,6 +4,7 @@ Public, like ``flosspay.railapi`` (which re-exports these names), and versioned 
 
 - ``transport``: ``PspTransport`` sends JSON to the PSP and answers ``PspAnswer`` or ``NoAnswer``
   (TRANSIENT if nothing was sent, UNCERTAIN if it may have been); it never raises.
+- ``answers``: ``PspAnswers``, what a JSON PSP's ``{status, code, message, <id>}`` answers mean.
 - ``failures``: ``http_failure`` turns an HTTP error status into DECLINED, TRANSIENT or UNCERTAIN.
 - ``refusals``: ``reference_refusal`` and ``refund_refusal``, what a rail refuses without asking.
 - ``guard``: ``never_raises``, so a rail's slip is an UNCERTAIN outcome, not an exception.
@@ -14,6 +15,7 @@ Public, like ``flosspay.railapi`` (which re-exports these names), and versioned 
 
 from __future__ import annotations
 
+from flosspay.railkit.answers import PspAnswers, next_action
 from flosspay.railkit.failures import http_failure
 from flosspay.railkit.guard import never_raises
 from flosspay.railkit.refusals import MAX_REFERENCE_LENGTH, as_refund, reference_refusal, refund_refusal
@@ -27,6 +29,7 @@ __all__ = [
     "CliOption",
     "NoAnswer",
     "PspAnswer",
+    "PspAnswers",
     "PspTransport",
     "RailSettingsError",
     "Reply",
@@ -36,6 +39,7 @@ __all__ = [
     "as_refund",
     "http_failure",
     "never_raises",
+    "next_action",
     "reference_refusal",
     "refund_refusal",
     "run_cli",

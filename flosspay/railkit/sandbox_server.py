@@ -41,11 +41,27 @@ DEFAULT_ERROR_CODES: Mapping[int, str] = MappingProxyType(
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What the sandbox answers: an HTTP status, a JSON object, and how long to wait before sending it."""
+    """What the sandbox answers: an HTTP status, a JSON object, and how long to wait before sending it.
+
+    A page for a customer's browser (a bank's or a 3-D Secure challenge) is ``Reply.page(html)``;
+    sending the browser on is ``Reply.redirect(url)``.
+    """
 
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | str
     delay_seconds: float = 0.0
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def page(cls, html: str, status: int = 200) -> Reply:
+        """An HTML page (UTF-8), for a customer's browser."""
+        return cls(status, html, content_type="text/html; charset=utf-8")
+
+    @classmethod
+    def redirect(cls, url: str) -> Reply:
+        """303 See Other to ``url``: the browser follows with a GET (after a form's POST, too)."""
+        return cls(303, "", content_type="text/plain", headers=(("Location", url),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +88,17 @@ class SandboxServer(abc.ABC):
     """A sandbox PSP: ``start(host, port) -> base_url`` serves in a daemon thread, ``stop()`` ends it.
 
     Subclasses implement ``route`` and may set ``name`` (thread and server names), ``health_path``
-    (answered ``{"status": "ok"}`` without a key; None for no health endpoint), ``error_codes``
-    and ``max_body_bytes``. With ``api_key`` set, every other request must carry
+    (answered ``{"status": "ok"}`` without a key; None for no health endpoint), ``browser_prefixes``
+    (customer pages, no key; their form posts arrive as a dict of fields), ``error_codes`` and
+    ``max_body_bytes``. With ``api_key`` set, every other request must carry
     ``Authorization: Bearer <api_key>`` or is answered 401. ``verbose`` logs request lines and
     handler errors to stderr; sandboxes are quiet otherwise.
     """
 
     name: ClassVar[str] = "sandbox"
     health_path: ClassVar[str | None] = "/v1/health"
+    browser_prefixes: ClassVar[tuple[str, ...]] = ()
+    """Path prefixes of pages a customer's browser opens: answered without the API key."""
     error_codes: ClassVar[Mapping[int, str]] = DEFAULT_ERROR_CODES
     max_body_bytes: ClassVar[int] = 64 * 1024
 
@@ -226,12 +245,17 @@ class _Handler(BaseHTTPRequestHandler):
             return raw
         if method == "GET" and url.path == sandbox.health_path:
             return Reply(200, {"status": "ok"})
-        if not sandbox.authorised(self.headers.get("Authorization")):
+        browser = any(url.path.startswith(prefix) for prefix in sandbox.browser_prefixes)
+        if not browser and not sandbox.authorised(self.headers.get("Authorization")):
             return sandbox.error(401, "missing or wrong API key")
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            return sandbox.error(400, "the body must be JSON")
+        body: object
+        if browser and self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            body = {key: values[0] for key, values in parse_qs(raw.decode("utf-8", "replace")).items()}
+        else:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                return sandbox.error(400, "the body must be JSON")
         parts = tuple(unquote(part) for part in url.path.strip("/").split("/"))
         request = SandboxRequest(method, url.path, parts, parse_qs(url.query), body)
         reply = sandbox.route(request)
@@ -254,9 +278,11 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(length))
 
     def _send(self, reply: Reply) -> None:
-        data = json.dumps(reply.body).encode()
+        data = reply.body.encode() if isinstance(reply.body, str) else json.dumps(reply.body).encode()
         self.send_response(reply.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(data)))
         if self.close_connection:
             self.send_header("Connection", "close")

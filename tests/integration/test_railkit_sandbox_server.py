@@ -202,3 +202,33 @@ def test_verbose_sandboxes_log_request_lines_but_never_bodies(capfd: pytest.Capt
     assert '"POST /v1/echo HTTP/1.1" 200' in err
     assert "4111111111111111" not in err
     assert KEY not in err
+
+
+class PagesPsp(SandboxServer):
+    browser_prefixes = ("/pay/",)
+
+    def route(self, request: SandboxRequest) -> Reply | None:
+        match request.method, request.parts:
+            case "GET", ("pay", session):
+                return Reply.page(f"<p>pay {session}</p>")
+            case "POST", ("pay", session):
+                return Reply.redirect(f"https://shop.example/back?s={session}&d={request.body!r}")
+            case "GET", ("v1", "secret"):
+                return Reply(200, {"ok": True})
+        return None
+
+
+def test_customer_pages_need_no_key_answer_html_and_take_form_posts() -> None:
+    with PagesPsp(api_key="k") as psp:
+        url = psp.start()
+        page = httpx.get(f"{url}/pay/s1", timeout=5)
+        assert (page.status_code, page.headers["content-type"], page.text) == (
+            200,
+            "text/html; charset=utf-8",
+            "<p>pay s1</p>",
+        )
+        posted = httpx.post(f"{url}/pay/s1", data={"decision": "approve", "x": "a b"}, timeout=5)
+        assert posted.status_code == 303
+        assert posted.headers["location"] == "https://shop.example/back?s=s1&d={'decision': 'approve', 'x': 'a b'}"
+        assert httpx.get(f"{url}/v1/secret", timeout=5).status_code == 401, "outside the prefixes the key is needed"
+        assert httpx.get(f"{url}/v1/secret", headers={"Authorization": "Bearer k"}, timeout=5).json() == {"ok": True}

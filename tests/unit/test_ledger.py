@@ -28,6 +28,7 @@ from flosspay.domain.ledger import (
     completed_payment_entry,
     payee_account,
     payer_account,
+    payment_accounts,
     payment_entry_id,
 )
 from flosspay.domain.money import Money
@@ -44,7 +45,14 @@ def inr(minor: int) -> Money:
     return Money(minor, "INR")
 
 
-def payment(rail: str = "upi", details: dict[str, str] | None = None, client: str = "cl_1") -> Payment:
+def payment(
+    rail: str = "upi",
+    details: dict[str, str] | None = None,
+    client: str = "cl_1",
+    payer: tuple[str, ...] = ("vpa", "alice@upi"),
+    payee: tuple[str, ...] = ("vpa", "bob@upi"),
+) -> Payment:
+    payer_name, payee_name = payment_accounts(rail, client, uuid.UUID(int=1), payer, payee)
     made = Payment.accept(
         id=uuid.UUID(int=1),
         client_id=client,
@@ -56,6 +64,8 @@ def payment(rail: str = "upi", details: dict[str, str] | None = None, client: st
         public={},
         note=None,
         now=T0,
+        payer_account=payer_name,
+        payee_account=payee_name,
     )
     made.claim("w", T0, T0 + timedelta(seconds=30))
     made.complete(T0, "ok", 1)
@@ -73,27 +83,34 @@ def test_account_names_are_rail_qualified_and_escape_what_could_confuse_a_reader
 
 
 @pytest.mark.parametrize(
-    ("rail", "details", "payer", "payee"),
+    ("rail", "segments", "payer", "payee"),
     [
-        ("upi", {"senderUpi": "Alice@UPI", "receiverUpi": "Shop@OkAxis"}, "upi:vpa:alice@upi", "upi:vpa:shop@okaxis"),
-        ("card", {"pan_token": "tok_9f8e", "scheme": "VISA", "last4": "4242"}, "card:token:tok_9f8e", "merchant:cl_1"),
-        ("wallet", {"provider": "PayTM", "wallet_id": "w-77"}, "wallet:paytm:w-77", "merchant:cl_1"),
-        ("netbank", {}, "netbank:payer:00000000-0000-0000-0000-000000000001", "merchant:cl_1"),
+        ("upi", (("vpa", "alice@upi"), ("vpa", "shop@okaxis")), "upi:vpa:alice@upi", "upi:vpa:shop@okaxis"),
+        ("card", (("token", "tok_9f8e"), ()), "card:token:tok_9f8e", "merchant:cl_1"),
+        ("wallet", (("paytm", "w-77"), ()), "wallet:paytm:w-77", "merchant:cl_1"),
+        ("netbank", ((), ()), "netbank:payer:00000000-0000-0000-0000-000000000001", "merchant:cl_1"),
+        ("NetBank", (("bank", "HDFC", "a b"), ()), "netbank:bank:HDFC:a%20b", "merchant:cl_1"),
     ],
 )
-def test_the_chart_of_accounts_names_payer_and_payee_per_rail(
-    rail: str, details: dict[str, str], payer: str, payee: str
+def test_the_rail_names_payer_and_payee_and_the_entry_posts_to_them(
+    rail: str, segments: tuple[tuple[str, ...], tuple[str, ...]], payer: str, payee: str
 ) -> None:
-    made = payment(rail, details)
+    made = payment(rail, {}, payer=segments[0], payee=segments[1])
     assert (payer_account(made), payee_account(made)) == (payer, payee)
     entry = completed_payment_entry(made, T0)
     assert [(p.account, p.amount.minor) for p in entry.postings] == [
         (payer, -2800),
-        (f"{rail}:clearing", 2800),
-        (f"{rail}:clearing", -2800),
+        (f"{rail.lower()}:clearing", 2800),
+        (f"{rail.lower()}:clearing", -2800),
         (payee, 2800),
     ]
     assert entry.id == payment_entry_id(made.id) and entry.kind is EntryKind.PAYMENT
+
+
+def test_details_no_longer_name_accounts_only_what_the_rail_declared_does() -> None:
+    made = payment("upi", {"senderUpi": "mallory@upi", "receiverUpi": "eve@upi"}, payer=(), payee=())
+    assert payer_account(made) == "upi:payer:00000000-0000-0000-0000-000000000001"
+    assert payee_account(made) == "merchant:cl_1"
 
 
 @pytest.mark.parametrize(

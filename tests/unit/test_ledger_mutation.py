@@ -20,6 +20,8 @@ from flosspay.domain.ledger import (
     is_account_name,
     payee_account,
     payer_account,
+    payment_accounts,
+    rail_account,
 )
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow, Payment
@@ -70,26 +72,32 @@ def test_account_names_may_be_255_characters_and_no_more() -> None:
 
 
 @pytest.mark.parametrize(
-    ("details", "payer"),
+    ("segments", "payer"),
     [
-        ({"senderUpi": "", "pan_token": "t1"}, "upi:token:t1"),
-        ({"senderUpi": 5, "pan_token": "t1"}, "upi:token:t1"),
-        ({"pan_token": "", "provider": "P", "wallet_id": "w"}, "upi:p:w"),
-        ({"pan_token": 5, "provider": "P", "wallet_id": "w"}, "upi:p:w"),
-        ({"provider": "P", "wallet_id": ""}, f"upi:payer:{PID}"),
-        ({"provider": "P", "wallet_id": 5}, f"upi:payer:{PID}"),
-        ({"provider": "", "wallet_id": "w"}, f"upi:payer:{PID}"),
-        ({"provider": 5, "wallet_id": "w"}, f"upi:payer:{PID}"),
-        ({"wallet_id": "w"}, f"upi:payer:{PID}"),
+        (("vpa", "a@upi"), "upi:vpa:a@upi"),
+        (("x",), "upi:x"),
+        ((), f"upi:payer:{PID}"),
+        (("vpa", ""), f"upi:payer:{PID}"),
+        (("", "a"), f"upi:payer:{PID}"),
+        (("vpa", 5), f"upi:payer:{PID}"),
+        (("v", "a" * 250), f"upi:payer:{PID}"),  # upi:v:aaa... would be 256 characters
+        (("v", "a" * 248), "upi:v:" + "a" * 248),
     ],
 )
-def test_empty_or_non_text_details_do_not_name_the_payer(details: dict[str, Any], payer: str) -> None:
-    assert payer_account(_payment(details)) == payer
+def test_unusable_rail_segments_fall_back_to_the_payments_own_payer(segments: tuple[Any, ...], payer: str) -> None:
+    assert payment_accounts("UPI", "cl_1", PID, segments, ())[0] == payer
+    assert rail_account("upi", segments) == (None if payer.startswith("upi:payer:") else payer)
 
 
-def test_an_empty_or_non_text_receiver_means_the_merchant_is_paid() -> None:
-    assert payee_account(_payment({"receiverUpi": ""})) == "merchant:cl_1"
-    assert payee_account(_payment({"receiverUpi": 5})) == "merchant:cl_1"
+def test_no_payee_segments_mean_the_merchant_is_paid() -> None:
+    assert payment_accounts("upi", "cl_1", PID, (), ())[1] == "merchant:cl_1"
+    assert payment_accounts("upi", "cl 1", PID, (), ("",))[1] == "merchant:cl%201"
+    assert payment_accounts("upi", "cl_1", PID, (), ("vpa", "B@upi"))[1] == "upi:vpa:B@upi"
+
+
+def test_a_payment_without_stored_accounts_uses_the_generic_ones() -> None:
+    made = _payment({"senderUpi": "a@upi", "receiverUpi": "b@upi"})
+    assert (payer_account(made), payee_account(made)) == (f"upi:payer:{PID}", "merchant:cl_1")
 
 
 def test_entry_rule_messages_are_exact() -> None:

@@ -5,6 +5,7 @@ come from ``flosspay_conformance.plugin``; tests of optional capabilities are ma
 ``flosspay_conformance.marks.requires``.
 """
 
+from .test_accounts import *  # noqa: F403
 from .test_flows import *  # noqa: F403
 from .test_loading import *  # noqa: F403
 from .test_payments import *  # noqa: F403

@@ -42,6 +42,9 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "lease_owner": payment.lease_owner,
         "lease_expires_at": payment.lease_expires_at,
         "version": payment.version,
+        "payer_account": payment.payer_account,
+        "payee_account": payment.payee_account,
+        "next_action": payment.next_action,
     }
 
 
@@ -55,6 +58,7 @@ def payment_changes(payment: Payment) -> dict[str, Any]:
         "failure_reason": payment.failure_reason,
         "lease_owner": payment.lease_owner,
         "lease_expires_at": payment.lease_expires_at,
+        "next_action": payment.next_action,
     }
 
 
@@ -78,6 +82,9 @@ def payment_from_row(row: Row, history: Sequence[Row], attempts: Sequence[Row]) 
         lease_owner=row["lease_owner"],
         lease_expires_at=row["lease_expires_at"],
         version=row["version"],
+        payer_account=row["payer_account"],
+        payee_account=row["payee_account"],
+        next_action=row["next_action"],
         history=[change_from_row(h) for h in history],
         attempts=[attempt_from_row(a) for a in attempts],
     )

@@ -35,7 +35,16 @@ from flosspay.domain.idempotency import IdempotencyRecord
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Payment
 
-_CHANGED = ("status", "updated_at", "expires_at", "failure_code", "failure_reason", "lease_owner", "lease_expires_at")
+_CHANGED = (
+    "status",
+    "updated_at",
+    "expires_at",
+    "failure_code",
+    "failure_reason",
+    "lease_owner",
+    "lease_expires_at",
+    "next_action",
+)
 
 _INSERT_PAYMENT = payments.insert()
 _INSERT_HISTORY = payment_history.insert()

@@ -98,6 +98,10 @@ payments = Table(
     Column("lease_owner", String(255)),
     Column("lease_expires_at", UtcDateTime()),
     Column("version", Integer(), nullable=False),
+    # The ledger accounts the rail named at acceptance (migration 0006); NULL: the generic defaults.
+    Column("payer_account", String(255)),
+    Column("payee_account", String(255)),
+    Column("next_action", Document),  # {"type": "redirect", "url": ...} while the customer must act
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("version >= 1", name="version_positive"),
     CheckConstraint(_one_of("flow", ("PAY", "COLLECT")), name="flow_known"),

@@ -62,6 +62,7 @@ class CardProcessor:
     ) -> None:
         self.three_ds_seconds = three_ds_seconds
         self.slow_seconds = slow_seconds
+        self.page_base = ""  # the sandbox's base URL, for the 3-D Secure challenge page's address
         self._clock = clock
         self._lock = threading.Lock()
         self._vault: dict[str, _VaultEntry] = {}
@@ -107,7 +108,7 @@ class CardProcessor:
                 if not known.same_request(token, amount_minor, currency):
                     return Reply(409, {"code": "reference_reused", "error": "reference used for another charge"})
                 self._resolve(known)
-                return Reply(200, _view(known))
+                return Reply(200, self._view(known))
             card = self._vault.get(token)
             if card is None:
                 return Reply(422, {"code": "invalid_token", "error": "unknown card token"})
@@ -124,7 +125,7 @@ class CardProcessor:
             else:
                 self._capture(charge)
             self._charges[reference] = charge
-            view = _view(charge)
+            view = self._view(charge)
         if behaviour is Behaviour.UNCERTAIN:
             return Reply(500, {"code": "internal_error", "error": "internal error"})
         if behaviour is Behaviour.SLOW:
@@ -137,7 +138,7 @@ class CardProcessor:
             if charge is None:
                 return Reply(404, {"code": "not_found", "error": "no such charge"})
             self._resolve(charge)
-            return Reply(200, _view(charge))
+            return Reply(200, self._view(charge))
 
     # --- refunds ----------------------------------------------------------------------------------
 
@@ -178,6 +179,44 @@ class CardProcessor:
                 charge.refunds[refund_reference] = body
             return Reply(200, dict(body))
 
+    # --- 3-D Secure challenge (the cardholder's browser) ----------------------------------------
+
+    def challenge_page(self, charge_id: str) -> Reply:
+        """The issuer's challenge page: the amount, and Approve / Fail buttons."""
+        with self._lock:
+            charge = self._by_charge_id(charge_id)
+            if charge is None:
+                return Reply.page(_page("Unknown payment", "<p>No such 3-D Secure challenge.</p>"), 404)
+            self._resolve(charge)
+            if charge.status != "requires_action":
+                return Reply.page(_page("3-D Secure", f"<p>This payment is already {charge.status}.</p>"))
+            amount = f"{charge.amount_minor / 100:.2f} {charge.currency}"
+        form = (
+            f"<p>Confirm the payment of <strong>{amount}</strong> (sandbox: no real money moves).</p>"
+            f'<form method="post" action="/3ds/{charge_id}">'
+            '<button name="decision" value="approve">Approve</button> '
+            '<button name="decision" value="fail">Fail authentication</button></form>'
+        )
+        return Reply.page(_page("3-D Secure challenge", form))
+
+    def challenge_answer(self, charge_id: str, form: object) -> Reply:
+        """The cardholder's answer: approve captures the charge, fail declines it."""
+        decision = form.get("decision") if isinstance(form, dict) else None
+        with self._lock:
+            charge = self._by_charge_id(charge_id)
+            if charge is None:
+                return Reply.page(_page("Unknown payment", "<p>No such 3-D Secure challenge.</p>"), 404)
+            if charge.status == "requires_action" and decision == "approve":
+                charge.status, charge.code, charge.message = "succeeded", "00", "approved after 3-D Secure"
+                self._capture(charge)
+            elif charge.status == "requires_action" and decision == "fail":
+                charge.status, charge.code, charge.message = "declined", "3DS_FAILED", "3-D Secure failed"
+            status = charge.status
+        return Reply.page(_page("3-D Secure", f"<p>Payment {status}. You may close this page.</p>"))
+
+    def _by_charge_id(self, charge_id: str) -> _Charge | None:
+        return next((c for c in self._charges.values() if c.charge_id == charge_id), None)
+
     # --- sandbox-only view ------------------------------------------------------------------------
 
     def token_ledger(self, token: str) -> Reply:
@@ -191,6 +230,9 @@ class CardProcessor:
 
     # --- internals (lock held) ----------------------------------------------------------------
 
+    def _view(self, charge: _Charge) -> dict[str, Any]:
+        return _view(charge, self.page_base)
+
     def _capture(self, charge: _Charge) -> None:
         self._captured[charge.token] = self._captured.get(charge.token, 0) + charge.amount_minor
 
@@ -201,8 +243,8 @@ class CardProcessor:
             self._capture(charge)
 
 
-def _view(charge: _Charge) -> dict[str, Any]:
-    return {
+def _view(charge: _Charge, page_base: str = "") -> dict[str, Any]:
+    view: dict[str, Any] = {
         "reference": charge.reference,
         "chargeId": charge.charge_id,
         "status": charge.status,
@@ -212,6 +254,16 @@ def _view(charge: _Charge) -> dict[str, Any]:
         "currency": charge.currency,
         "refundedMinor": charge.refunded_minor,
     }
+    if charge.status == "requires_action" and page_base:
+        view["nextAction"] = {"type": "redirect", "url": f"{page_base}/3ds/{charge.charge_id}"}
+    return view
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body><h1>{title}</h1>{body}</body></html>"
+    )
 
 
 def _charge_id() -> str:

@@ -27,14 +27,13 @@ from flosspay.railapi import (
     Outcome,
     PreparedPayment,
     PspAnswer,
+    PspAnswers,
     PspTransport,
     RailRequest,
     RailResult,
     RefundResult,
     ServiceUnavailable,
     ValidationFailed,
-    as_refund,
-    http_failure,
     never_raises,
     reference_refusal,
     refund_refusal,
@@ -105,7 +104,11 @@ class CardRail:
             "expiry": f"{card.expiry_year:04d}-{card.expiry_month:02d}",
         }
         log.debug("card tokenised: %s ****%s", scheme.value, last4)
-        return PreparedPayment(details=details, public={"card": {"scheme": scheme.value, "last4": last4}})
+        return PreparedPayment(
+            details=details,
+            public={"card": {"scheme": scheme.value, "last4": last4}},
+            payer_account=("token", token),  # card:token:<PSP token>, never the card number; the merchant is paid
+        )
 
     def _tokenise(self, digits: str, card: CardDetails) -> str:
         payload: dict[str, Any] = {
@@ -198,37 +201,11 @@ def _check_expiry(card: CardDetails, today: date, errors: list[FieldError]) -> N
         errors.append(FieldError("card.expiryMonth", "has passed: the card has expired"))
 
 
-_CHARGE_OUTCOMES = {
-    "succeeded": Outcome.COMPLETED,
-    "declined": Outcome.DECLINED,
-    "requires_action": Outcome.ACTION_REQUIRED,
-}
-_CREDENTIALS = "FLOSSPAY_CARD_API_KEY"
-
-
-def _charge_result(answer: PspAnswer | NoAnswer, *, on_status_query: bool) -> RailResult:
-    if isinstance(answer, NoAnswer):
-        return answer.result()
-    if answer.http_status == 200:
-        outcome = _CHARGE_OUTCOMES.get(str(answer.body.get("status")))
-        if outcome is None:
-            return RailResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown charge status")
-        return RailResult(outcome, answer.text("code"), answer.text("message"), answer.text("chargeId"))
-    if answer.http_status == 404 and on_status_query and answer.text("code") == "not_found":
-        return RailResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
-    return http_failure(answer, credentials=_CREDENTIALS)
-
-
-def _refund_result(answer: PspAnswer | NoAnswer) -> RefundResult:
-    if isinstance(answer, NoAnswer):
-        return answer.refund_result()
-    code = answer.text("code")
-    if answer.http_status == 200:
-        if answer.body.get("status") == "succeeded":
-            return RefundResult(Outcome.COMPLETED, code or "00", "refunded")
-        if answer.body.get("status") == "declined":
-            return RefundResult(Outcome.DECLINED, code, "the PSP refused the refund")
-        return RefundResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the PSP answered an unknown refund status")
-    if answer.http_status == 404 and code == "not_found":
-        return RefundResult(Outcome.NOT_FOUND, "NOT_FOUND", "the PSP knows no such charge")
-    return as_refund(http_failure(answer, credentials=_CREDENTIALS))
+_ANSWERS = PspAnswers(
+    outcomes={"succeeded": Outcome.COMPLETED, "declined": Outcome.DECLINED, "requires_action": Outcome.ACTION_REQUIRED},
+    id_field="chargeId",
+    noun="charge",
+    credentials="FLOSSPAY_CARD_API_KEY",
+)
+_charge_result = _ANSWERS.payment
+_refund_result = _ANSWERS.refund

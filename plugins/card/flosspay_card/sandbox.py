@@ -8,6 +8,10 @@ Serves ``CardProcessor`` as JSON, on loopback by default. It never moves real mo
 - ``GET /v1/charges/{reference}``
 - ``POST /v1/charges/{reference}/refunds``: ``{refundReference, amountMinor, currency}``
 - ``GET /v1/sandbox/tokens/{token}``: how much was charged on a token (sandbox only, for tests)
+- ``GET /3ds/{charge id}``: the 3-D Secure challenge page a ``requires_action`` charge's
+  ``nextAction`` redirects the cardholder to (no key: a browser opens it); its Approve and Fail
+  buttons ``POST /3ds/{charge id}``. Unanswered, the challenge passes by itself after
+  ``sandbox_three_ds_seconds``.
 - ``GET /v1/health``
 """
 
@@ -34,6 +38,7 @@ class CardSandbox(SandboxServer):
     """
 
     name: ClassVar[str] = "card-sandbox"
+    browser_prefixes: ClassVar[tuple[str, ...]] = ("/3ds/",)
     error_codes: ClassVar[Mapping[int, str]] = MappingProxyType(
         {
             400: "bad_request",
@@ -53,9 +58,18 @@ class CardSandbox(SandboxServer):
             slow_seconds=read.seconds("sandbox_slow_seconds", DEFAULT_SLOW_SECONDS, allow_zero=True),
         )
 
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        url = super().start(host, port)
+        self.processor.page_base = url
+        return url
+
     def route(self, request: SandboxRequest) -> Reply | None:
         processor = self.processor
         match request.method, request.parts:
+            case "GET", ("3ds", charge_id):
+                return processor.challenge_page(charge_id)
+            case "POST", ("3ds", charge_id):
+                return processor.challenge_answer(charge_id, request.body)
             case "GET", ("v1", "charges", reference):
                 return processor.lookup(reference)
             case "GET", ("v1", "sandbox", "tokens", token):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -40,17 +41,15 @@ class CardRequirements(RailRequirements):
     def three_d_secure(self) -> bool:
         return True
 
+    @property
+    def next_action(self) -> bool:
+        return True
+
 
 class CardScenarios(RailScenarios):
     amount = Money(49_900, "INR")
-    timeout_seconds = 0.5
-    settle_seconds = 3.0
-
-    def settings(self, psp_url: str, timeout_seconds: float) -> dict[str, str]:
-        return {"psp_url": psp_url, "timeout_seconds": str(timeout_seconds), "api_key": API_KEY}
-
-    def sandbox_settings(self) -> dict[str, str]:
-        return {"api_key": API_KEY, "sandbox_three_ds_seconds": "0.3", "sandbox_slow_seconds": "1.0"}
+    api_key = API_KEY
+    sandbox_options = MappingProxyType({"sandbox_three_ds_seconds": "0.3", "sandbox_slow_seconds": "1.0"})
 
     def valid(self, case: str) -> Mapping[str, Any]:
         return card(testcards.SUCCESS_CARDS["visa"])
@@ -84,7 +83,7 @@ class CardScenarios(RailScenarios):
 
     def secrets(self, fields: Mapping[str, Any]) -> Iterable[str]:
         details = fields.get("card") or {}
-        return [API_KEY, *(str(details[k]) for k in ("number", "cvv") if k in details)]
+        return [*super().secrets(fields), *(str(details[k]) for k in ("number", "cvv") if k in details)]
 
     def charged_minor(self, psp_url: str, request: RailRequest) -> int:
         token = request.details["pan_token"]

@@ -89,7 +89,13 @@ class UpiRail:
         if errors or sender is None or receiver is None:
             raise ValidationFailed(errors)
         details = {"senderUpi": sender.value, "receiverUpi": receiver.value}
-        return PreparedPayment(details=details, public=dict(details))
+        # Ledger accounts: one per VPA, case-folded as NPCI treats addresses (upi:vpa:alice@okaxis).
+        return PreparedPayment(
+            details=details,
+            public=dict(details),
+            payer_account=("vpa", sender.value.lower()),
+            payee_account=("vpa", receiver.value.lower()),
+        )
 
     # --- talking to the PSP -------------------------------------------------------------------
 

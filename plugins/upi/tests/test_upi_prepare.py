@@ -32,6 +32,8 @@ def test_a_valid_request_is_split_into_stored_and_public_details(flow: Flow) -> 
     assert prepared == PreparedPayment(
         details={"senderUpi": "alice@okhdfc", "receiverUpi": "shop@okaxis"},
         public={"senderUpi": "alice@okhdfc", "receiverUpi": "shop@okaxis"},
+        payer_account=("vpa", "alice@okhdfc"),
+        payee_account=("vpa", "shop@okaxis"),
     )
 
 

@@ -20,17 +20,14 @@ from flosspay.railapi import (
     FieldError,
     Flow,
     Money,
-    NoAnswer,
     Outcome,
     PreparedPayment,
-    PspAnswer,
+    PspAnswers,
     PspTransport,
     RailRequest,
     RailResult,
     RefundResult,
     ValidationFailed,
-    as_refund,
-    http_failure,
     never_raises,
     reference_refusal,
     refund_refusal,
@@ -88,6 +85,7 @@ class WalletRail:
         return PreparedPayment(
             details={"provider": provider, "wallet_id": wallet.wallet_id},
             public={"wallet": {"provider": provider}},
+            payer_account=(provider, wallet.wallet_id),  # wallet:<provider>:<wallet id>; the merchant is paid
         )
 
     @never_raises(RailResult, rail="wallet")
@@ -130,34 +128,14 @@ class WalletRail:
         return result
 
 
-_DEBIT_OUTCOMES = {"succeeded": Outcome.COMPLETED, "declined": Outcome.DECLINED}
-_PROVIDER = "the provider"
-_CREDENTIALS = "FLOSSPAY_WALLET_API_KEY"
-
-
-def _debit_result(answer: PspAnswer | NoAnswer, *, on_status_query: bool) -> RailResult:
-    if isinstance(answer, NoAnswer):
-        return answer.result()
-    if answer.http_status == 200:
-        outcome = _DEBIT_OUTCOMES.get(str(answer.body.get("status")))
-        if outcome is None:
-            return RailResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the provider answered an unknown debit status")
-        return RailResult(outcome, answer.text("code"), answer.text("message"), answer.text("debitId"))
-    if answer.http_status == 404 and on_status_query and answer.text("code") == "NOT_FOUND":
-        return RailResult(Outcome.NOT_FOUND, "NOT_FOUND", "the provider knows no such debit")
-    return http_failure(answer, psp=_PROVIDER, credentials=_CREDENTIALS)
-
-
-def _refund_result(answer: PspAnswer | NoAnswer) -> RefundResult:
-    if isinstance(answer, NoAnswer):
-        return answer.refund_result()
-    code = answer.text("code")
-    if answer.http_status == 200:
-        if answer.body.get("status") == "succeeded":
-            return RefundResult(Outcome.COMPLETED, code or "00", "credited back to the wallet")
-        if answer.body.get("status") == "declined":
-            return RefundResult(Outcome.DECLINED, code, "the provider refused the refund")
-        return RefundResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the provider answered an unknown refund status")
-    if answer.http_status == 404 and code == "NOT_FOUND":
-        return RefundResult(Outcome.NOT_FOUND, "NOT_FOUND", "the provider knows no such debit")
-    return as_refund(http_failure(answer, psp=_PROVIDER, credentials=_CREDENTIALS))
+_ANSWERS = PspAnswers(
+    outcomes={"succeeded": Outcome.COMPLETED, "declined": Outcome.DECLINED},
+    id_field="debitId",
+    noun="debit",
+    not_found_code="NOT_FOUND",
+    psp="the provider",
+    credentials="FLOSSPAY_WALLET_API_KEY",
+    refunded="credited back to the wallet",
+)
+_debit_result = _ANSWERS.payment
+_refund_result = _ANSWERS.refund

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -34,14 +35,8 @@ class WalletRequirements(RailRequirements):
 
 class WalletScenarios(RailScenarios):
     amount = Money(25_000, "INR")
-    timeout_seconds = 0.5
-    settle_seconds = 3.0
-
-    def settings(self, psp_url: str, timeout_seconds: float) -> dict[str, str]:
-        return {"psp_url": psp_url, "timeout_seconds": str(timeout_seconds), "api_key": API_KEY}
-
-    def sandbox_settings(self) -> dict[str, str]:
-        return {"api_key": API_KEY, "sandbox_slow_seconds": "1.0"}
+    api_key = API_KEY
+    sandbox_options = MappingProxyType({"sandbox_slow_seconds": "1.0"})
 
     def valid(self, case: str) -> Mapping[str, Any]:
         return wallet(f"asha-{case}")
@@ -65,9 +60,6 @@ class WalletScenarios(RailScenarios):
 
     def slow(self, case: str) -> Mapping[str, Any]:
         return wallet(f"slow-{case}")
-
-    def secrets(self, fields: Mapping[str, Any]) -> Iterable[str]:
-        return [API_KEY]
 
     def charged_minor(self, psp_url: str, request: RailRequest) -> int:
         provider, wallet_id = request.details["provider"], request.details["wallet_id"]

@@ -71,6 +71,8 @@ class LedgerWorld:
             public={},
             note=None,
             now=self.clock.now(),
+            payer_account="upi:vpa:carol@upi",
+            payee_account="upi:vpa:bob@upi",
         )
         uow.payments.add(payment)
         return payment.id

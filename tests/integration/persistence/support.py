@@ -33,6 +33,8 @@ def make_payment(
         note="rent",
         now=now,
         expires_at=now + timedelta(minutes=30) if flow is Flow.COLLECT else None,
+        payer_account="upi:vpa:alice@upi",
+        payee_account="upi:vpa:bob@upi",
     )
 
 

@@ -74,7 +74,11 @@ class MinimalRail:
             errors.append(FieldError("currency", "is not supported"))
         if errors:
             raise ValidationFailed(errors)
-        return PreparedPayment(details={"account": fields.account}, public={"account": fields.account})
+        return PreparedPayment(
+            details={"account": fields.account},
+            public={"account": fields.account},
+            payer_account=("account", fields.account),  # the ledger's name for the payer: minimal:account:<id>
+        )
 
     def execute(self, request: RailRequest) -> RailResult:
         body = {"reference": request.reference, "account": request.details["account"], **_amount(request.amount)}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -26,13 +27,8 @@ class MinimalRequirements(RailRequirements):
 
 class MinimalScenarios(RailScenarios):
     amount = Money(2_500, "INR")
-    timeout_seconds = 0.5
-
-    def settings(self, psp_url: str, timeout_seconds: float) -> dict[str, str]:
-        return {"psp_url": psp_url, "timeout_seconds": str(timeout_seconds), "api_key": API_KEY}
-
-    def sandbox_settings(self) -> dict[str, str]:
-        return {"api_key": API_KEY, "sandbox_slow_seconds": "1"}
+    api_key = API_KEY  # given to the rail and its sandbox, and looked for wherever a secret must not be
+    sandbox_options = MappingProxyType({"sandbox_slow_seconds": "1"})
 
     def valid(self, case: str) -> Mapping[str, Any]:
         return {"account": f"alice-{case}"}
@@ -54,9 +50,6 @@ class MinimalScenarios(RailScenarios):
 
     def slow(self, case: str) -> Mapping[str, Any]:
         return {"account": f"slow-{case}"}
-
-    def secrets(self, fields: Mapping[str, Any]) -> Iterable[str]:
-        return [API_KEY]
 
     def charged_minor(self, psp_url: str, request: RailRequest) -> int:
         account = request.details["account"]

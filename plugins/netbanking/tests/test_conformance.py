@@ -1,0 +1,1 @@
+from flosspay_conformance.suite import *  # noqa: F403
