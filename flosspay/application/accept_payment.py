@@ -18,6 +18,7 @@ from flosspay.application.policies import IntakePolicy
 from flosspay.application.views import accepted_body
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, ValidationFailed
 from flosspay.domain.idempotency import IdempotencyRecord, decide
+from flosspay.domain.ledger import MAX_ACCOUNT_LENGTH, unrecordable_accounts
 from flosspay.domain.money import parse_money
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import Flow, Payment
@@ -68,6 +69,37 @@ def convert_fields(fields: dict[str, Any], type_: type[msgspec.Struct], prefix: 
             name = message.split("`")[1]
             field, message = prefix + name, "is not a known field"
         raise ValidationFailed([FieldError(field, message)]) from None
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _field_path(fields: dict[str, Any], key: str, prefix: str) -> str:
+    """The request field (dotted, as the client sent it) that a stored detail key came from."""
+    name = _camel(key)
+    if name in fields or key in fields:
+        return prefix + (name if name in fields else key)
+    for outer, inner in fields.items():
+        if isinstance(inner, dict) and (name in inner or key in inner):
+            return f"{prefix}{outer}.{name if name in inner else key}"
+    return prefix + name
+
+
+def unstorable_fields(payment: Payment, fields: dict[str, Any], prefix: str = "") -> list[FieldError]:
+    """Whatever a rail accepted that the ledger could not record once money moved (any rail, ours or not).
+
+    A payment refused here never reaches the rail; one let through could be debited and then never
+    recorded, so this check is the core's, not left to each rail's validation.
+    """
+    errors = []
+    for key, name in unrecordable_accounts(payment):
+        field = _field_path(fields, key, prefix) if key is not None else "body"
+        over = len(name) - MAX_ACCOUNT_LENGTH
+        message = f"is too long to be recorded: its ledger account would be {over} character(s) over the limit"
+        errors.append(FieldError(field, message))
+    return errors
 
 
 def accept_payment(
@@ -124,6 +156,8 @@ def accept_payment(
         now=now,
         expires_at=expires_at,
     )
+    if storage_errors := unstorable_fields(payment, intent.fields, intent.field_prefix):
+        raise ValidationFailed(storage_errors)
     status_code = 200 if intent.flow is Flow.PAY else 202
     body = accepted_body(payment)
     record = IdempotencyRecord(

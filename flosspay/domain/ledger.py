@@ -60,26 +60,42 @@ def clearing_account(rail: str) -> str:
 
 def payer_account(payment: Payment) -> str:
     """The account money leaves: the rail's own name for the payer, from the stored details."""
-    details: dict[str, Any] = payment.details
-    rail = payment.rail.lower()
-    sender = details.get("senderUpi")
-    if isinstance(sender, str) and sender:
-        return account(rail, "vpa", sender.lower())
-    token = details.get("pan_token")
-    if isinstance(token, str) and token:
-        return account(rail, "token", token)
-    provider, wallet_id = details.get("provider"), details.get("wallet_id")
-    if isinstance(provider, str) and provider and isinstance(wallet_id, str) and wallet_id:
-        return account(rail, provider.lower(), wallet_id)
-    return account(rail, "payer", str(payment.id))
+    return _payer(payment)[1]
 
 
 def payee_account(payment: Payment) -> str:
     """The account money reaches: the receiving VPA for UPI, else the merchant (API client)."""
+    return _payee(payment)[1]
+
+
+def unrecordable_accounts(payment: Payment) -> list[tuple[str | None, str]]:
+    """(detail key it comes from, account name) of each of the payment's accounts the ledger cannot store.
+
+    Checked at intake, so a payment whose money would move can always be recorded afterwards.
+    """
+    return [pair for pair in (_payer(payment), _payee(payment)) if not is_account_name(pair[1])]
+
+
+def _payer(payment: Payment) -> tuple[str | None, str]:
+    details: dict[str, Any] = payment.details
+    rail = payment.rail.lower()
+    sender = details.get("senderUpi")
+    if isinstance(sender, str) and sender:
+        return "senderUpi", account(rail, "vpa", sender.lower())
+    token = details.get("pan_token")
+    if isinstance(token, str) and token:
+        return "pan_token", account(rail, "token", token)
+    provider, wallet_id = details.get("provider"), details.get("wallet_id")
+    if isinstance(provider, str) and provider and isinstance(wallet_id, str) and wallet_id:
+        return "wallet_id", account(rail, provider.lower(), wallet_id)
+    return None, account(rail, "payer", str(payment.id))
+
+
+def _payee(payment: Payment) -> tuple[str | None, str]:
     receiver = payment.details.get("receiverUpi")
     if isinstance(receiver, str) and receiver:
-        return account(payment.rail.lower(), "vpa", receiver.lower())
-    return account("merchant", payment.client_id)
+        return "receiverUpi", account(payment.rail.lower(), "vpa", receiver.lower())
+    return None, account("merchant", payment.client_id)
 
 
 class Posting(msgspec.Struct, frozen=True):

@@ -53,7 +53,20 @@ class PaymentRepository(Protocol):
         Either PROCESSING with a lease that ran out (its worker died), or not final, not leased
         and untouched since ``idle_before`` (its message was lost). A payment with a message
         waiting in the outbox, or dispatched since it stalled, is not returned.
+        A dead-lettered (parked) payment is never returned.
         """
+        ...
+
+    def find_parked(self, limit: int) -> list[uuid.UUID]:
+        """Dead-lettered payments (waiting for an operator's requeue), oldest first."""
+        ...
+
+    def count_parked(self) -> int:
+        """How many payments are dead-lettered."""
+        ...
+
+    def find_stuck(self, untouched_since: datetime, limit: int) -> list[uuid.UUID]:
+        """Payments not final, not parked and unchanged since ``untouched_since`` (nothing is carrying them)."""
         ...
 
 

@@ -54,6 +54,9 @@ def payment_changes(payment: Payment) -> dict[str, Any]:
         "failure_reason": payment.failure_reason,
         "lease_owner": payment.lease_owner,
         "lease_expires_at": payment.lease_expires_at,
+        "parked_at": payment.parked_at,
+        "parked_reason": payment.parked_reason,
+        "attempt_floor": payment.attempt_floor,
     }
 
 
@@ -77,6 +80,9 @@ def payment_from_row(row: Row, history: Sequence[Row], attempts: Sequence[Row]) 
         lease_owner=row["lease_owner"],
         lease_expires_at=row["lease_expires_at"],
         version=row["version"],
+        parked_at=row["parked_at"],
+        parked_reason=row["parked_reason"],
+        attempt_floor=row["attempt_floor"],
         history=[change_from_row(h) for h in history],
         attempts=[attempt_from_row(a) for a in attempts],
     )
