@@ -24,6 +24,7 @@ from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.dead_letters import count_parked
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
 
 
@@ -52,6 +53,7 @@ class Container(containers.DeclarativeContainer):
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
         redis_url=settings.provided.broker.redis_url,
+        dead_letters=providers.Factory(partial, count_parked, uow_factory=uow_factory),
     )
     api_services = providers.Singleton(
         ApiServices,

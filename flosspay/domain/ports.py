@@ -223,3 +223,7 @@ class HealthProbe(Protocol):
     def check(self) -> dict[str, bool]:
         """Name → reachable, for each dependency (``database``, ``broker``)."""
         ...
+
+    def counts(self) -> dict[str, int]:
+        """Figures an operator must see at a glance (``dead letters``); empty when they cannot be read."""
+        ...

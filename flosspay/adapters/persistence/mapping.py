@@ -41,6 +41,9 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "lease_owner": payment.lease_owner,
         "lease_expires_at": payment.lease_expires_at,
         "version": payment.version,
+        "parked_at": payment.parked_at,
+        "parked_reason": payment.parked_reason,
+        "attempt_floor": payment.attempt_floor,
     }
 
 
