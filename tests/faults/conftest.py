@@ -101,7 +101,8 @@ class FaultStack:
         except AssertionError:
             statuses = self.statuses()
             pending = {pid: statuses.get(pid) for pid in ids if statuses.get(pid) not in FINAL}
-            raise AssertionError(f"{len(pending)} payments not final after {timeout}s: {list(pending.items())[:10]}")
+            message = f"{len(pending)} payments not final after {timeout}s: {list(pending.items())[:10]}"
+            raise AssertionError(message) from None
         return time.monotonic() - start
 
     def logs(self) -> str:
