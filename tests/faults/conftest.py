@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,6 +106,16 @@ class FaultStack:
             raise AssertionError(message) from None
         return time.monotonic() - start
 
+    def warm_up(self) -> str:
+        """One payment through API and worker: both are up and connected before a fault is injected."""
+        response = self.client().post(
+            "/api/v1/pay", {"senderUpi": "warm@upi", "receiverUpi": "shop@upi", "amount": "1.00"}, "warm"
+        )
+        assert response.status_code == 200, response.text
+        payment_id = str(response.json()["id"])
+        self.wait_all_final({payment_id}, 30)
+        return payment_id
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.output()[-4000:]}" for p in self.procs)
 
@@ -150,9 +161,23 @@ def assert_settled(stack: FaultStack, ids: set[str]) -> dict[str, int]:
 
 
 def post_all(
-    clients: list[Client], requests: list[tuple[str, dict[str, Any], str]], threads: int = 8, tries: int = 200
+    clients: list[Client],
+    requests: list[tuple[str, dict[str, Any], str]],
+    threads: int = 8,
+    tries: int = 300,
+    seen: dict[str, int] | None = None,
+    pace: float = 0.0,
 ) -> dict[str, str]:
-    """POST each (path, body, key), retrying errors with the same key until accepted; key → payment id."""
+    """POST each (path, body, key), retrying errors with the same key until accepted; key → payment id.
+
+    ``seen`` counts the answers by kind (``200``, ``503``, ``connection``…); a 500 fails the test.
+    """
+    lock = threading.Lock()
+
+    def count(kind: str) -> None:
+        if seen is not None:
+            with lock:
+                seen[kind] = seen.get(kind, 0) + 1
 
     def one(index: int) -> tuple[str, str]:
         path, body, key = requests[index]
@@ -161,10 +186,13 @@ def post_all(
             try:
                 response = client.post(path, body, key=key)
             except httpx.HTTPError:
+                count("connection")
                 time.sleep(0.1)
                 continue
+            count(str(response.status_code))
             assert response.status_code != 500, response.text
             if response.status_code in (200, 202):
+                time.sleep(pace)
                 return key, str(response.json()["id"])
             assert response.status_code in (409, 503), (response.status_code, response.text)
             time.sleep(0.1)

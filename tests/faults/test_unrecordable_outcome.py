@@ -70,7 +70,7 @@ def test_an_unrecordable_outcome_is_dead_lettered_then_requeued_once(stack: Faul
     ready = httpx.get(f"{api_url}/health/ready", timeout=5)
     assert "dead letters: 1" in ready.text.splitlines()
     assert run_cli(["ledger", "verify", "--quiet"], stack.env).returncode == 1
-    time.sleep(2 * 2.4)  # lease + backoff twice over: no path picks it up again on its own
+    time.sleep(3.0)  # past lease + backoff and the stalled sweep's 3 s: no path picks it up again
     assert len(_sql(stack, f"SELECT 1 FROM rail_attempts WHERE payment_id = '{bad_id}'")) == 10
 
     _sql(stack, FIX)  # the cause is fixed
