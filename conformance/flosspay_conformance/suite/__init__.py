@@ -8,6 +8,7 @@ come from ``flosspay_conformance.plugin``; tests of optional capabilities are ma
 from .test_flows import *  # noqa: F403
 from .test_loading import *  # noqa: F403
 from .test_payments import *  # noqa: F403
+from .test_recording import *  # noqa: F403
 from .test_refunds import *  # noqa: F403
 from .test_secrets import *  # noqa: F403
 from .test_status import *  # noqa: F403
