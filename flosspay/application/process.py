@@ -263,7 +263,12 @@ def _apply(
         return Disposition.SCHEDULED
     # TRANSIENT, UNCERTAIN, NOT_FOUND after execute: retry unless this was the last attempt.
     if final_attempt or payment.transient_failures() >= policy.max_attempts:
-        payment.fail(code, f"gave up after {payment.transient_failures()} attempts: {reason}", now, number)
+        given_up = f"gave up after {payment.transient_failures()} attempts: {reason}"
+        if payment.may_have_moved_money():
+            # Never FAILED while the rail may have taken the money: an operator settles it.
+            payment.park(f"{given_up}; an earlier attempt may have moved money", now)
+            return Disposition.PARKED
+        payment.fail(code, given_up, now, number)
         return Disposition.EXHAUSTED
     payment.release(now)
     return Disposition.RETRY

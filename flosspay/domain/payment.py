@@ -298,6 +298,12 @@ class Payment:
         """
         return sum(1 for a in self.attempts[self.attempt_floor :] if a.outcome not in _WAITING)
 
+    def may_have_moved_money(self) -> bool:
+        """True if any attempt may have reached the rail and succeeded: an inconclusive answer, one
+        never finished, or a success that was not recorded (the payment is not COMPLETED)."""
+        possible = (AttemptOutcome.UNCERTAIN, AttemptOutcome.STARTED, AttemptOutcome.COMPLETED)
+        return self.status is not PaymentStatus.COMPLETED and any(a.outcome in possible for a in self.attempts)
+
     # --- dead letters -------------------------------------------------------------------------
 
     @property

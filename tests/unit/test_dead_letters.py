@@ -142,3 +142,19 @@ def test_stuck_payments_are_reported_but_parked_ones_are_not(broken_ledger):
     assert w.run().disposition is Disposition.PARKED
     w.clock.advance(2 * 3600)
     assert stuck_payments(uow_factory=w.uow, clock=w.clock, untouched_for=timedelta(hours=1)) == []
+
+
+def test_exhaustion_after_an_inconclusive_answer_parks_instead_of_failing():
+    """Money may have moved (UNCERTAIN, then the PSP never answers the status): never shown FAILED."""
+    w = World(RailResult(Outcome.UNCERTAIN, "RB", "deemed"), *[RailResult(Outcome.TRANSIENT, "UP", "down")] * 5)
+    w.rail.status = lambda request: RailResult(Outcome.TRANSIENT, "UP", "status unavailable")
+    dispositions = [w.run().disposition for _ in range(3)]
+    assert dispositions == [Disposition.RETRY, Disposition.RETRY, Disposition.PARKED]
+    p = w.payment
+    assert p.status is PaymentStatus.PROCESSING and p.is_parked and "may have moved money" in p.parked_reason
+
+
+def test_exhaustion_when_nothing_can_have_moved_still_fails():
+    w = World(*[RailResult(Outcome.TRANSIENT, "UP", "down")] * 5)
+    assert [w.run().disposition for _ in range(3)][-1] is Disposition.EXHAUSTED
+    assert w.payment.status is PaymentStatus.FAILED and not w.payment.is_parked
