@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import FrameType
 
 import dramatiq
+import redis
 from dramatiq import Broker
 
 from flosspay.adapters.worker.actors import PAYMENTS_QUEUE, ProcessActor, declare_actors
@@ -126,16 +127,18 @@ class BrokerWatch:
         return True
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """A ``logging`` filter for Dramatiq's consumer loggers."""
-        message = record.getMessage()
-        if record.levelno >= logging.CRITICAL and "connection error" in message.lower():
-            self._down("connection error")  # our one WARNING line stands for all of them
+        """A ``logging`` filter for Dramatiq's consumer and broker loggers: broker connection errors
+        (the consumers' CRITICAL reconnect lines, failed acks and retry sends) become our one line."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, redis.ConnectionError | redis.TimeoutError) or "connection error" in record.getMessage():
+            self._down("connection error")
             return False
-        return not ("Restarting consumer" in message and not self.up)
+        return not ("Restarting consumer" in record.getMessage() and not self.up)
 
 
 def _consumer_loggers() -> list[logging.Logger]:
-    return [logging.getLogger(f"dramatiq.worker.ConsumerThread({q})") for q in (PAYMENTS_QUEUE, f"{PAYMENTS_QUEUE}.DQ")]
+    consumers = [f"dramatiq.worker.ConsumerThread({q})" for q in (PAYMENTS_QUEUE, f"{PAYMENTS_QUEUE}.DQ")]
+    return [logging.getLogger(name) for name in (*consumers, "dramatiq.broker.RedisBroker")]
 
 
 def _redacted_location(broker: Broker) -> str:

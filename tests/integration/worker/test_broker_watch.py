@@ -32,6 +32,11 @@ def test_an_outage_is_told_once_and_its_end_once(caplog: pytest.LogCaptureFixtur
         restarting = _record(logging.INFO, "Restarting consumer in 3.00 seconds.")
         assert not any(watch.filter(r) for r in (critical, restarting, critical, restarting))
         assert watch.filter(_record(logging.INFO, "something else"))
+        failed_retry = _record(logging.CRITICAL, "Unexpected failure in after_process_message of <Retries>.")
+        failed_retry.exc_info = (redis.ConnectionError, redis.ConnectionError("Error 111"), None)
+        assert not watch.filter(failed_retry)
+        post = "Failed to post_process_message(process_payment('x')) due to a connection error: Error 111"
+        assert not watch.filter(_record(logging.WARNING, post))
         up["ok"] = True
         assert watch.check() and watch.up
         assert watch.filter(restarting)  # no outage: nothing hidden
