@@ -25,7 +25,7 @@ from flosspay.domain.rail import (
     RailSettings,
     RefundResult,
 )
-from flosspay.domain.vpa import VPA_PATTERN, Vpa
+from flosspay.domain.vpa import MAX_VPA_LENGTH, VPA_PATTERN, Vpa
 from flosspay.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CURRENCY_EXPONENTS",
     "MAX_REFERENCE_LENGTH",
+    "MAX_VPA_LENGTH",
     "VPA_PATTERN",
     "CliOption",
     "FieldError",

@@ -120,6 +120,8 @@ class _Payments:
 
         found = []
         for p in store.payments.values():
+            if p.is_parked:
+                continue
             free = p.lease_expires_at is None or p.lease_expires_at < now
             died = p.status is PaymentStatus.PROCESSING and p.lease_expires_at is not None and free
             if (died and quiet_since(p, p.lease_expires_at)) or (
@@ -128,6 +130,23 @@ class _Payments:
                 found.append(p)
         found.sort(key=lambda p: p.lease_expires_at or p.updated_at)
         return [p.id for p in found][:limit]
+
+    def find_parked(self, limit: int) -> list[uuid.UUID]:
+        parked = [p for p in self.uow.store.payments.values() if p.parked_at is not None]
+        parked.sort(key=lambda p: p.parked_at or p.updated_at)
+        return [p.id for p in parked][:limit]
+
+    def count_parked(self) -> int:
+        return sum(1 for p in self.uow.store.payments.values() if p.parked_at is not None)
+
+    def find_stuck(self, untouched_since: datetime, limit: int) -> list[uuid.UUID]:
+        stuck = [
+            p
+            for p in self.uow.store.payments.values()
+            if not p.is_final and p.parked_at is None and p.updated_at < untouched_since
+        ]
+        stuck.sort(key=lambda p: p.updated_at)
+        return [p.id for p in stuck][:limit]
 
 
 def _new_rows(payment: Payment) -> list[Facts]:

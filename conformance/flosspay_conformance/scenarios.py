@@ -78,6 +78,17 @@ class RailScenarios:
         """A request the sandbox completes at once (execute answers COMPLETED)."""
         raise NotImplementedError(f"{type(self).__name__}.valid(case) must return a request the sandbox completes")
 
+    largest_amount: Money | None = None
+    """The largest amount the rail accepts (and its sandbox completes); None: ``amount``."""
+
+    def largest(self, case: str) -> Fields | None:
+        """The rail's largest valid request: every field at the longest ``prepare`` accepts, completed at once.
+
+        FlossPay must be able to store and record it (``test_recording``). Default: ``valid``; override
+        it whenever the rail accepts longer values than ``valid`` uses.
+        """
+        return self.valid(case)
+
     def invalid(self) -> Sequence[InvalidInput]:
         """Requests ``prepare`` must refuse with ``ValidationFailed`` (at least one)."""
         raise NotImplementedError(f"{type(self).__name__}.invalid() must return requests the rail refuses")

@@ -15,6 +15,7 @@ SUITE_TESTS = sorted(
     n for n, f in vars(flosspay_conformance.suite).items() if n.startswith("test_") and inspect.isfunction(f)
 )
 NOT_DECLARED = {"three_d_secure", "collect", "next_action"}  # what MinimalRequirements leaves off
+TWICE = {"test_the_largest_valid_request_is_processed_to_a_final_state_and_recorded"}  # SQLite and PostgreSQL
 
 
 def test_the_minimal_rail_passes_the_conformance_suite(pytester: pytest.Pytester, install_rails) -> None:  # type: ignore[no-untyped-def]
@@ -29,7 +30,8 @@ def test_the_minimal_rail_passes_the_conformance_suite(pytester: pytest.Pytester
         "-W",
         "ignore::pytest.PytestAssertRewriteWarning",
     )
-    result.assert_outcomes(passed=len(SUITE_TESTS) - len(NOT_DECLARED), skipped=len(NOT_DECLARED))
+    passed = len(SUITE_TESTS) + len(TWICE) - len(NOT_DECLARED)
+    result.assert_outcomes(passed=passed, skipped=len(NOT_DECLARED))
     for capability in NOT_DECLARED:
         result.stdout.fnmatch_lines([f"SKIPPED *MinimalRequirements.{capability} is False*"])
 

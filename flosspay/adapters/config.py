@@ -110,6 +110,7 @@ _KNOWN = {
     "IDEMPOTENCY_TTL_HOURS",
     "MAX_ATTEMPTS",
     "LEASE_SECONDS",
+    "STALL_AFTER_SECONDS",
     "COLLECT_POLL_SECONDS",
     "SECRET_KEY",
     "SECRET_KEY_PREVIOUS",
@@ -291,6 +292,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     max_backoff = _int(env, "RETRY_MAX_BACKOFF_MS", 30_000, 1)
     if max_backoff < min_backoff:
         raise ConfigError("FLOSSPAY_RETRY_MAX_BACKOFF_MS must not be below FLOSSPAY_RETRY_MIN_BACKOFF_MS")
+    lease_seconds = _int(env, "LEASE_SECONDS", 30, 1, 3600)
     return Settings(
         data_dir=data_dir,
         database=DatabaseSettings(url=db_url),
@@ -311,8 +313,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         intake=IntakePolicy(idempotency_ttl=timedelta(hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 365))),
         processing=ProcessingPolicy(
             max_attempts=max_attempts,
-            lease=timedelta(seconds=_int(env, "LEASE_SECONDS", 30, 1, 3600)),
+            lease=timedelta(seconds=lease_seconds),
             poll_interval=timedelta(seconds=_float(env, "COLLECT_POLL_SECONDS", 2.0)),
+            stall_after=timedelta(seconds=_float(env, "STALL_AFTER_SECONDS", 300.0)),
+            retry_window=timedelta(seconds=lease_seconds, milliseconds=max_backoff),
         ),
         secret_key=_secret_key(env, data_dir),
         previous_secret_keys=previous_secret_keys(env, data_dir),

@@ -27,6 +27,7 @@ from flosspay.adapters.webhooks.delivery_loop import WebhookDeliveryLoop
 from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.dead_letters import count_parked
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
 from flosspay.application.webhook_endpoints import WebhookContext
 
@@ -69,6 +70,7 @@ class Container(containers.DeclarativeContainer):
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
         redis_url=settings.provided.broker.redis_url,
+        dead_letters=providers.Factory(partial, count_parked, uow_factory=uow_factory),
     )
     # Webhooks (issue 12): the use cases' ports, and the delivery loop the worker and `serve` run.
     webhook_context = providers.Singleton(

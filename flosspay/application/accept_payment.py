@@ -16,9 +16,10 @@ import msgspec
 
 from flosspay.application.policies import IntakePolicy
 from flosspay.application.views import accepted_body
+from flosspay.domain.chain import MAX_ACCOUNT_LENGTH
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, ValidationFailed
 from flosspay.domain.idempotency import IdempotencyRecord, decide
-from flosspay.domain.ledger import payment_accounts
+from flosspay.domain.ledger import payment_accounts, unrecordable_accounts
 from flosspay.domain.money import parse_money
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import Flow, Payment
@@ -71,6 +72,39 @@ def convert_fields(fields: dict[str, Any], type_: type[msgspec.Struct], prefix: 
         raise ValidationFailed([FieldError(field, message)]) from None
 
 
+def _field_of(fields: dict[str, Any], segments: tuple[str, ...], prefix: str) -> str:
+    """The request field (dotted, as the client sent it) whose value a rail put into an account, else the body."""
+    wanted = {s.lower() for s in segments if isinstance(s, str)}
+    for name, value in fields.items():
+        if isinstance(value, str) and value.lower() in wanted:
+            return prefix + name
+        if isinstance(value, dict):
+            for inner, item in value.items():
+                if isinstance(item, str) and item.lower() in wanted:
+                    return f"{prefix}{name}.{inner}"
+    return prefix.rstrip(".") or "body"
+
+
+def unstorable_fields(
+    rail: str, payer: tuple[str, ...], payee: tuple[str, ...], fields: dict[str, Any], prefix: str = ""
+) -> list[FieldError]:
+    """Whatever a rail accepted that the ledger could not record once money moved (any rail, ours or not).
+
+    A payment refused here never reaches the rail; one let through could be debited and then never
+    recorded, so this check is the core's, not left to each rail's validation.
+    """
+    errors = []
+    for segments, name in unrecordable_accounts(rail, payer, payee):
+        field = _field_of(fields, segments, prefix)
+        over = len(name) - MAX_ACCOUNT_LENGTH
+        if over > 0:
+            message = f"is too long to be recorded: its ledger account would be {over} character(s) over the limit"
+        else:
+            message = "cannot be recorded: it makes no valid ledger account name"
+        errors.append(FieldError(field, message))
+    return errors
+
+
 def accept_payment(
     intent: PaymentIntent,
     *,
@@ -113,6 +147,10 @@ def accept_payment(
     if errors or money is None or prepared is None:
         raise ValidationFailed(errors)
 
+    if storage_errors := unstorable_fields(
+        rail.name, prepared.payer_account, prepared.payee_account, intent.fields, intent.field_prefix
+    ):
+        raise ValidationFailed(storage_errors)
     payment_id = new_id()
     payer, payee = payment_accounts(
         rail.name, intent.client_id, payment_id, prepared.payer_account, prepared.payee_account

@@ -20,3 +20,5 @@ class ProcessingPolicy(msgspec.Struct, frozen=True):
     lease: timedelta = timedelta(seconds=30)
     poll_interval: timedelta = timedelta(seconds=2)
     stall_after: timedelta = timedelta(minutes=5)
+    # Longest a broker retry may take to come back (max backoff + a lease): past it, the sweep resends.
+    retry_window: timedelta = timedelta(seconds=60)

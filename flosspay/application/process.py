@@ -31,6 +31,10 @@ class Disposition(enum.StrEnum):
     RETRY = "RETRY"  # transient: let the broker retry with backoff
     EXHAUSTED = "EXHAUSTED"  # transient on the last attempt: payment FAILED, dead-letter the message
     SCHEDULED = "SCHEDULED"  # waiting on the payer: a later check is in the outbox; acknowledge
+    PARKED = "PARKED"  # attempt budget spent without a recordable end: dead-lettered for an operator; ack
+
+
+MAX_CODE_LENGTH = 64  # the stored width of an attempt's and a payment's code
 
 
 class ProcessResult(msgspec.Struct, frozen=True):
@@ -58,7 +62,12 @@ def process_payment(
     clock: Clock,
     policy: ProcessingPolicy,
 ) -> ProcessResult:
-    """Process one payment once. ``final_attempt``: the broker will not retry this message again."""
+    """Process one payment once. ``final_attempt``: the broker will not retry this message again.
+
+    Every path that brings a payment here (broker retries, the stalled sweep, recovery at start, a
+    requeue) is bounded by the same budget: ``policy.max_attempts`` attempts that did not end it,
+    counting attempts whose answer could not be recorded. Past it the payment is parked.
+    """
     # 1. Claim it and record that an attempt starts, in one committed transaction.
     with uow_factory() as uow:
         payment = uow.payments.get(payment_id)
@@ -66,18 +75,28 @@ def process_payment(
             return ProcessResult(Disposition.DONE, "no such payment")
         if payment.is_final:
             return ProcessResult(Disposition.DONE, f"already {payment.status}")
+        if payment.is_parked:
+            return ProcessResult(Disposition.DONE, "dead-lettered: waiting for an operator's requeue")
         now = clock.now()
         try:
             payment.claim(worker, now, now + policy.lease)
         except PaymentBusy as exc:
             return ProcessResult(Disposition.SKIPPED, exc.detail)
-        ask_first = payment.may_have_reached_rail
-        attempt = payment.start_attempt(now, "status" if ask_first else "execute")
+        spent = payment.attempts_spent()
+        if spent >= policy.max_attempts:
+            reason = f"{spent} attempts without a recorded outcome; last: {_last_error(payment)}"
+            payment.park(reason, now)
+            disposition = Disposition.PARKED
+        else:
+            ask_first = payment.may_have_reached_rail
+            attempt = payment.start_attempt(now, "status" if ask_first else "execute")
         try:
             uow.payments.save(payment)
         except ConcurrentUpdate:
             return ProcessResult(Disposition.SKIPPED, "claimed concurrently by another worker")
         uow.commit()
+        if payment.is_parked:
+            return ProcessResult(disposition, reason)
 
     # 2. Talk to the rail, outside any transaction.
     rail = rails.get(payment.rail)
@@ -89,16 +108,38 @@ def process_payment(
         if ask_first and result.outcome is Outcome.NOT_FOUND:
             result = _call_rail(rail.execute, request)
 
-    # 3. Record the outcome.
+    # 3. Record the outcome. Any failure here is an attempt spent: the answer is kept on the attempt.
+    try:
+        return _record(payment_id, worker, attempt.number, result, final_attempt, uow_factory, clock, policy)
+    except Exception as exc:
+        return _record_failure(
+            payment_id, worker, attempt.number, result, final_attempt, exc, uow_factory, clock, policy
+        )
+
+
+def _record(
+    payment_id: uuid.UUID,
+    worker: str,
+    number: int,
+    result: RailResult,
+    final_attempt: bool,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    policy: ProcessingPolicy,
+) -> ProcessResult:
     with uow_factory() as uow:
         fresh = uow.payments.get(payment_id)
         if fresh is None or fresh.is_final or fresh.lease_owner != worker:
             return ProcessResult(Disposition.SKIPPED, "lease lost while the rail answered")
         payment = fresh
         now = clock.now()
-        disposition = _apply(payment, attempt.number, result, final_attempt, now, policy)
+        disposition = _apply(payment, number, result, final_attempt, now, policy)
         if disposition is Disposition.SCHEDULED:
             uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, now + policy.poll_interval))
+        elif disposition is Disposition.RETRY:
+            # Due back by then: if the broker's retry is lost (its worker died), the stalled sweep
+            # finds the payment once this passes, not only after ``stall_after``.
+            payment.lease_expires_at = now + policy.retry_window
         try:
             uow.payments.save(payment)
         except ConcurrentUpdate:
@@ -110,6 +151,52 @@ def process_payment(
     return ProcessResult(disposition, f"{result.outcome}{' ' + result.code if result.code else ''}")
 
 
+def _record_failure(
+    payment_id: uuid.UUID,
+    worker: str,
+    number: int,
+    result: RailResult,
+    final_attempt: bool,
+    error: Exception,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    policy: ProcessingPolicy,
+) -> ProcessResult:
+    """Keep the rail's answer on the attempt (money that moved is never shown FAILED); park past the budget.
+
+    If even this fails (the database is down), the exception propagates and the attempt stays
+    STARTED, which the budget counts as well.
+    """
+    failure = f"recording the outcome failed: {type(error).__name__}"
+    with uow_factory() as uow:
+        payment = uow.payments.get(payment_id)
+        if payment is None or payment.is_final or payment.lease_owner != worker:
+            return ProcessResult(Disposition.SKIPPED, f"lease lost after {failure}")
+        now = clock.now()
+        reason = f"{result.reason or result.outcome.value.lower()}; {failure}"
+        payment.finish_attempt(number, _ATTEMPT_OUTCOME[result.outcome], result.code, reason, now)
+        spent = payment.attempts_spent()
+        if final_attempt or spent >= policy.max_attempts:
+            answer = f"{result.outcome}{' ' + result.code if result.code else ''}"
+            payment.park(f"{spent} attempts without a recorded outcome; last: rail answered {answer}, {failure}", now)
+            disposition = Disposition.PARKED
+        else:
+            payment.release(now)
+            payment.lease_expires_at = now + policy.retry_window
+            disposition = Disposition.RETRY
+        uow.payments.save(payment)
+        uow.commit()
+    return ProcessResult(disposition, payment.parked_reason or failure)
+
+
+def _last_error(payment: Payment) -> str:
+    for attempt in reversed(payment.attempts):
+        if attempt.outcome is AttemptOutcome.STARTED:
+            return "an attempt that never finished (worker stopped, or its answer could not be recorded)"
+        return f"{attempt.outcome.value}{' ' + attempt.code if attempt.code else ''}: {attempt.reason or ''}".strip()
+    return "no attempt"
+
+
 def _call_rail(call: Callable[[RailRequest], RailResult], request: RailRequest) -> RailResult:
     """A rail must not raise, but if one does, the payment must not be lost: treat it as uncertain."""
     try:
@@ -118,6 +205,9 @@ def _call_rail(call: Callable[[RailRequest], RailResult], request: RailRequest) 
         return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", f"rail raised {type(exc).__name__}")
     if not isinstance(result, RailResult):
         return RailResult(Outcome.UNCERTAIN, "RAIL_ERROR", "rail returned no RailResult")
+    if result.code is not None and len(result.code) > MAX_CODE_LENGTH:
+        # A third-party rail's overlong code must not make its (real) outcome unrecordable.
+        result = msgspec.structs.replace(result, code=result.code[:MAX_CODE_LENGTH])
     return result
 
 
@@ -174,7 +264,12 @@ def _apply(
         return Disposition.SCHEDULED
     # TRANSIENT, UNCERTAIN, NOT_FOUND after execute: retry unless this was the last attempt.
     if final_attempt or payment.transient_failures() >= policy.max_attempts:
-        payment.fail(code, f"gave up after {payment.transient_failures()} attempts: {reason}", now, number)
+        given_up = f"gave up after {payment.transient_failures()} attempts: {reason}"
+        if payment.may_have_moved_money():
+            # Never FAILED while the rail may have taken the money: an operator settles it.
+            payment.park(f"{given_up}; an earlier attempt may have moved money", now)
+            return Disposition.PARKED
+        payment.fail(code, given_up, now, number)
         return Disposition.EXHAUSTED
     payment.release(now)
     return Disposition.RETRY

@@ -86,6 +86,22 @@ def payee_account(payment: Payment) -> str:
     return payment.payee_account or account("merchant", payment.client_id)
 
 
+def unrecordable_accounts(
+    rail: str, payer: tuple[str, ...], payee: tuple[str, ...]
+) -> list[tuple[tuple[str, ...], str]]:
+    """(segments, account name) of each account a rail named that the ledger could not store.
+
+    Checked at intake, so a payment whose money would move can always be recorded afterwards: a
+    rail's segments that make no valid account are refused, never silently replaced.
+    """
+    found = []
+    for segments in (payer, payee):
+        if segments and rail_account(rail, segments) is None:
+            usable = tuple(s if isinstance(s, str) and s else "?" for s in segments)
+            found.append((tuple(segments), account(rail.lower() or "?", *usable)))
+    return found
+
+
 class Posting(msgspec.Struct, frozen=True):
     """``amount`` signed: positive flows into ``account``, negative flows out."""
 

@@ -137,6 +137,9 @@ class Payment:
         payer_account: str | None = None,
         payee_account: str | None = None,
         next_action: dict[str, str] | None = None,
+        parked_at: datetime | None = None,
+        parked_reason: str | None = None,
+        attempt_floor: int = 0,
     ) -> None:
         self.id = id
         self.client_id = client_id
@@ -161,6 +164,11 @@ class Payment:
         self.next_action = next_action
         self.history: list[StatusChange] = history if history is not None else []
         self.attempts: list[RailAttempt] = attempts if attempts is not None else []
+        # Dead-lettered: waiting for an operator, never picked up again until requeued.
+        self.parked_at = parked_at
+        self.parked_reason = parked_reason
+        # Attempts numbered up to here were spent before the last requeue; budgets count the rest.
+        self.attempt_floor = attempt_floor
         # Rows appended since load; the repository persists only these.
         self.new_history: list[StatusChange] = []
         self.touched_attempts: set[int] = set()
@@ -273,12 +281,49 @@ class Payment:
         return bool(self.attempts)
 
     def transient_failures(self) -> int:
-        """Attempts that ended without a definitive answer (what retry limits count)."""
+        """Attempts since the last requeue that ended without a definitive answer (what retry limits count)."""
         return sum(
             1
-            for a in self.attempts
+            for a in self.attempts[self.attempt_floor :]
             if a.outcome in (AttemptOutcome.TRANSIENT, AttemptOutcome.UNCERTAIN, AttemptOutcome.STARTED)
         )
+
+    def attempts_spent(self) -> int:
+        """Attempts since the last requeue that did not finish the payment (waiting polls excepted).
+
+        On a payment that is not final this includes attempts whose rail answer could not be recorded
+        (STARTED after a crash, or a final answer kept on the attempt while recording it failed).
+        """
+        return sum(1 for a in self.attempts[self.attempt_floor :] if a.outcome not in _WAITING)
+
+    def may_have_moved_money(self) -> bool:
+        """True if any attempt may have reached the rail and succeeded: an inconclusive answer, one
+        never finished, or a success that was not recorded (the payment is not COMPLETED)."""
+        possible = (AttemptOutcome.UNCERTAIN, AttemptOutcome.STARTED, AttemptOutcome.COMPLETED)
+        return self.status is not PaymentStatus.COMPLETED and any(a.outcome in possible for a in self.attempts)
+
+    # --- dead letters -------------------------------------------------------------------------
+
+    @property
+    def is_parked(self) -> bool:
+        return self.parked_at is not None
+
+    def park(self, reason: str, now: datetime) -> None:
+        """Stop processing until an operator requeues it; the status (and any money moved) is left as is."""
+        if self.is_final:
+            raise IllegalTransition(f"payment is already {self.status}")
+        self.parked_at = now
+        self.parked_reason = reason
+        self.release(now)
+
+    def unpark(self, now: datetime) -> None:
+        """Requeued by an operator: a fresh attempt budget (earlier attempts stay on record)."""
+        if not self.is_parked:
+            raise IllegalTransition("payment is not dead-lettered")
+        self.parked_at = None
+        self.parked_reason = None
+        self.attempt_floor = len(self.attempts)
+        self.updated_at = now
 
     # --- final outcomes -----------------------------------------------------------------------
 

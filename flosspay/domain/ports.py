@@ -58,7 +58,20 @@ class PaymentRepository(Protocol):
         Either PROCESSING with a lease that ran out (its worker died), or not final, not leased
         and untouched since ``idle_before`` (its message was lost). A payment with a message
         waiting in the outbox, or dispatched since it stalled, is not returned.
+        A dead-lettered (parked) payment is never returned.
         """
+        ...
+
+    def find_parked(self, limit: int) -> list[uuid.UUID]:
+        """Dead-lettered payments (waiting for an operator's requeue), oldest first."""
+        ...
+
+    def count_parked(self) -> int:
+        """How many payments are dead-lettered."""
+        ...
+
+    def find_stuck(self, untouched_since: datetime, limit: int) -> list[uuid.UUID]:
+        """Payments not final, not parked and unchanged since ``untouched_since`` (nothing is carrying them)."""
         ...
 
 
@@ -218,4 +231,8 @@ class RailRegistry(Protocol):
 class HealthProbe(Protocol):
     def check(self) -> dict[str, bool]:
         """Name → reachable, for each dependency (``database``, ``broker``)."""
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """Figures an operator must see at a glance (``dead letters``); empty when they cannot be read."""
         ...

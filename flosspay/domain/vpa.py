@@ -9,6 +9,8 @@ import msgspec
 from flosspay.domain.errors import FieldError, ValidationFailed
 
 VPA_PATTERN = re.compile(r"^[a-zA-Z0-9._-]{2,256}@[a-zA-Z][a-zA-Z0-9]{1,63}$")
+# The longest VPA FlossPay can record: its ledger account ``upi:vpa:<vpa>`` must fit 255 characters.
+MAX_VPA_LENGTH = 247
 
 
 class Vpa(msgspec.Struct, frozen=True):
@@ -20,6 +22,8 @@ class Vpa(msgspec.Struct, frozen=True):
     def parse(cls, value: object, field: str) -> Vpa:
         if not isinstance(value, str) or not VPA_PATTERN.fullmatch(value):
             raise ValidationFailed([FieldError(field, "must be a UPI address like name@bank")])
+        if len(value) > MAX_VPA_LENGTH:
+            raise ValidationFailed([FieldError(field, f"must be at most {MAX_VPA_LENGTH} characters")])
         return cls(value)
 
     @property

@@ -23,7 +23,14 @@ CORE = ("flosspay/domain", "flosspay/application")
 # What the shipped rails keep in ``details`` (prepare's output is not reachable without a PSP).
 DETAIL_KEYS = {"senderUpi", "receiverUpi", "pan_token", "last4", "scheme", "expiry", "provider", "wallet_id"}
 # Field names too generic to belong to one rail (``RailAttempt.number`` is not a card number).
-GENERIC = {"number", "amount", "currency", "note", "bank", "scheme"}  # "bank": also a VPA handle (name@bank); "scheme": a URL's
+GENERIC = {
+    "number",
+    "amount",
+    "currency",
+    "note",
+    "bank",
+    "scheme",
+}  # "bank": also a VPA handle (name@bank); "scheme": a URL's
 
 # What is left to move out of the core, file by file. Shrinks to empty; never grows.
 ALLOWED: dict[str, set[str]] = {

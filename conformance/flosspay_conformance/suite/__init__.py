@@ -9,6 +9,7 @@ from .test_accounts import *  # noqa: F403
 from .test_flows import *  # noqa: F403
 from .test_loading import *  # noqa: F403
 from .test_payments import *  # noqa: F403
+from .test_recording import *  # noqa: F403
 from .test_refunds import *  # noqa: F403
 from .test_secrets import *  # noqa: F403
 from .test_status import *  # noqa: F403

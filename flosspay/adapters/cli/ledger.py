@@ -61,7 +61,35 @@ def _verify_database(args: argparse.Namespace) -> int:
         signer=signer,
     )
     print(describe(report))
-    return 0 if report.ok else 1
+    unfinished_ok = _report_unfinished(container, args.stuck_after)
+    return 0 if report.ok and unfinished_ok else 1
+
+
+def _report_unfinished(container: Any, stuck_after_seconds: float | None) -> bool:
+    """Payments no FlossPay path is still carrying: stuck ones, and parked ones waiting for an operator.
+
+    A payment debited but never recorded would leave the ledger itself consistent; this is what
+    keeps it from hiding behind "ledger OK".
+    """
+    from datetime import timedelta
+
+    from flosspay.application.dead_letters import count_parked, stuck_after, stuck_payments
+
+    settings = container.settings()
+    if stuck_after_seconds is not None:
+        untouched_for = timedelta(seconds=stuck_after_seconds)
+    else:
+        untouched_for = stuck_after(settings.processing, timedelta(milliseconds=settings.worker.max_backoff_ms))
+    uow_factory = container.uow_factory()
+    stuck = stuck_payments(uow_factory=uow_factory, clock=container.clock(), untouched_for=untouched_for)
+    parked = count_parked(uow_factory=uow_factory)
+    for payment in stuck[:20]:
+        print(f"STUCK: payment {payment.id} is {payment.status} and unchanged since {payment.updated_at.isoformat()}")
+    if stuck:
+        print(f"{len(stuck)} payment(s) not final {untouched_for} after their last change: nothing is carrying them")
+    if parked:
+        print(f"{parked} payment(s) dead-lettered, waiting for an operator: flosspay dead-letters list")
+    return not stuck and not parked
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -293,6 +321,12 @@ def add_ledger_commands(sub: Any) -> None:
     )
     p.add_argument("--file", type=Path, help="verify this export instead of the database ('-' for stdin)")
     p.add_argument("--no-chain", action="store_true", help="do not chain pending records before verifying")
+    p.add_argument(
+        "--stuck-after",
+        type=float,
+        metavar="SECONDS",
+        help="report unfinished payments unchanged this long (default: twice every attempt's lease, backoff, sweep)",
+    )
     ledger_verify.add_arguments(p)
     p.set_defaults(handler=cmd_verify)
 

@@ -269,21 +269,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
 
 
-def cmd_dead_letters(args: argparse.Namespace) -> int:
-    from flosspay.adapters.worker import dead_letters
-
-    settings = _settings()
-    container = _container(settings)
-    broker = container.broker()
-    if args.action == "list":
-        items = dead_letters.list_dead_letters(broker)
-        print(json.dumps([_jsonable(i) for i in items]) if args.json else "\n".join(map(str, items)) or "none")
-        return 0
-    count = dead_letters.requeue_dead_letters(broker, args.message_id)
-    print(f"requeued {count} message(s)")
-    return 0
-
-
 def _jsonable(item: object) -> object:
     import msgspec
 
@@ -372,11 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["headers", "curl", "json"], default="headers")
     p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL for --format curl")
 
-    p = add("dead-letters", cmd_dead_letters, "list or requeue payment messages that exhausted their retries")
-    p.add_argument("action", choices=["list", "requeue"])
-    p.add_argument("message_id", nargs="?", help="requeue only this message (default: all)")
-    p.add_argument("--json", action="store_true")
+    from flosspay.adapters.cli.dead_letters import add_dead_letter_commands
 
+    add_dead_letter_commands(sub)
     from flosspay.adapters.cli.ledger import add_ledger_commands
 
     add_ledger_commands(sub)

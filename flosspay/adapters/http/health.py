@@ -39,16 +39,24 @@ def liveness() -> str:
     tags=[HEALTH_TAG],
 )
 def readiness(services: NamedDependency[ApiServices]) -> Response[str]:
-    """200 only when every dependency (database, broker) answers; 503 naming those that do not."""
+    """200 only when every dependency (database, broker) answers; 503 naming those that do not.
+
+    The first line is the verdict; one line per dependency and the dead-letter count follow.
+    """
     try:
         checks = services.health.check()
+        counts = services.health.counts()
     except Exception:
         logger.exception("health check failed")
-        checks = {"health check": False}
+        checks, counts = {"health check": False}, {}
     down = sorted(name for name, ok in checks.items() if not ok)
+    lines = [f"{name}: {'up' if ok else 'down'}" for name, ok in checks.items()]
+    lines += [f"{name}: {value}" for name, value in counts.items()]
+    details = "".join(f"\n{line}" for line in lines)
     if down:
-        return Response(f"NOT READY: {', '.join(down)} unavailable", status_code=503, media_type=MediaType.TEXT)
-    return Response(READY_TEXT, status_code=200, media_type=MediaType.TEXT)
+        verdict = f"NOT READY: {', '.join(down)} unavailable"
+        return Response(verdict + details, status_code=503, media_type=MediaType.TEXT)
+    return Response(READY_TEXT + details, status_code=200, media_type=MediaType.TEXT)
 
 
 HEALTH_HANDLERS = [liveness, readiness]

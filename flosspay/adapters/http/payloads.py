@@ -14,7 +14,7 @@ import msgspec
 from flosspay.application.accept_payment import MAX_NOTE_LENGTH
 from flosspay.application.policies import IntakePolicy
 from flosspay.domain.money import CURRENCY_EXPONENTS
-from flosspay.domain.vpa import VPA_PATTERN
+from flosspay.domain.vpa import MAX_VPA_LENGTH, VPA_PATTERN
 
 _DEFAULT_COLLECT_MAX = IntakePolicy().collect_max_minutes
 
@@ -55,6 +55,7 @@ UpiAddress = Annotated[
     msgspec.Meta(
         description="UPI Virtual Payment Address (name@bank).",
         examples=["alice@okbank"],
+        max_length=MAX_VPA_LENGTH,
         extra_json_schema={"pattern": VPA_PATTERN.pattern},
     ),
 ]

@@ -45,6 +45,9 @@ def payment_row(payment: Payment) -> dict[str, Any]:
         "payer_account": payment.payer_account,
         "payee_account": payment.payee_account,
         "next_action": payment.next_action,
+        "parked_at": payment.parked_at,
+        "parked_reason": payment.parked_reason,
+        "attempt_floor": payment.attempt_floor,
     }
 
 
@@ -59,6 +62,9 @@ def payment_changes(payment: Payment) -> dict[str, Any]:
         "lease_owner": payment.lease_owner,
         "lease_expires_at": payment.lease_expires_at,
         "next_action": payment.next_action,
+        "parked_at": payment.parked_at,
+        "parked_reason": payment.parked_reason,
+        "attempt_floor": payment.attempt_floor,
     }
 
 
@@ -85,6 +91,9 @@ def payment_from_row(row: Row, history: Sequence[Row], attempts: Sequence[Row]) 
         payer_account=row["payer_account"],
         payee_account=row["payee_account"],
         next_action=row["next_action"],
+        parked_at=row["parked_at"],
+        parked_reason=row["parked_reason"],
+        attempt_floor=row["attempt_floor"],
         history=[change_from_row(h) for h in history],
         attempts=[attempt_from_row(a) for a in attempts],
     )

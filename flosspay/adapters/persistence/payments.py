@@ -44,6 +44,9 @@ _CHANGED = (
     "lease_owner",
     "lease_expires_at",
     "next_action",
+    "parked_at",
+    "parked_reason",
+    "attempt_floor",
 )
 
 _INSERT_PAYMENT = payments.insert()
@@ -87,10 +90,12 @@ _SELECT_STALLED: Select[tuple[uuid.UUID]] = (
             and_(
                 payments.c.status == literal_column("'PROCESSING'"),
                 payments.c.lease_expires_at < _now,
+                payments.c.parked_at.is_(None),
                 _no_outbox_since(payments.c.lease_expires_at),
             ),
             and_(
                 payments.c.status.in_(_NOT_FINAL),
+                payments.c.parked_at.is_(None),
                 or_(payments.c.lease_expires_at.is_(None), payments.c.lease_expires_at < _now),
                 payments.c.updated_at < _idle_before,
                 _no_outbox_since(_idle_before),
@@ -98,6 +103,26 @@ _SELECT_STALLED: Select[tuple[uuid.UUID]] = (
         )
     )
     .order_by(func.coalesce(payments.c.lease_expires_at, payments.c.updated_at))
+    .limit(bindparam("b_limit"))
+)
+
+
+_SELECT_PARKED: Select[tuple[uuid.UUID]] = (
+    select(payments.c.id)
+    .where(payments.c.parked_at.is_not(None))
+    .order_by(payments.c.parked_at)
+    .limit(bindparam("b_limit"))
+)
+_COUNT_PARKED = select(func.count()).select_from(payments).where(payments.c.parked_at.is_not(None))
+# Uses the partial index on unfinished payments by updated_at.
+_SELECT_STUCK: Select[tuple[uuid.UUID]] = (
+    select(payments.c.id)
+    .where(
+        payments.c.status.in_(_NOT_FINAL),
+        payments.c.parked_at.is_(None),
+        payments.c.updated_at < bindparam("b_before", type_=UtcDateTime()),
+    )
+    .order_by(payments.c.updated_at)
     .limit(bindparam("b_limit"))
 )
 
@@ -183,4 +208,15 @@ class SqlPaymentRepository:
     def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
         params = {"b_now": now, "b_limit": limit, "b_idle_before": idle_before}
         rows = self._db.execute(_SELECT_STALLED, params)
+        return list(rows.scalars())
+
+    def find_parked(self, limit: int) -> list[uuid.UUID]:
+        rows = self._db.execute(_SELECT_PARKED, {"b_limit": limit})
+        return list(rows.scalars())
+
+    def count_parked(self) -> int:
+        return int(self._db.execute(_COUNT_PARKED).scalar_one())
+
+    def find_stuck(self, untouched_since: datetime, limit: int) -> list[uuid.UUID]:
+        rows = self._db.execute(_SELECT_STUCK, {"b_before": untouched_since, "b_limit": limit})
         return list(rows.scalars())

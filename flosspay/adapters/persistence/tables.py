@@ -102,6 +102,10 @@ payments = Table(
     Column("payer_account", String(255)),
     Column("payee_account", String(255)),
     Column("next_action", Document),  # {"type": "redirect", "url": ...} while the customer must act
+    # Dead letters (migration 0004): set while the payment waits for an operator's requeue.
+    Column("parked_at", UtcDateTime()),
+    Column("parked_reason", Text()),
+    Column("attempt_floor", Integer(), nullable=False, server_default=text("0")),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("version >= 1", name="version_positive"),
     CheckConstraint(_one_of("flow", ("PAY", "COLLECT")), name="flow_known"),
@@ -114,6 +118,13 @@ payments = Table(
         "lease_expires_at",
         postgresql_where=text("status = 'PROCESSING'"),
         sqlite_where=text("status = 'PROCESSING'"),
+    ),
+    # The dead-letter list: only parked rows.
+    Index(
+        "ix_payments_parked",
+        "parked_at",
+        postgresql_where=text("parked_at IS NOT NULL"),
+        sqlite_where=text("parked_at IS NOT NULL"),
     ),
     # The lost-message safety net: unfinished payments by last change.
     Index(

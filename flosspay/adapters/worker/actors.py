@@ -73,6 +73,11 @@ def settle(payment_id: uuid.UUID, result: ProcessResult) -> None:
     if disposition is Disposition.EXHAUSTED:
         logger.warning("payment %s: attempts exhausted (%s), payment failed", payment_id, result.detail)
         raise PaymentExhausted(f"payment {payment_id}: {result.detail}")
+    if disposition is Disposition.PARKED:
+        # FlossPay's own dead letter (kept with the payment): acknowledged here, listed by
+        # `flosspay dead-letters list`, never picked up again until an operator requeues it.
+        logger.warning("payment %s: dead-lettered (%s)", payment_id, result.detail)
+        return
     logger.info("payment %s: %s (%s)", payment_id, disposition.value.lower(), result.detail)
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
 from typing import Protocol
 
 import dramatiq
+import redis
 from dramatiq import Broker
 
 from flosspay.adapters.worker.actors import PAYMENTS_QUEUE, ProcessActor, declare_actors
@@ -97,6 +99,69 @@ class EmbeddedWorker:
             logger.info("worker %s stopped", self.services.worker_id)
 
 
+class BrokerWatch:
+    """Whether the broker answers, told once per outage instead of a CRITICAL line every 3 s.
+
+    Dramatiq's consumers reconnect on their own every few seconds and log each failure at CRITICAL;
+    this filter lets the first one of an outage through as a one-line WARNING and drops the rest
+    (and their "Restarting consumer" lines) until a ping succeeds again.
+    """
+
+    def __init__(self, ping: Callable[[], object] | None, where: str) -> None:
+        self.ping = ping
+        self.where = where
+        self.up = True
+        self._told = False
+
+    def check(self) -> bool:
+        if self.ping is None:
+            return True
+        try:
+            self.ping()
+        except Exception as exc:
+            self._down(type(exc).__name__)
+            return False
+        if not self.up:
+            logger.warning("broker at %s answers again", self.where)
+        self.up, self._told = True, False
+        return True
+
+    def _down(self, why: str) -> None:
+        self.up = False
+        if not self._told:
+            self._told = True
+            logger.warning("broker at %s unreachable (%s); retrying with backoff", self.where, why)
+
+    def wait_until_up(self, stop: threading.Event, first_delay_s: float = 0.5, max_delay_s: float = 30.0) -> bool:
+        """Ping with exponential backoff until the broker answers (True) or ``stop`` is set (False)."""
+        delay = first_delay_s
+        while not self.check():
+            if stop.wait(delay):
+                return False
+            delay = min(max_delay_s, delay * 2)
+        return True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """A ``logging`` filter for Dramatiq's consumer and broker loggers: broker connection errors
+        (the consumers' CRITICAL reconnect lines, failed acks and retry sends) become our one line."""
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, redis.ConnectionError | redis.TimeoutError) or "connection error" in record.getMessage():
+            self._down("connection error")
+            return False
+        return not ("Restarting consumer" in record.getMessage() and not self.up)
+
+
+def _consumer_loggers() -> list[logging.Logger]:
+    consumers = [f"dramatiq.worker.ConsumerThread({q})" for q in (PAYMENTS_QUEUE, f"{PAYMENTS_QUEUE}.DQ")]
+    return [logging.getLogger(name) for name in (*consumers, "dramatiq.broker.RedisBroker")]
+
+
+def _redacted_location(broker: Broker) -> str:
+    client = getattr(broker, "client", None)
+    kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}" if kwargs else type(broker).__name__
+
+
 def run_worker(
     services: WorkerServices,
     broker: Broker,
@@ -118,13 +183,25 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
+    client = getattr(broker, "client", None)
+    watch = BrokerWatch(client.ping if client is not None else None, _redacted_location(broker))
+    loggers = _consumer_loggers()
+    for consumer_logger in loggers:
+        consumer_logger.addFilter(watch.filter)
     worker = EmbeddedWorker(services, broker, threads=threads, chainer=chainer, webhooks=webhooks)
     try:
+        if not watch.wait_until_up(stop):
+            return 0
         worker.start()
+        ticks = 0
         while not stop.wait(0.5):
-            pass
+            ticks += 1
+            if not watch.up or ticks % 10 == 0:  # notice an outage's end (and a quiet one's start)
+                watch.check()
     finally:
         worker.stop(stop_timeout_s)
+        for consumer_logger in loggers:
+            consumer_logger.removeFilter(watch.filter)
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
     return 0

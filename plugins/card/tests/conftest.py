@@ -54,6 +54,10 @@ class CardScenarios(RailScenarios):
     def valid(self, case: str) -> Mapping[str, Any]:
         return card(testcards.SUCCESS_CARDS["visa"])
 
+    def largest(self, case: str) -> Mapping[str, Any]:
+        """The longest holder name the rail accepts (100 characters)."""
+        return card(testcards.SUCCESS_CARDS["visa"], holderName="Asha " + "R" * 95)
+
     def invalid(self) -> list[InvalidInput]:
         return [
             InvalidInput(card("4111111111111112"), field="card.number", why="check digit wrong"),

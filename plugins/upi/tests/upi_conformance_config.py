@@ -13,7 +13,7 @@ import httpx
 import pytest
 from flosspay_conformance import InvalidInput, RailRequirements, RailScenarios
 
-from flosspay.railapi import Money, RailRequest
+from flosspay.railapi import MAX_VPA_LENGTH, Money, RailRequest
 
 API_KEY = "sk_test_upi_conformance_5b7d20"
 PAYEE = "shop@okaxis"
@@ -49,8 +49,16 @@ class UpiScenarios(RailScenarios):
     def sandbox_settings(self) -> dict[str, str]:
         return {"api_key": API_KEY, "slow_seconds": "1.0", "collect_approve_seconds": "0.2"}
 
+    largest_amount = Money(10_000_000, "INR")  # the rail's default limit
+
     def valid(self, case: str) -> Mapping[str, Any]:
         return upi(f"asha.{case}@okicici")
+
+    def largest(self, case: str) -> Mapping[str, Any]:
+        """Both addresses at the longest FlossPay records (``MAX_VPA_LENGTH``)."""
+        payer = f"asha.{case}.".ljust(MAX_VPA_LENGTH - len("@okicici"), "x") + "@okicici"
+        payee = "shop.".ljust(MAX_VPA_LENGTH - len("@okaxis"), "y") + "@okaxis"
+        return upi(payer, payee)
 
     def invalid(self) -> list[InvalidInput]:
         return [

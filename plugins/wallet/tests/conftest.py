@@ -41,6 +41,10 @@ class WalletScenarios(RailScenarios):
     def valid(self, case: str) -> Mapping[str, Any]:
         return wallet(f"asha-{case}")
 
+    def largest(self, case: str) -> Mapping[str, Any]:
+        """A wallet id at the longest the rail accepts (64 characters)."""
+        return wallet(f"asha-{case}-".ljust(64, "z"))
+
     def invalid(self) -> list[InvalidInput]:
         return [
             InvalidInput(wallet("asha-1", provider="nowallet"), field="wallet.provider", why="unknown provider"),

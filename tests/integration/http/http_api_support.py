@@ -71,11 +71,15 @@ class FakeHealth:
     def __init__(self, **status: bool) -> None:
         self.status = status or {"database": True, "broker": True}
         self.error: Exception | None = None
+        self.dead_letters = 0
 
     def check(self) -> dict[str, bool]:
         if self.error is not None:
             raise self.error
         return dict(self.status)
+
+    def counts(self) -> dict[str, int]:
+        return {"dead letters": self.dead_letters}
 
 
 @dataclass

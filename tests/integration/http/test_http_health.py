@@ -19,7 +19,14 @@ def test_ready_when_every_dependency_answers(api: SignedClient) -> None:
     response = api.http.get("/health/ready")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert response.text == "READY"
+    assert response.text.splitlines() == ["READY", "database: up", "broker: up", "dead letters: 0"]
+
+
+def test_readiness_counts_dead_letters(api: SignedClient) -> None:
+    api.world.health.dead_letters = 3
+    response = api.http.get("/health/ready")
+    assert response.status_code == 200
+    assert "dead letters: 3" in response.text.splitlines()
 
 
 @pytest.mark.parametrize(
@@ -37,11 +44,12 @@ def test_not_ready_names_what_is_down(
     response = api.http.get("/health/ready")
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("text/plain")
-    assert response.text.startswith("NOT READY")
+    verdict, *details = response.text.splitlines()
+    assert verdict.startswith("NOT READY")
     for name in named:
-        assert name in response.text
+        assert name in verdict and f"{name}: down" in details
     for name in not_named:
-        assert name not in response.text
+        assert name not in verdict and f"{name}: up" in details
 
 
 def test_a_failing_probe_means_not_ready_without_details(api: SignedClient) -> None:
@@ -56,4 +64,4 @@ def test_readiness_recovers(api: SignedClient) -> None:
     api.world.health.status = {"database": False, "broker": True}
     assert api.http.get("/health/ready").status_code == 503
     api.world.health.status = {"database": True, "broker": True}
-    assert api.http.get("/health/ready").text == "READY"
+    assert api.http.get("/health/ready").text.splitlines()[0] == "READY"

@@ -211,3 +211,15 @@ def test_rejected_requests_store_nothing_at_all(api: SignedClient) -> None:
     api.post(PAY, pay_body(), content_type="text/plain")
     assert api.world.store.commits == 0
     assert api.world.store.outbox == []
+
+
+@pytest.mark.parametrize("path", [PAY, COLLECT, PAYMENTS])
+@pytest.mark.parametrize("field", ["senderUpi", "receiverUpi"])
+def test_an_address_too_long_to_record_is_refused_before_any_money_moves(
+    api: SignedClient, path: str, field: str
+) -> None:
+    """Issue 9: a 248-character address was accepted, debited, and could never be recorded."""
+    payload = pay_body(**{field: "b" * 243 + "@bank"})
+    if path == PAYMENTS:
+        payload = {"method": "UPI", **payload}
+    _rejected(api, path, payload, field)  # and nothing stored
