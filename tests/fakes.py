@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.chain import (
     GENESIS,
     ChainedRecord,
@@ -195,6 +196,16 @@ class _Clients:
 
     def list(self) -> list[ApiClient]:
         return list(self.uow.store.clients.values())
+
+    def set_limit(self, client_id: str, limit: BucketLimit) -> bool:
+        if client_id not in self.uow.store.clients:
+            return False
+
+        def apply(s: Store) -> None:
+            s.clients[client_id] = msgspec.structs.replace(s.clients[client_id], limit=limit)
+
+        self.uow.pending.append(apply)
+        return True
 
 
 class _Ledger:

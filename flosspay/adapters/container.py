@@ -12,6 +12,7 @@ from functools import partial
 from dependency_injector import containers, providers
 
 from flosspay import __version__
+from flosspay.adapters.breaker_store import InProcessBreakerStore, RedisBreakerStore
 from flosspay.adapters.client_cache import ClientCache
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings
@@ -22,9 +23,12 @@ from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.health import database_ok
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
+from flosspay.adapters.rate_limit import build_rate_limiter
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
+from flosspay.domain.ports import BreakerStore
 
 
 def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> PluginRailRegistry:
@@ -32,6 +36,13 @@ def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> Plu
     if sandboxes:
         loader.start_sandboxes(per_rail, settings.rails.enabled)
     return loader.build(per_rail, settings.rails.enabled)
+
+
+def _breaker_store(settings: Settings) -> BreakerStore:
+    """Shared by every worker through Redis; in-process for the embedded server."""
+    if settings.broker.redis_url is None:
+        return InProcessBreakerStore()
+    return RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
 
 
 def _worker_id() -> str:
@@ -48,6 +59,9 @@ class Container(containers.DeclarativeContainer):
     rail_loader = providers.Singleton(RailLoader)
     rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
     clients = providers.Singleton(ClientCache, uow_factory)
+    breaker_store = providers.Singleton(_breaker_store, settings)
+    breakers = providers.Singleton(CircuitBreakers, breaker_store, clock, settings.provided.breakers)
+    rate_limiter = providers.Singleton(build_rate_limiter, settings)
     health = providers.Singleton(
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
@@ -62,6 +76,8 @@ class Container(containers.DeclarativeContainer):
         health=health,
         find_client=clients,
         fingerprint_key=settings.provided.secret_key,
+        breakers=breakers,
+        rate_limiter=rate_limiter,
         max_body_bytes=settings.provided.http.max_body_bytes,
         clock_skew_seconds=settings.provided.http.clock_skew_seconds,
         version=__version__,
@@ -77,6 +93,7 @@ class Container(containers.DeclarativeContainer):
         relay_batch=settings.provided.worker.relay_batch,
         min_backoff_ms=settings.provided.worker.min_backoff_ms,
         max_backoff_ms=settings.provided.worker.max_backoff_ms,
+        breakers=breakers,
     )
     ledger_signer = providers.Singleton(load_signer, settings.provided.ledger.signing_key)
     chain_policy = providers.Singleton(

@@ -11,6 +11,8 @@ from flosspay.adapters.http.ledger import LEDGER_HANDLERS
 from flosspay.adapters.http.openapi import API_PREFIX, ApiDocument, OfflineSwaggerPlugin, openapi_config, swagger_routes
 from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
+from flosspay.adapters.http.rails import RAIL_HANDLERS
+from flosspay.adapters.http.rate_limit_headers import RateLimitHeadersMiddleware
 from flosspay.adapters.http.services import ApiServices
 
 
@@ -22,8 +24,9 @@ def create_app(services: ApiServices) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[*PAYMENT_HANDLERS, *LEDGER_HANDLERS],
-        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds)],
+        route_handlers=[*PAYMENT_HANDLERS, *LEDGER_HANDLERS, *RAIL_HANDLERS],
+        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter)],
+        middleware=[RateLimitHeadersMiddleware] if services.rate_limiter is not None else [],
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )
     document = ApiDocument(services.rails)

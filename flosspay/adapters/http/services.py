@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.policies import IntakePolicy
 from flosspay.domain.clients import ApiClient
-from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, UnitOfWorkFactory
+from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, RateLimiter, UnitOfWorkFactory
 from flosspay.domain.signature import MAX_CLOCK_SKEW_SECONDS
 
 
@@ -27,3 +28,7 @@ class ApiServices:
     max_body_bytes: int = 65536
     clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
     version: str
+    breakers: CircuitBreakers | None = None
+    """The rails' circuit breakers, shown by ``GET /api/v1/rails``."""
+    rate_limiter: RateLimiter | None = None
+    """Per-client token buckets (None: no limit)."""

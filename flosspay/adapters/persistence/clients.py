@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 
 from flosspay.adapters.persistence import mapping
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.tables import api_clients
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.clients import ApiClient
 
 _INSERT = api_clients.insert()
 _SELECT_ONE = select(api_clients).where(api_clients.c.client_id == bindparam("b_id"))
+_SET_LIMIT = (
+    update(api_clients)
+    .where(api_clients.c.client_id == bindparam("b_id"))
+    .values(rate_per_second=bindparam("b_rate"), burst=bindparam("b_burst"))
+)
 _SELECT_ALL = select(api_clients).order_by(api_clients.c.created_at, api_clients.c.client_id)
 
 
@@ -27,3 +33,7 @@ class SqlClientRepository:
 
     def list(self) -> list[ApiClient]:
         return [mapping.client_from_row(row) for row in self._db.execute(_SELECT_ALL).mappings()]
+
+    def set_limit(self, client_id: str, limit: BucketLimit) -> bool:
+        result = self._db.execute(_SET_LIMIT, {"b_id": client_id, "b_rate": limit.rate, "b_burst": limit.burst})
+        return bool(result.rowcount)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.idempotency import IdempotencyRecord
 from flosspay.domain.money import Money
@@ -181,6 +182,8 @@ def client_row(client: ApiClient) -> dict[str, Any]:
         "secret": client.secret,
         "created_at": client.created_at,
         "active": client.active,
+        "rate_per_second": client.limit.rate,
+        "burst": client.limit.burst,
     }
 
 
@@ -191,4 +194,5 @@ def client_from_row(row: Row) -> ApiClient:
         secret=row["secret"],
         created_at=row["created_at"],
         active=row["active"],
+        limit=BucketLimit(rate=row["rate_per_second"], burst=row["burst"]),
     )

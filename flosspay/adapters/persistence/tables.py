@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -68,6 +69,8 @@ api_clients = Table(
     Column("secret", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("active", Boolean(), nullable=False),
+    Column("rate_per_second", Float(), nullable=False, server_default=text("100")),
+    Column("burst", Integer(), nullable=False, server_default=text("200")),
 )
 
 _UNFINISHED = "status IN ('QUEUED', 'REQUESTED', 'PROCESSING', 'ACTION_REQUIRED')"
