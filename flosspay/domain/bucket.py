@@ -50,12 +50,22 @@ class BucketDecision(msgspec.Struct, frozen=True):
 
 def take(tat: float | None, now: float, limit: BucketLimit) -> tuple[float | None, BucketDecision]:
     """One request at ``now`` (seconds): the new ``tat`` to store (None: unchanged) and the decision."""
+    new_tat, _, decision = take_up_to(tat, now, limit, 1)
+    return new_tat, decision
+
+
+def take_up_to(
+    tat: float | None, now: float, limit: BucketLimit, wanted: int
+) -> tuple[float | None, int, BucketDecision]:
+    """Take up to ``wanted`` tokens at once (an API process leasing a few): the new ``tat`` (None:
+    unchanged), how many were granted, and the decision for the first of them (``remaining``
+    counts what is left after all that were granted)."""
     interval = limit.interval
     tolerance = interval * limit.burst
     base = now if tat is None or tat < now else tat
-    new_tat = base + interval
-    allow_at = new_tat - tolerance
-    if now + EPSILON < allow_at:  # float sums of intervals must not refuse a request that is on time
-        return None, BucketDecision(False, limit.burst, 0, base - now, allow_at - now)
-    remaining = int((tolerance - (new_tat - now)) / interval + 1e-9)
-    return new_tat, BucketDecision(True, limit.burst, max(remaining, 0), new_tat - now)
+    available = int((tolerance - (base - now)) / interval + EPSILON)
+    if available < 1:  # float sums of intervals must not refuse a request that is on time: EPSILON
+        return None, 0, BucketDecision(False, limit.burst, 0, base - now, base + interval - tolerance - now)
+    granted = min(wanted, available)
+    new_tat = base + granted * interval
+    return new_tat, granted, BucketDecision(True, limit.burst, available - granted, new_tat - now)
