@@ -5,8 +5,12 @@ and FlossPay's rate of accepted POST /api/v1/pay requests (HMAC auth, idempotenc
 measured on the same machine and database in the same run, and their ratio (target: >= 0.5).
 
     python3 scripts/dev.py bench intake [--seconds 10] [--connections 16] [--api-workers 2]
+                                        [--rate-limit redis|process|off]
 
 Needs PostgreSQL (FLOSSPAY_BENCH_DATABASE_URL, default the local server) and wrk (apt-get install wrk).
+``--rate-limit``: the per-client token bucket in Redis (FLOSSPAY_BENCH_REDIS_URL, default the local
+server, db 15; the production set-up and the default), in each API process, or off; the bench client's
+bucket is large enough never to refuse, so the figure is the limiter's cost alone.
 """
 
 from __future__ import annotations
@@ -126,12 +130,29 @@ def count_payments(db_url: str) -> int:
     return int(n)
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its descendants so far (Linux /proc): what the API spends,
+    whatever else shares the machine, so a steadier figure than a rate."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--rate-limit", choices=["redis", "process", "off"], default="redis")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -144,13 +165,27 @@ def main() -> int:
         FLOSSPAY_RAILS="upi",
         FLOSSPAY_UPI_PSP_URL="http://127.0.0.1:9",
         FLOSSPAY_LOG_LEVEL="WARNING",
+        FLOSSPAY_RATE_LIMIT="off" if args.rate_limit == "off" else "on",
     )
+    redis_url = os.environ.get("FLOSSPAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    if args.rate_limit == "redis":
+        env.update(FLOSSPAY_REDIS_URL=redis_url, FLOSSPAY_QUEUE_NAMESPACE=f"flosspay-bench-{uuid.uuid4().hex[:8]}")
     api = None
     try:
         subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
         creds = json.loads(
             subprocess.run(
-                [str(BIN / "flosspay"), "clients", "create", "bench", "--json"],
+                [
+                    str(BIN / "flosspay"),
+                    "clients",
+                    "create",
+                    "bench",
+                    "--json",
+                    "--rate",
+                    "1000000",
+                    "--burst",
+                    "10000000",
+                ],
                 env=env,
                 check=True,
                 capture_output=True,
@@ -178,21 +213,34 @@ def main() -> int:
         run_wrk(base, requests, args.wrk_threads, args.connections, 2)  # warm-up (pools, caches); keys then replay
         write_requests(requests, creds["clientId"], creds["secret"], count=max(20_000, 4000 * args.seconds))
         before = count_payments(db_url)
+        cpu_before = tree_cpu_seconds(api.pid)
         rps, bad, out = run_wrk(base, requests, args.wrk_threads, args.connections, args.seconds)
+        cpu_after = tree_cpu_seconds(api.pid)
         accepted = (count_payments(db_url) - before) / args.seconds
         latency = re.search(r"99%\s+(\S+)", out)
         print(
-            f"FlossPay intake (POST /api/v1/pay, {args.api_workers} API processes, {args.connections} connections): "
+            f"FlossPay intake (POST /api/v1/pay, {args.api_workers} API processes, {args.connections} connections, "
+            f"rate limit {args.rate_limit}): "
             f"{rps:,.0f} req/s, {accepted:,.0f} new payments/s, non-2xx {bad}, "
             f"p99 {latency.group(1) if latency else '?'}"
         )
         print(f"ratio accepted/reference: {accepted / ref:.2f}  (target >= 0.50)")
+        cpu_us = (cpu_after - cpu_before) / max(accepted * args.seconds, 1) * 1e6
+        print(f"API CPU per accepted request: {cpu_us:,.0f} us (all API processes, measured run only)")
     finally:
         if api is not None:
             api.terminate()
             api.wait(10)
         drop_database(db_url)
         shutil.rmtree(tmp, ignore_errors=True)
+        if args.rate_limit == "redis":
+            import redis
+
+            client = redis.Redis.from_url(redis_url)
+            keys = list(client.scan_iter(f"{env['FLOSSPAY_QUEUE_NAMESPACE']}:*"))
+            if keys:
+                client.delete(*keys)
+            client.close()
     return 0
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.chain import (
     GENESIS,
     ChainedRecord,
@@ -221,6 +222,16 @@ class _Clients:
 
     def save(self, client: ApiClient) -> None:
         self.uow.pending.append(lambda s: s.clients.__setitem__(client.client_id, client))
+
+    def set_limit(self, client_id: str, limit: BucketLimit) -> bool:
+        if client_id not in self.uow.store.clients:
+            return False
+
+        def apply(s: Store) -> None:
+            s.clients[client_id] = msgspec.structs.replace(s.clients[client_id], limit=limit)
+
+        self.uow.pending.append(apply)
+        return True
 
 
 class _Ledger:

@@ -12,7 +12,9 @@ from pathlib import Path
 import msgspec
 
 from flosspay.adapters.private_files import create_private_file, ensure_private_dir
+from flosspay.application.breakers import BreakerPolicy
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
+from flosspay.domain.breaker import BreakerConfig
 from flosspay.domain.webhooks import BreakerRule, WebhookPolicy, parse_duration
 
 
@@ -73,6 +75,12 @@ class LedgerSettings(msgspec.Struct, frozen=True):
     chain_batch: int = 1000
 
 
+class RateLimitSettings(msgspec.Struct, frozen=True):
+    """Per-client token buckets on ``/api/v1`` (each client's rate and burst are stored with it)."""
+
+    enabled: bool = True
+
+
 class Settings(msgspec.Struct, frozen=True):
     data_dir: Path
     database: DatabaseSettings
@@ -88,6 +96,8 @@ class Settings(msgspec.Struct, frozen=True):
     previous_secret_keys: tuple[bytes, ...] = ()
     secret_key_from_env: bool = False
     webhooks: WebhookPolicy = WebhookPolicy()
+    breakers: BreakerPolicy = BreakerPolicy()
+    rate_limit: RateLimitSettings = RateLimitSettings()
 
 
 _KNOWN = {
@@ -181,6 +191,60 @@ def http_settings(env: Mapping[str, str]) -> HttpSettings:
     )
 
 
+_CORE_PREFIXES = ("BREAKER_", "RATE_LIMIT")
+
+_BREAKER_KEYS = {
+    "FAILURES": "failure_threshold",
+    "FAILURE_RATE": "failure_rate",
+    "MIN_CALLS": "min_calls",
+    "WINDOW_SECONDS": "window",
+    "COOL_DOWN_SECONDS": "cool_down",
+    "HALF_OPEN_PROBES": "half_open_probes",
+}
+
+
+def _breaker_config(env: Mapping[str, str], prefix: str, base: BreakerConfig) -> BreakerConfig:
+    """``FLOSSPAY_<prefix><KEY>`` values over ``base``."""
+    try:
+        return BreakerConfig(
+            failure_threshold=_int(env, prefix + "FAILURES", base.failure_threshold, 1, 10**6),
+            failure_rate=_float(env, prefix + "FAILURE_RATE", base.failure_rate),
+            min_calls=_int(env, prefix + "MIN_CALLS", base.min_calls, 1, 10**6),
+            window=timedelta(seconds=_float(env, prefix + "WINDOW_SECONDS", base.window.total_seconds())),
+            cool_down=timedelta(seconds=_float(env, prefix + "COOL_DOWN_SECONDS", base.cool_down.total_seconds())),
+            half_open_probes=_int(env, prefix + "HALF_OPEN_PROBES", base.half_open_probes, 1, 1000),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"FLOSSPAY_{prefix}*: {exc}") from None
+
+
+def _breakers(env: Mapping[str, str]) -> BreakerPolicy:
+    """FLOSSPAY_BREAKER_<KEY> for every rail, FLOSSPAY_BREAKER_<RAIL>_<KEY> for one rail."""
+    default = _breaker_config(env, "BREAKER_", BreakerConfig())
+    rails: set[str] = set()
+    for name in env:
+        rest = name.removeprefix("FLOSSPAY_BREAKER_")
+        if rest == name or rest in _BREAKER_KEYS:
+            continue
+        rail = next((rest[: -len(k) - 1] for k in _BREAKER_KEYS if rest.endswith("_" + k)), None)
+        if not rail:
+            raise ConfigError(f"{name} is not a breaker setting (known: {', '.join(sorted(_BREAKER_KEYS))})")
+        rails.add(rail)
+    per_rail = {rail.lower(): _breaker_config(env, f"BREAKER_{rail}_", default) for rail in sorted(rails)}
+    return BreakerPolicy(default=default, per_rail=per_rail)
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(f"FLOSSPAY_{name}") or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"FLOSSPAY_{name} must be on or off (1/0, true/false), got {raw!r}")
+
+
 def _rail_settings(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """FLOSSPAY_<RAIL>_<KEY>=v → {"<rail>": {"<key>": v}} for every variable that is not a core one."""
     per_rail: dict[str, dict[str, str]] = {}
@@ -188,7 +252,7 @@ def _rail_settings(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if not name.startswith("FLOSSPAY_"):
             continue
         rest = name[len("FLOSSPAY_") :]
-        if rest in _KNOWN or "_" not in rest:
+        if rest in _KNOWN or "_" not in rest or rest.startswith(_CORE_PREFIXES):
             continue
         rail, key = rest.split("_", 1)
         per_rail.setdefault(rail.lower(), {})[key.lower()] = value
@@ -324,4 +388,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=(env.get("FLOSSPAY_LOG_LEVEL") or "INFO").upper(),
         ledger=_ledger(env),
         webhooks=_webhooks(env),
+        breakers=_breakers(env),
+        rate_limit=RateLimitSettings(enabled=_flag(env, "RATE_LIMIT", True)),
     )

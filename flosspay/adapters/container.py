@@ -12,6 +12,7 @@ from functools import partial
 from dependency_injector import containers, providers
 
 from flosspay import __version__
+from flosspay.adapters.breaker_store import InProcessBreakerStore, RedisBreakerStore
 from flosspay.adapters.client_cache import ClientCache
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings, read_secret_key_files
@@ -22,14 +23,17 @@ from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.health import database_ok
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
+from flosspay.adapters.rate_limit import build_rate_limiter
 from flosspay.adapters.secret_box import SecretBox
 from flosspay.adapters.webhooks.delivery_loop import WebhookDeliveryLoop
 from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.dead_letters import count_parked
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
 from flosspay.application.webhook_endpoints import WebhookContext
+from flosspay.domain.ports import BreakerStore
 
 
 def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> PluginRailRegistry:
@@ -51,6 +55,13 @@ def secret_box_for(settings: Settings) -> SecretBox:
     return SecretBox(settings.secret_key, settings.previous_secret_keys, reload=reload)
 
 
+def _breaker_store(settings: Settings) -> BreakerStore:
+    """Shared by every worker through Redis; in-process for the embedded server."""
+    if settings.broker.redis_url is None:
+        return InProcessBreakerStore()
+    return RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -66,6 +77,9 @@ class Container(containers.DeclarativeContainer):
     rail_loader = providers.Singleton(RailLoader)
     rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
     clients = providers.Singleton(ClientCache, uow_factory)
+    breaker_store = providers.Singleton(_breaker_store, settings)
+    breakers = providers.Singleton(CircuitBreakers, breaker_store, clock, settings.provided.breakers)
+    rate_limiter = providers.Singleton(build_rate_limiter, settings)
     health = providers.Singleton(
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
@@ -91,6 +105,8 @@ class Container(containers.DeclarativeContainer):
         health=health,
         find_client=clients,
         fingerprint_key=settings.provided.secret_key,
+        breakers=breakers,
+        rate_limiter=rate_limiter,
         max_body_bytes=settings.provided.http.max_body_bytes,
         clock_skew_seconds=settings.provided.http.clock_skew_seconds,
         version=__version__,
@@ -107,6 +123,7 @@ class Container(containers.DeclarativeContainer):
         relay_batch=settings.provided.worker.relay_batch,
         min_backoff_ms=settings.provided.worker.min_backoff_ms,
         max_backoff_ms=settings.provided.worker.max_backoff_ms,
+        breakers=breakers,
     )
     ledger_signer = providers.Singleton(load_signer, settings.provided.ledger.signing_key)
     chain_policy = providers.Singleton(

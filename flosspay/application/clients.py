@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import msgspec
 
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import FieldError, NotFound, ValidationFailed
 from flosspay.domain.ports import Clock, UnitOfWorkFactory
@@ -18,7 +19,18 @@ def _new_secret() -> str:
     return "sk_" + secrets.token_urlsafe(32)
 
 
-def create_client(name: str, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> ApiClient:
+def rate_limit(rate: float, burst: int) -> BucketLimit:
+    """A client's token bucket, or a ValidationFailed naming ``rate`` or ``burst``."""
+    try:
+        return BucketLimit(rate=float(rate), burst=int(burst))
+    except ValueError as exc:
+        field = "burst" if str(exc).startswith("burst") else "rate"
+        raise ValidationFailed([FieldError(field, str(exc).split(" ", 1)[1])]) from None
+
+
+def create_client(
+    name: str, *, uow_factory: UnitOfWorkFactory, clock: Clock, limit: BucketLimit | None = None
+) -> ApiClient:
     """A new client with a random id and a 256-bit secret; the caller shows the secret once."""
     name = name.strip()
     if not 1 <= len(name) <= 100 or not name.isprintable():
@@ -28,6 +40,7 @@ def create_client(name: str, *, uow_factory: UnitOfWorkFactory, clock: Clock) ->
         name=name,
         secret=_new_secret(),
         created_at=clock.now(),
+        limit=limit or BucketLimit(),
     )
     with uow_factory() as uow:
         uow.clients.add(client)
@@ -75,3 +88,17 @@ def disable_client(client_id: str, *, uow_factory: UnitOfWorkFactory) -> ApiClie
         uow.clients.save(disabled)
         uow.commit()
     return disabled
+
+
+def update_client_limit(
+    client_id: str, *, rate: float | None, burst: int | None, uow_factory: UnitOfWorkFactory
+) -> ApiClient:
+    """Change a client's rate and/or burst (running API processes see it within their client cache's TTL)."""
+    with uow_factory() as uow:
+        client = uow.clients.get(client_id)
+        if client is None:
+            raise NotFound(f"no client {client_id!r}")
+        limit = rate_limit(client.limit.rate if rate is None else rate, client.limit.burst if burst is None else burst)
+        uow.clients.set_limit(client_id, limit)
+        uow.commit()
+    return msgspec.structs.replace(client, limit=limit)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import msgspec
 
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.policies import ProcessingPolicy
 from flosspay.domain.errors import ConcurrentUpdate, IllegalTransition, PaymentBusy
 from flosspay.domain.ledger import completed_payment_entry
@@ -32,6 +33,7 @@ class Disposition(enum.StrEnum):
     EXHAUSTED = "EXHAUSTED"  # transient on the last attempt: payment FAILED, dead-letter the message
     SCHEDULED = "SCHEDULED"  # waiting on the payer: a later check is in the outbox; acknowledge
     PARKED = "PARKED"  # attempt budget spent without a recordable end: dead-lettered for an operator; ack
+    DEFERRED = "DEFERRED"  # the rail's circuit is open: rescheduled after its cool-down, no attempt used
 
 
 MAX_CODE_LENGTH = 64  # the stored width of an attempt's and a payment's code
@@ -61,12 +63,16 @@ def process_payment(
     rails: RailRegistry,
     clock: Clock,
     policy: ProcessingPolicy,
+    breakers: CircuitBreakers | None = None,
 ) -> ProcessResult:
     """Process one payment once. ``final_attempt``: the broker will not retry this message again.
 
     Every path that brings a payment here (broker retries, the stalled sweep, recovery at start, a
     requeue) is bounded by the same budget: ``policy.max_attempts`` attempts that did not end it,
     counting attempts whose answer could not be recorded. Past it the payment is parked.
+
+    ``breakers``: while the rail's circuit is open the PSP is not called; the payment is left as it
+    was, without an attempt, and handed back after the cool-down through the outbox.
     """
     # 1. Claim it and record that an attempt starts, in one committed transaction.
     with uow_factory() as uow:
@@ -87,7 +93,14 @@ def process_payment(
             reason = f"{spent} attempts without a recorded outcome; last: {_last_error(payment)}"
             payment.park(reason, now)
             disposition = Disposition.PARKED
+            permit = None
         else:
+            permit = breakers.acquire(payment.rail) if breakers is not None and rails.get(payment.rail) else None
+            if permit is not None and not permit.allowed:
+                retry_at = permit.retry_at or now
+                uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, retry_at))
+                uow.commit()  # the claim is not saved: the payment stays as it was
+                return ProcessResult(Disposition.DEFERRED, f"circuit open for {payment.rail}, retry at {retry_at}")
             ask_first = payment.may_have_reached_rail
             attempt = payment.start_attempt(now, "status" if ask_first else "execute")
         try:
@@ -107,6 +120,8 @@ def process_payment(
         result = _call_rail(rail.status if ask_first else rail.execute, request)
         if ask_first and result.outcome is Outcome.NOT_FOUND:
             result = _call_rail(rail.execute, request)
+        if permit is not None and breakers is not None:
+            breakers.record(payment.rail, permit, result.outcome)
 
     # 3. Record the outcome. Any failure here is an attempt spent: the answer is kept on the attempt.
     try:

@@ -79,3 +79,13 @@ class ServiceUnavailable(DomainError):
     """A dependency (database, broker) is down; the request may be retried."""
 
     title = "Service unavailable"
+
+
+class RateLimited(DomainError):
+    """The client sent more requests than its rate allows; ``retry_after``: whole seconds to wait."""
+
+    title = "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after} s")
+        self.retry_after = retry_after

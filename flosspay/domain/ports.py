@@ -8,6 +8,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from flosspay.domain.breaker import Breaker
+from flosspay.domain.bucket import BucketDecision, BucketLimit
 from flosspay.domain.chain import ChainedRecord, ChainHead, ChainLink, Checkpoint, Pending
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.idempotency import IdempotencyRecord
@@ -110,6 +112,10 @@ class ClientRepository(Protocol):
 
     def save(self, client: ApiClient) -> None:
         """Replace the stored secrets and ``active`` flag of an existing client."""
+        ...
+
+    def set_limit(self, client_id: str, limit: BucketLimit) -> bool:
+        """Change a client's rate limit; False when there is no such client."""
         ...
 
 
@@ -235,4 +241,25 @@ class HealthProbe(Protocol):
 
     def counts(self) -> dict[str, int]:
         """Figures an operator must see at a glance (``dead letters``); empty when they cannot be read."""
+        ...
+
+
+class BreakerStore(Protocol):
+    """Where circuit breakers live: shared by every worker (Redis) or kept in-process (embedded)."""
+
+    def load(self, service: str) -> Breaker:
+        """The service's breaker (a fresh CLOSED one, version 0, when none is stored)."""
+        ...
+
+    def swap(self, expected_version: int, breaker: Breaker) -> bool:
+        """Store ``breaker`` only if the stored one still has ``expected_version``; atomic, True when stored."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """Token buckets of API clients, shared by every API process (Redis) or in-process (embedded)."""
+
+    async def take(self, client_id: str, limit: BucketLimit) -> BucketDecision:
+        """Take one token from ``client_id``'s bucket if it has one; atomic. Never raises: a store that
+        does not answer is replaced by a per-process bucket until it answers again."""
         ...

@@ -86,14 +86,26 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_clients_create(args: argparse.Namespace) -> int:
-    from flosspay.application.clients import create_client
+    from flosspay.application.clients import create_client, rate_limit
 
+    limit = rate_limit(args.rate, args.burst)
     container = _container(_settings())
-    client = create_client(args.name, uow_factory=container.uow_factory(), clock=container.clock())
+    client = create_client(args.name, uow_factory=container.uow_factory(), clock=container.clock(), limit=limit)
     if args.json:
         print(json.dumps({"clientId": client.client_id, "secret": client.secret}))
     else:
         print(f"clientId: {client.client_id}\nsecret:   {client.secret}\n(the secret is shown only this once)")
+    return 0
+
+
+def cmd_clients_update(args: argparse.Namespace) -> int:
+    from flosspay.application.clients import update_client_limit
+
+    if args.rate is None and args.burst is None:
+        raise CliError("nothing to change: give --rate and/or --burst")
+    container = _container(_settings())
+    client = update_client_limit(args.client_id, rate=args.rate, burst=args.burst, uow_factory=container.uow_factory())
+    print(f"{client.client_id}: rate {client.limit.rate:g}/s, burst {client.limit.burst}")
     return 0
 
 
@@ -103,14 +115,23 @@ def cmd_clients_list(args: argparse.Namespace) -> int:
     container = _container(_settings())
     clients = list_clients(uow_factory=container.uow_factory())
     rows = [
-        {"clientId": c.client_id, "name": c.name, "active": c.active, "createdAt": c.created_at.isoformat()}
+        {
+            "clientId": c.client_id,
+            "name": c.name,
+            "active": c.active,
+            "createdAt": c.created_at.isoformat(),
+            "rate": c.limit.rate,
+            "burst": c.limit.burst,
+        }
         for c in clients
     ]
     if args.json:
         print(json.dumps(rows))
     else:
         for row in rows:
-            print(f"{row['clientId']}  {row['name']}  {'active' if row['active'] else 'inactive'}  {row['createdAt']}")
+            state = "active" if row["active"] else "inactive"
+            limit = f"{row['rate']:g}/s burst {row['burst']}"
+            print(f"{row['clientId']}  {row['name']}  {state}  {limit}  {row['createdAt']}")
     return 0
 
 
@@ -186,6 +207,24 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _breaker_states(settings, registry):  # type: ignore[no-untyped-def]
+    """Rail name → its breaker view; shared breakers live in Redis, the embedded server's in its process."""
+    from flosspay.adapters.breaker_store import RedisBreakerStore
+    from flosspay.adapters.clock import SystemClock
+    from flosspay.application.breakers import CircuitBreakers
+    from flosspay.application.rail_status import breaker_view
+
+    if settings.broker.redis_url is None:
+        return {}
+    logging.getLogger("flosspay.breaker").setLevel(logging.CRITICAL)  # UNKNOWN in the table says it
+    store = RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
+    try:
+        breakers = CircuitBreakers(store, SystemClock(), settings.breakers)
+        return {info.name: breaker_view(breakers, info.name) for info in registry.infos if info.enabled}
+    finally:
+        store.close()
+
+
 def cmd_rails_list(args: argparse.Namespace) -> int:
     from flosspay.adapters.rails import RailLoader
 
@@ -193,6 +232,8 @@ def cmd_rails_list(args: argparse.Namespace) -> int:
     logging.getLogger("flosspay.adapters.rails").setLevel(logging.CRITICAL)  # the table says it all
     loader = RailLoader()
     registry = loader.build({k: dict(v) for k, v in settings.rails.per_rail.items()}, settings.rails.enabled)
+    breakers = _breaker_states(settings, registry)
+    flows = {r.name: sorted(f.value for f in r.flows) for r in registry.all()}
     if args.json:
         print(
             json.dumps(
@@ -203,6 +244,8 @@ def cmd_rails_list(args: argparse.Namespace) -> int:
                         "version": i.version,
                         "enabled": i.enabled,
                         "method": i.method,
+                        "flows": flows.get(i.name, []),
+                        "breaker": _jsonable(breakers[i.name]) if breakers.get(i.name) else None,
                         "error": i.error,
                     }
                     for i in registry.infos
@@ -212,9 +255,18 @@ def cmd_rails_list(args: argparse.Namespace) -> int:
         return 0
     if not registry.infos:
         print("no rails installed (pip install flosspay-upi, for example)")
+        return 0
+    # Without Redis the breakers live inside `flosspay serve`: GET /api/v1/rails shows them.
+    print(f"{'NAME':<10} {'METHOD':<8} {'FLOWS':<12} {'BREAKER':<10} {'STATE':<9} {'DISTRIBUTION'} VERSION")
     for info in registry.infos:
         state = "enabled" if info.enabled else ("FAILED" if info.error else "disabled")
-        line = f"{info.name:<10} {info.method or '-':<8} {info.distribution or '-'} {info.version or '-'}  {state}"
+        view = breakers.get(info.name)
+        breaker = view.state if view is not None else ("in-process" if info.enabled else "-")
+        rail_flows = ",".join(flows.get(info.name, [])) or "-"
+        line = (
+            f"{info.name:<10} {info.method or '-':<8} {rail_flows:<12} {breaker:<10} {state:<9} "
+            f"{info.distribution or '-'} {info.version or '-'}"
+        )
         print(line + (f"  ({info.error})" if info.error else ""))
     return 0
 
@@ -316,7 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = clients.add_parser("create", help="create a client; prints its id and secret once")
     p.add_argument("name")
     p.add_argument("--json", action="store_true", help='print {"clientId","secret"}')
+    p.add_argument("--rate", type=float, default=100.0, help="requests per second (default 100)")
+    p.add_argument("--burst", type=int, default=200, help="requests at once (default 200)")
     p.set_defaults(handler=cmd_clients_create)
+    p = clients.add_parser("update", help="change a client's rate limit")
+    p.add_argument("client_id")
+    p.add_argument("--rate", type=float, help="requests per second")
+    p.add_argument("--burst", type=int, help="requests at once")
+    p.set_defaults(handler=cmd_clients_update)
     p = clients.add_parser("list", help="list clients (never their secrets)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_clients_list)

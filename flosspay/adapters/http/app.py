@@ -18,6 +18,8 @@ from flosspay.adapters.http.openapi import (
 )
 from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
+from flosspay.adapters.http.rails import RAIL_HANDLERS
+from flosspay.adapters.http.rate_limit_headers import RateLimitHeadersMiddleware
 from flosspay.adapters.http.security_headers import security_headers_hook
 from flosspay.adapters.http.services import ApiServices
 from flosspay.adapters.http.webhooks import WEBHOOK_HANDLERS
@@ -31,8 +33,14 @@ def create_app(services: ApiServices) -> Litestar:
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[*PAYMENT_HANDLERS, *LEDGER_HANDLERS, *(WEBHOOK_HANDLERS if services.webhooks else [])],
-        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds)],
+        route_handlers=[
+            *PAYMENT_HANDLERS,
+            *LEDGER_HANDLERS,
+            *RAIL_HANDLERS,
+            *(WEBHOOK_HANDLERS if services.webhooks else []),
+        ],
+        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter)],
+        middleware=[RateLimitHeadersMiddleware] if services.rate_limiter is not None else [],
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )
     document = ApiDocument(services.rails)

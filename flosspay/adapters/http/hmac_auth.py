@@ -6,6 +6,7 @@ caches it for the handler) and stores the authenticated client id in the connect
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -17,8 +18,8 @@ from litestar.types import Guard, Scope
 
 from flosspay.adapters.client_cache import MISS as _MISS
 from flosspay.domain.clients import ApiClient
-from flosspay.domain.errors import Unauthenticated
-from flosspay.domain.ports import Clock
+from flosspay.domain.errors import RateLimited, Unauthenticated
+from flosspay.domain.ports import Clock, RateLimiter
 from flosspay.domain.signature import canonical_request, timestamp_fresh, verify
 
 CLIENT_ID_HEADER = "X-Client-Id"
@@ -28,6 +29,7 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 MAX_CLIENT_ID_LENGTH = 128
 
 _STATE_KEY = "flosspay_client_id"
+RATE_LIMIT_STATE_KEY = "flosspay_rate_limit"
 _REFUSED = "invalid client credentials or signature"
 
 
@@ -54,8 +56,15 @@ def signed_targets(scope: Scope) -> tuple[str, ...]:
     return (target,) if scope.get("query_string") else (target, target + "?")
 
 
-def hmac_guard(find_client: Callable[[str], ApiClient | None], clock: Clock, skew_seconds: int) -> Guard:
-    """A guard refusing (401) any request whose signature headers are missing, stale or wrong."""
+def hmac_guard(
+    find_client: Callable[[str], ApiClient | None],
+    clock: Clock,
+    skew_seconds: int,
+    limiter: RateLimiter | None = None,
+) -> Guard:
+    """A guard refusing (401) any request whose signature headers are missing, stale or wrong, and
+    (429) an authenticated client over its rate: before any parsing, so a limited request costs a
+    signature check and one Redis round trip, and stores nothing."""
 
     async def require_signature(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         headers = connection.headers
@@ -92,6 +101,11 @@ def hmac_guard(find_client: Callable[[str], ApiClient | None], clock: Clock, ske
         if not (known and valid):
             raise Unauthenticated(_REFUSED)
         connection.state[_STATE_KEY] = client_id
+        if limiter is not None and client is not None:
+            decision = await limiter.take(client_id, client.limit)
+            connection.state[RATE_LIMIT_STATE_KEY] = decision
+            if not decision.allowed:
+                raise RateLimited(max(1, math.ceil(decision.retry_after)))
 
     return require_signature
 

@@ -29,6 +29,7 @@ from flosspay.adapters.http.problems import PROBLEM_JSON, Problem
 from flosspay.adapters.http.security_headers import swagger_policy
 from flosspay.adapters.http.webhook_openapi import complete_webhook_operations
 from flosspay.application.ledger_head import LedgerHeadView
+from flosspay.application.rail_status import RailsView
 from flosspay.application.views import AcceptedView, StatusView
 from flosspay.domain.idempotency import MAX_KEY_LENGTH
 from flosspay.domain.ports import RailRegistry
@@ -54,11 +55,12 @@ _ERRORS = {
     409: "The Idempotency-Key was used for a different request, or that request is still in progress.",
     413: "The body is larger than the limit.",
     415: "The body is not application/json, or not UTF-8.",
+    429: "Over this client's rate limit; wait `Retry-After` seconds.",
     500: "Unexpected server error (logged; no details are shown).",
     503: "A dependency is down; retry later.",
 }
-_POST_ERRORS = (400, 401, 409, 413, 415, 500, 503)
-_GET_ERRORS = (400, 401, 404, 413, 500, 503)
+_POST_ERRORS = (400, 401, 409, 413, 415, 429, 500, 503)
+_GET_ERRORS = (400, 401, 404, 413, 429, 500, 503)
 _OPERATIONS: dict[str, tuple[str | None, int, str, tuple[int, ...]]] = {
     # operationId: (request schema, success status, success schema, error statuses)
     "initiatePay": ("PayRequest", 200, "AcceptedView", _POST_ERRORS),
@@ -66,8 +68,12 @@ _OPERATIONS: dict[str, tuple[str | None, int, str, tuple[int, ...]]] = {
     "createPayment": ("PaymentRequest", 200, "AcceptedView", _POST_ERRORS),
     "getPaymentStatus": (None, 200, "StatusView", _GET_ERRORS),
     "getLedgerHead": (None, 200, "LedgerHeadView", tuple(s for s in _GET_ERRORS if s != 404)),
+    "listRails": (None, 200, "RailsView", tuple(s for s in _GET_ERRORS if s != 404)),
 }
-_SUCCESS_DESCRIPTIONS = {"getLedgerHead": "The newest link of the hash chain and the newest checkpoint"}
+_SUCCESS_DESCRIPTIONS = {
+    "getLedgerHead": "The newest link of the hash chain and the newest checkpoint",
+    "listRails": "The enabled rails with their circuit breaker state",
+}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -111,8 +117,23 @@ def _payment_request(rails: RailRegistry, components: dict[str, Any]) -> dict[st
     return {**schema, "description": "`method` selects the rail; the rail's own fields sit beside it."}
 
 
+_RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": "Requests this client may send at once (its burst).",
+    "RateLimit-Remaining": "Requests left in the bucket now.",
+    "RateLimit-Reset": "Seconds until the bucket is full again.",
+}
+
+
+def _rate_limit_headers() -> dict[str, Any]:
+    return {name: {"description": text, "schema": {"type": "integer"}} for name, text in _RATE_LIMIT_HEADERS.items()}
+
+
 def _problem_response(status: int) -> dict[str, Any]:
-    return {"description": _ERRORS[status], "content": {PROBLEM_JSON: {"schema": _ref("Problem")}}}
+    response: dict[str, Any] = {"description": _ERRORS[status], "content": {PROBLEM_JSON: {"schema": _ref("Problem")}}}
+    if status == 429:
+        retry = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+        response["headers"] = {"Retry-After": retry, **_rate_limit_headers()}
+    return response
 
 
 def _idempotency_parameter() -> dict[str, Any]:
@@ -132,16 +153,18 @@ def _complete_operation(operation: dict[str, Any], spec: tuple[str | None, int, 
     success_response: dict[str, Any] = {
         "description": described or ("Accepted" if request_schema else "The payment"),
         "content": {"application/json": {"schema": _ref(success_schema)}},
+        "headers": _rate_limit_headers(),
     }
     if request_schema is not None:
         params = [p for p in operation.get("parameters", []) if p.get("name") != "Idempotency-Key"]
         operation["parameters"] = [*params, _idempotency_parameter()]
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(request_schema)}}}
         success_response["headers"] = {
+            **success_response["headers"],
             REPLAYED_HEADER: {
                 "description": "`true` when this is the stored answer to an earlier request with the same key.",
                 "schema": {"type": "string", "enum": ["true"]},
-            }
+            },
         }
     operation["responses"] = {str(success): success_response, **{str(s): _problem_response(s) for s in errors}}
 
@@ -156,7 +179,7 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     _, shared = msgspec.json.schema_components(
-        [PayRequest, CollectRequest, PaymentHeader, AcceptedView, StatusView, LedgerHeadView, Problem],
+        [PayRequest, CollectRequest, PaymentHeader, AcceptedView, StatusView, LedgerHeadView, RailsView, Problem],
         ref_template=_REF,
     )
     schemas.update(shared)

@@ -21,6 +21,7 @@ from flosspay.domain.errors import (
     IdempotencyConflict,
     IdempotencyInProgress,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
@@ -56,6 +57,7 @@ _DOMAIN: list[tuple[type[DomainError], int, str]] = [
     (NotFound, 404, "not-found"),
     (IdempotencyConflict, 409, "idempotency-key-reused"),
     (IdempotencyInProgress, 409, "request-in-progress"),
+    (RateLimited, 429, "rate-limited"),
     (ServiceUnavailable, 503, "service-unavailable"),
 ]
 
@@ -105,6 +107,8 @@ def to_problem(exc: BaseException) -> tuple[Problem, dict[str, str]]:
         if isinstance(exc, kind):
             errors = _field_problems(exc.errors) if isinstance(exc, ValidationFailed) else None
             headers = {"Retry-After": _RETRY_AFTER[slug]} if slug in _RETRY_AFTER else {}
+            if isinstance(exc, RateLimited):
+                headers = {"Retry-After": str(exc.retry_after)}
             return Problem(PROBLEM_TYPE_PREFIX + slug, exc.title, status, exc.detail, errors), headers
     if isinstance(exc, ValidationException):
         problems = _from_litestar_validation(exc)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.policies import IntakePolicy
 from flosspay.application.webhook_endpoints import WebhookContext
 from flosspay.domain.clients import ApiClient
-from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, UnitOfWorkFactory
+from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, RateLimiter, UnitOfWorkFactory
 from flosspay.domain.signature import MAX_CLOCK_SKEW_SECONDS
 
 
@@ -30,3 +31,7 @@ class ApiServices:
     version: str
     webhooks: WebhookContext | None = None
     """The webhook use cases' ports (issue 12); without them the webhook routes are not served."""
+    breakers: CircuitBreakers | None = None
+    """The rails' circuit breakers, shown by ``GET /api/v1/rails``."""
+    rate_limiter: RateLimiter | None = None
+    """Per-client token buckets (None: no limit)."""

@@ -8,27 +8,27 @@ from flosspay.adapters.persistence import mapping
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.tables import api_clients
 from flosspay.adapters.secret_box import SecretBox
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.clients import ApiClient
 
 _INSERT = api_clients.insert()
 _SELECT_ONE = select(api_clients).where(api_clients.c.client_id == bindparam("b_id"))
-_SELECT_ALL = select(api_clients).order_by(api_clients.c.created_at, api_clients.c.client_id)
-_UPDATE = (
+_SET_LIMIT = (
     update(api_clients)
     .where(api_clients.c.client_id == bindparam("b_id"))
-    .values(
-        {
-            name: bindparam(name)
-            for name in (
-                "secret",
-                "secret_key_id",
-                "previous_secret",
-                "previous_secret_key_id",
-                "previous_secret_expires_at",
-                "active",
-            )
-        }
-    )
+    .values(rate_per_second=bindparam("b_rate"), burst=bindparam("b_burst"))
+)
+_SELECT_ALL = select(api_clients).order_by(api_clients.c.created_at, api_clients.c.client_id)
+_SAVED = (
+    "secret",
+    "secret_key_id",
+    "previous_secret",
+    "previous_secret_key_id",
+    "previous_secret_expires_at",
+    "active",
+)
+_UPDATE = (
+    update(api_clients).where(api_clients.c.client_id == bindparam("b_id")).values({n: bindparam(n) for n in _SAVED})
 )
 
 
@@ -57,10 +57,14 @@ class SqlClientRepository:
     def list(self) -> list[ApiClient]:
         return [mapping.client_from_row(row, self.box) for row in self._db.execute(_SELECT_ALL).mappings()]
 
+    def set_limit(self, client_id: str, limit: BucketLimit) -> bool:
+        result = self._db.execute(_SET_LIMIT, {"b_id": client_id, "b_rate": limit.rate, "b_burst": limit.burst})
+        return bool(result.rowcount)
+
     def save(self, client: ApiClient) -> None:
         """Write the client's secrets (sealed afresh under the current key) and whether it is active."""
         row = mapping.client_row(client, self.box)
-        params = {k: v for k, v in row.items() if k not in ("client_id", "name", "created_at")}
+        params = {k: v for k, v in row.items() if k in _SAVED}
         self._db.execute(_UPDATE, params | {"b_id": client.client_id})
 
     def reseal_all(self) -> int:

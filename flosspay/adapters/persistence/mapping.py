@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import RowMapping
 
 from flosspay.adapters.secret_box import SecretBox
+from flosspay.domain.bucket import BucketLimit
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.idempotency import IdempotencyRecord
 from flosspay.domain.money import Money
@@ -214,6 +215,8 @@ def client_row(client: ApiClient, box: SecretBox) -> dict[str, Any]:
         "previous_secret_expires_at": client.previous_secret_expires_at if previous is not None else None,
         "created_at": client.created_at,
         "active": client.active,
+        "rate_per_second": client.limit.rate,
+        "burst": client.limit.burst,
     }
 
 
@@ -231,4 +234,5 @@ def client_from_row(row: Row, box: SecretBox) -> ApiClient:
         active=row["active"],
         previous_secret=previous,
         previous_secret_expires_at=row["previous_secret_expires_at"] if previous is not None else None,
+        limit=BucketLimit(rate=row["rate_per_second"], burst=row["burst"]),
     )

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -72,6 +73,8 @@ api_clients = Table(
     Column("previous_secret", String(255)),  # sealed; accepted until previous_secret_expires_at
     Column("previous_secret_key_id", String(32)),
     Column("previous_secret_expires_at", UtcDateTime()),
+    Column("rate_per_second", Float(), nullable=False, server_default=text("100")),
+    Column("burst", Integer(), nullable=False, server_default=text("200")),
 )
 
 _UNFINISHED = "status IN ('QUEUED', 'REQUESTED', 'PROCESSING', 'ACTION_REQUIRED')"

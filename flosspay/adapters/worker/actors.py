@@ -94,6 +94,7 @@ def handle_process_message(raw_payment_id: object, services: WorkerServices) -> 
             rails=services.rails,
             clock=services.clock,
             policy=services.policy,
+            breakers=services.breakers,
         )
     except Exception as exc:
         # Database or other infrastructure trouble: retry later. The type only: messages can carry

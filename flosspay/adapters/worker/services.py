@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.policies import ProcessingPolicy
 from flosspay.domain.ports import Clock, RailRegistry, UnitOfWorkFactory
 
@@ -14,7 +15,7 @@ class WorkerServices:
 
     ``worker_id`` names this process in payment leases (each thread adds its own suffix).
     ``min_backoff_ms``/``max_backoff_ms`` bound the broker's retry delays; the ``relay_*`` values
-    pace the outbox relay.
+    pace the outbox relay. ``breakers``: the rails' circuit breakers (None: no breaker).
     """
 
     uow_factory: UnitOfWorkFactory
@@ -26,6 +27,7 @@ class WorkerServices:
     relay_batch: int = 200
     min_backoff_ms: int = 500
     max_backoff_ms: int = 30_000
+    breakers: CircuitBreakers | None = None
 
     def __post_init__(self) -> None:
         if self.policy.max_attempts < 1:

@@ -1,0 +1,86 @@
+"""Where circuit breakers are kept: a Redis hash per service shared by every worker, or in-process.
+
+Redis: ``<namespace>:breaker:<service>`` holds the breaker's fields as readable strings
+(``redis-cli HGETALL flosspay:breaker:upi``). A Lua script swaps the whole hash only while its
+``version`` is the one the change was computed from, so concurrent workers never lose an update.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import redis
+
+from flosspay.domain.breaker import Breaker, BreakerState
+
+_SWAP = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if (current or '0') ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1
+"""
+
+_TIMES = ("window_start", "last_failure", "opened_at", "half_open_at")
+_COUNTS = ("failures", "calls", "probes", "probe_successes", "version")
+
+
+def _fields(breaker: Breaker) -> list[str]:
+    values = [("service", breaker.service), ("state", breaker.state.value)]
+    values += [(name, str(getattr(breaker, name))) for name in _COUNTS]
+    for name in _TIMES:
+        moment: datetime | None = getattr(breaker, name)
+        values.append((name, moment.isoformat() if moment is not None else ""))
+    return [item for pair in values for item in pair]
+
+
+def _breaker(service: str, raw: dict[bytes, bytes]) -> Breaker:
+    if not raw:
+        return Breaker(service)
+    text = {k.decode(): v.decode() for k, v in raw.items()}
+    counts = {name: int(text.get(name) or 0) for name in _COUNTS}
+    times = {name: datetime.fromisoformat(text[name]) if text.get(name) else None for name in _TIMES}
+    return Breaker(service, BreakerState(text.get("state") or "CLOSED"), **counts, **times)  # type: ignore[arg-type]
+
+
+class RedisBreakerStore:
+    """Implements ``BreakerStore`` over Redis; every worker process sees and changes the same breakers."""
+
+    def __init__(self, url: str, namespace: str = "flosspay", timeout_seconds: float = 1.0) -> None:
+        self._redis = redis.Redis.from_url(url, socket_connect_timeout=timeout_seconds, socket_timeout=timeout_seconds)
+        self._prefix = f"{namespace}:breaker:"
+        self._swap = self._redis.register_script(_SWAP)
+
+    def key(self, service: str) -> str:
+        return self._prefix + service
+
+    def load(self, service: str) -> Breaker:
+        raw: dict[bytes, bytes] = self._redis.hgetall(self.key(service))  # type: ignore[assignment]
+        return _breaker(service, raw)
+
+    def swap(self, expected_version: int, breaker: Breaker) -> bool:
+        return bool(self._swap(keys=[self.key(breaker.service)], args=[str(expected_version), *_fields(breaker)]))
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+class InProcessBreakerStore:
+    """Implements ``BreakerStore`` in memory, for the embedded server (one process)."""
+
+    def __init__(self) -> None:
+        self._breakers: dict[str, Breaker] = {}
+        self._lock = threading.Lock()
+
+    def load(self, service: str) -> Breaker:
+        return self._breakers.get(service) or Breaker(service)
+
+    def swap(self, expected_version: int, breaker: Breaker) -> bool:
+        with self._lock:
+            current = self._breakers.get(breaker.service)
+            if (current.version if current is not None else 0) != expected_version:
+                return False
+            self._breakers[breaker.service] = breaker
+            return True
