@@ -34,6 +34,16 @@ def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> Plu
     return loader.build(per_rail, settings.rails.enabled)
 
 
+def _rail_problems(registry: PluginRailRegistry, settings: Settings) -> dict[str, str]:
+    from flosspay.adapters.startup import rail_problems
+
+    return rail_problems(registry, settings.rails.enabled)
+
+
+def _rails_running(registry: PluginRailRegistry) -> int:
+    return len(registry.all())
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -52,6 +62,8 @@ class Container(containers.DeclarativeContainer):
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
         redis_url=settings.provided.broker.redis_url,
+        rail_problems=providers.Callable(_rail_problems, rails, settings),
+        rails_running=providers.Callable(_rails_running, rails),
     )
     api_services = providers.Singleton(
         ApiServices,

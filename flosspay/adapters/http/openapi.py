@@ -148,6 +148,15 @@ def _text_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
+def _liveness_response() -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": {"status": {"type": "string", "enum": ["ok"]}},
+        "required": ["status"],
+    }
+    return {"description": "The process is alive.", "content": {"application/json": {"schema": schema}}}
+
+
 def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[str, Any]:
     """Litestar's generated document plus everything it cannot infer (see module docstring)."""
     document = copy.deepcopy(generated)
@@ -171,7 +180,7 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
             if spec is not None:
                 _complete_operation(operation, spec)
             elif operation.get("operationId") == "liveness":
-                operation["responses"] = {"200": _text_response("The process is alive.")}
+                operation["responses"] = {"200": _liveness_response()}
             elif operation.get("operationId") == "readiness":
                 operation["responses"] = {
                     "200": _text_response("Every dependency answers."),

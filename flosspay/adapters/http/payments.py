@@ -28,7 +28,7 @@ from flosspay.application.accept_payment import PaymentIntent, accept_payment, c
 from flosspay.application.collect import CollectCommand, initiate_collect
 from flosspay.application.pay import PayCommand, initiate_pay
 from flosspay.application.status import get_status
-from flosspay.domain.errors import FieldError, ValidationFailed
+from flosspay.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from flosspay.domain.payment import Flow
 
 PAYMENT_TAG = "payments"
@@ -50,6 +50,15 @@ def read_intake(request: Request[Any, Any, Any], body: bytes, services: ApiServi
     data = decode_object(body)
     fingerprint = request_fingerprint(request.method, request.scope["path"], data, services.fingerprint_key)
     return Intake(key, fingerprint, data)
+
+
+def require_rail(services: ApiServices, method: str) -> None:
+    """``/pay`` and ``/collect`` name no method: if theirs is not running, say so, and why (503, not a field error)."""
+    if services.rails.by_method(method) is not None:
+        return
+    why = getattr(services.rails, "why_not_running", None)
+    reason = why(method.lower()) if why is not None else "it is not enabled"
+    raise ServiceUnavailable(f"the {method} rail is not enabled here: {reason}")
 
 
 def use_case_ports(services: ApiServices) -> dict[str, Any]:
@@ -83,6 +92,7 @@ def initiate_pay_handler(
 ) -> Response[bytes]:
     """Initiate a UPI push payment; it is processed asynchronously (poll its status)."""
     intake = read_intake(request, body, services)
+    require_rail(services, "UPI")
     payload = msgspec.structs.asdict(shaped(intake.data, PayRequest))
     command = PayCommand(client_id=client_id, idempotency_key=intake.key, fingerprint=intake.fingerprint, **payload)
     return accepted_response(initiate_pay(command, **use_case_ports(services)))
@@ -104,6 +114,7 @@ def initiate_collect_handler(
 ) -> Response[bytes]:
     """Send a UPI collect request; the payer approves or declines it in their app."""
     intake = read_intake(request, body, services)
+    require_rail(services, "UPI")
     payload = msgspec.structs.asdict(shaped(intake.data, CollectRequest))
     command = CollectCommand(client_id=client_id, idempotency_key=intake.key, fingerprint=intake.fingerprint, **payload)
     return accepted_response(initiate_collect(command, **use_case_ports(services)))

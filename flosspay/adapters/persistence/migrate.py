@@ -40,12 +40,27 @@ def head() -> str:
     return revision
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str) -> list[str]:
     """Bring the database at ``url`` to the newest schema; a no-op when it is already there.
 
+    Returns the migrations applied, oldest first, as ``"<revision> <what it does>"`` (empty: none).
     Raises ``ValueError`` for a bad URL and ``ServiceUnavailable`` when the database is unreachable.
     """
-    _run(url, lambda connection: command.upgrade(alembic_config(connection), "head"))
+    applied: list[str] = []
+
+    def action(connection: Connection) -> None:
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(alembic_config(connection), "head")
+        after = MigrationContext.configure(connection).get_current_revision()
+        if after == before:
+            return
+        scripts = ScriptDirectory.from_config(alembic_config())
+        for revision in reversed(list(scripts.iterate_revisions(after, before))):
+            what = (revision.doc or "").strip().splitlines()[0] if revision.doc else ""
+            applied.append(f"{revision.revision} {what}".strip())
+
+    _run(url, action)
+    return applied
 
 
 def current(url: str) -> str | None:
