@@ -4,7 +4,10 @@ Prints pgbench's rate for the minimal durable write of one payment (shared/bench
 and FlossPay's rate of accepted POST /api/v1/pay requests (HMAC auth, idempotency, one transaction)
 measured on the same machine and database in the same run, and their ratio (target: >= 0.5).
 
-    python3 scripts/dev.py bench intake [--seconds 10] [--connections 16] [--api-workers 2]
+    python3 scripts/dev.py bench intake [--seconds 10] [--connections 16] [--api-workers 2] [--metrics-cost]
+
+``--metrics-cost`` also runs the intake with metrics off (FLOSSPAY_METRICS_PATH=off: no histograms,
+no /metrics) right after, on the same database, and prints the rate with metrics on over off.
 
 Needs PostgreSQL (FLOSSPAY_BENCH_DATABASE_URL, default the local server) and wrk (apt-get install wrk).
 """
@@ -126,46 +129,18 @@ def count_payments(db_url: str) -> int:
     return int(n)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--api-workers", type=int, default=2)
-    parser.add_argument("--wrk-threads", type=int, default=2)
-    args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (apt-get install wrk)")
-    db_url = make_database()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOSSPAY_")}
-    tmp = Path(tempfile.mkdtemp(prefix="flosspay-bench-"))
-    env.update(
-        FLOSSPAY_DATABASE_URL=db_url,
-        FLOSSPAY_DATA_DIR=str(tmp),
-        FLOSSPAY_RAILS="upi",
-        FLOSSPAY_UPI_PSP_URL="http://127.0.0.1:9",
-        FLOSSPAY_LOG_LEVEL="WARNING",
+def intake_rate(
+    args: argparse.Namespace, env: dict[str, str], creds: dict[str, str], db_url: str, tmp: Path, label: str
+) -> float:
+    """Start the API, warm it up, measure accepted payments per second with wrk; the API is stopped after."""
+    port = 18000 + os.getpid() % 1000
+    api = subprocess.Popen(
+        [str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
-    api = None
     try:
-        subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
-        creds = json.loads(
-            subprocess.run(
-                [str(BIN / "flosspay"), "clients", "create", "bench", "--json"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        )
-        ref = reference_tps(args.connections, args.seconds, db_url)
-        print(f"reference payment write (pgbench, {args.connections} clients): {ref:,.0f} tps", flush=True)
-        port = 18000 + os.getpid() % 1000
-        api = subprocess.Popen(
-            [str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
             try:
@@ -182,15 +157,61 @@ def main() -> int:
         accepted = (count_payments(db_url) - before) / args.seconds
         latency = re.search(r"99%\s+(\S+)", out)
         print(
-            f"FlossPay intake (POST /api/v1/pay, {args.api_workers} API processes, {args.connections} connections): "
-            f"{rps:,.0f} req/s, {accepted:,.0f} new payments/s, non-2xx {bad}, "
-            f"p99 {latency.group(1) if latency else '?'}"
+            f"FlossPay intake ({label}; POST /api/v1/pay, {args.api_workers} API processes, {args.connections} "
+            f"connections): {rps:,.0f} req/s, {accepted:,.0f} new payments/s, non-2xx {bad}, "
+            f"p99 {latency.group(1) if latency else '?'}",
+            flush=True,
         )
+        return accepted
+    finally:
+        api.terminate()
+        api.wait(10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--metrics-cost", action="store_true", help="also measure with metrics off, print on/off")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    db_url = make_database()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOSSPAY_")}
+    tmp = Path(tempfile.mkdtemp(prefix="flosspay-bench-"))
+    env.update(
+        FLOSSPAY_DATABASE_URL=db_url,
+        FLOSSPAY_DATA_DIR=str(tmp),
+        FLOSSPAY_RAILS="upi",
+        FLOSSPAY_UPI_PSP_URL="http://127.0.0.1:9",
+        FLOSSPAY_LOG_LEVEL="WARNING",
+    )
+    try:
+        subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
+        creds = json.loads(
+            subprocess.run(
+                [str(BIN / "flosspay"), "clients", "create", "bench", "--json"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        ref = reference_tps(args.connections, args.seconds, db_url)
+        print(f"reference payment write (pgbench, {args.connections} clients): {ref:,.0f} tps", flush=True)
+        rates = {}
+        for label, metrics_env in (("metrics on", {}), ("metrics off", {"FLOSSPAY_METRICS_PATH": "off"}))[
+            : 2 if args.metrics_cost else 1
+        ]:
+            accepted = intake_rate(args, {**env, **metrics_env}, creds, db_url, tmp, label)
+            rates[label] = accepted
+        accepted = rates["metrics on"]
+        if args.metrics_cost:
+            print(f"metrics cost: intake with metrics on / off = {rates['metrics on'] / rates['metrics off']:.3f}")
         print(f"ratio accepted/reference: {accepted / ref:.2f}  (target >= 0.50)")
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait(10)
         drop_database(db_url)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

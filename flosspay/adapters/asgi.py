@@ -8,7 +8,7 @@ import os
 from litestar import Litestar
 
 from flosspay.adapters.config import load_settings
-from flosspay.adapters.container import Container
+from flosspay.adapters.container import Container, watch_database_metrics
 from flosspay.adapters.http.app import create_app
 from flosspay.adapters.logs import configure_logging
 from flosspay.adapters.startup import log_startup
@@ -24,6 +24,8 @@ def create_asgi_app() -> Litestar:
     address = f"http://{settings.http.host}:{settings.http.port}"
     log_startup("api", settings, container.rails(), address)
     app = create_app(container.api_services())
+    if settings.observability.metrics_path:
+        watch_database_metrics(container)
 
     def listening() -> None:
         logger.info("flosspay api listening on %s (pid %d)", address, os.getpid(), extra={"address": address})

@@ -23,6 +23,7 @@ from flosspay.adapters.persistence.health import database_ok
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.rails import PluginRailRegistry, RailLoader
 from flosspay.adapters.worker.broker import build_broker
+from flosspay.adapters.worker.instrumented import TimedRails
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
 
@@ -42,6 +43,15 @@ def _rail_problems(registry: PluginRailRegistry, settings: Settings) -> dict[str
 
 def _rails_running(registry: PluginRailRegistry) -> int:
     return len(registry.all())
+
+
+def watch_database_metrics(container: Container) -> None:
+    """Expose the outbox backlog and chain lag from this process's /metrics (computed per scrape)."""
+    from flosspay.adapters.metrics import watch_database
+    from flosspay.adapters.persistence.backlog import backlog
+
+    engine = container.engine()
+    watch_database(lambda: backlog(engine))
 
 
 def _worker_id() -> str:
@@ -77,11 +87,12 @@ class Container(containers.DeclarativeContainer):
         max_body_bytes=settings.provided.http.max_body_bytes,
         clock_skew_seconds=settings.provided.http.clock_skew_seconds,
         version=__version__,
+        metrics_path=settings.provided.observability.metrics_path,
     )
     worker_services = providers.Singleton(
         WorkerServices,
         uow_factory=uow_factory,
-        rails=rails,
+        rails=providers.Singleton(TimedRails, rails),
         clock=clock,
         policy=settings.provided.processing,
         worker_id=providers.Callable(_worker_id),

@@ -183,7 +183,13 @@ def test_the_readme_production_sequence_takes_payments(shell: Shell, pg_database
     wait_for(lambda: httpx.get(f"{api}/health/ready", timeout=2).status_code == 200, 40, "the API to be ready")
     client = Client(api, creds["clientId"], creds["secret"])
 
-    upi = client.post("/api/v1/pay", {"senderUpi": "alice@upi", "receiverUpi": "bob@upi", "amount": "28.00"}, "r-1")
+    upi = client.post(
+        "/api/v1/pay",
+        {"senderUpi": "alice@upi", "receiverUpi": "bob@upi", "amount": "28.00"},
+        "r-1",
+        headers={"X-Request-Id": "readme-req-1"},
+    )
+    assert upi.headers["X-Request-Id"] == "readme-req-1"
     assert upi.status_code == 200, upi.text
     card_body = {
         "method": "CARD",
@@ -208,3 +214,35 @@ def test_the_readme_production_sequence_takes_payments(shell: Shell, pg_database
     listening = [line for line in api_log.splitlines() if "listening on" in line]
     assert len(listening) == 2, api_log  # --workers 2: each process says so, in the same format
     assert f"http://127.0.0.1:{api_port}" in listening[0]
+
+    # The request id travels with the payment id through the outbox into the worker's lines.
+    worker_events = [json.loads(line) for line in worker_log.splitlines() if line.strip()]
+    upi_id = upi.json()["id"]
+    mine = [e for e in worker_events if e.get("payment_id") == upi_id]
+    assert mine and all(e.get("request_id") == "readme-req-1" for e in mine), worker_log
+    api_events = [json.loads(line) for line in api_log.splitlines() if line.strip()]
+    assert any(e.get("payment_id") == upi_id and e.get("request_id") == "readme-req-1" for e in api_events)
+
+    # Never a secret, an HMAC, a card number or a CVV in any process's log.
+    everything = "\n".join(log.read_text(errors="replace") for _, _, log in shell.background)
+    everything += "\n".join(done.stderr for _, done in shell.outputs)
+    forbidden = [creds["secret"], shell.env["FLOSSPAY_SECRET_KEY"], readme_password, "4111111111111111", "411111"]
+    forbidden += client.signatures
+    for secret in forbidden:
+        assert secret not in everything, f"{secret[:6]}… appears in the logs"
+    assert not re.search(r"cvv", everything, re.I)
+
+    # Metrics: the API's processes answer together; the worker on its own port; the dashboard's names exist.
+    from tests.integration.test_ops_files import dashboard_metric_names, exposed_names
+
+    api_metrics = httpx.get(f"{api}/metrics", timeout=5).text
+    worker_metrics = httpx.get(f"http://127.0.0.1:{ports[9200]}/metrics", timeout=5).text
+    assert re.search(r'flosspay_payments_created_total\{rail="upi"\} 1\.0', api_metrics), api_metrics
+    assert re.search(r'flosspay_payments_created_total\{rail="card"\} 1\.0', api_metrics)
+    assert re.search(
+        r'flosspay_payments_finished_total\{code="00",outcome="completed",rail="upi"\} 1\.0', worker_metrics
+    )
+    assert 'flosspay_rail_call_seconds_count{action="execute",outcome="completed",rail="card"}' in worker_metrics
+    assert "flosspay_outbox_backlog" in api_metrics and "flosspay_chain_lag" in api_metrics
+    missing = dashboard_metric_names() - exposed_names(api_metrics) - exposed_names(worker_metrics)
+    assert missing == set()

@@ -42,7 +42,7 @@ def _container(settings, start_sandboxes: bool = False, check_schema: bool = Tru
     return Container(settings=settings, start_sandboxes=start_sandboxes)
 
 
-def _require_free_port(host: str, port: int) -> None:
+def _require_free_port(host: str, port: int, flag: str = "--port") -> None:
     """Fail in one line before starting anything if the HTTP port is taken."""
     import socket
 
@@ -51,7 +51,7 @@ def _require_free_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with {flag})") from None
 
 
 def _require_schema(url: str) -> None:
@@ -229,12 +229,15 @@ def cmd_api(args: argparse.Namespace) -> int:
         os.environ["FLOSSPAY_HOST"] = args.host
     _require_schema(settings.database.url)
     _require_free_port(settings.http.host, settings.http.port)
+    workers = args.workers or settings.http.workers
+    if workers > 1 and settings.observability.metrics_path:
+        _multiprocess_metrics(settings)
     uvicorn.run(
         "flosspay.adapters.asgi:create_asgi_app",
         factory=True,
         host=settings.http.host,
         port=settings.http.port,
-        workers=args.workers or settings.http.workers,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         log_level="warning",
@@ -242,6 +245,23 @@ def cmd_api(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def _multiprocess_metrics(settings) -> None:  # type: ignore[no-untyped-def]
+    """Several API processes behind one port: prometheus-client adds up their samples from files in one directory.
+
+    Set before the API processes start (they read it when they import prometheus-client); emptied
+    first, so a restart does not add the previous run's counts.
+    """
+    import shutil
+
+    directory = settings.observability.multiprocess_dir or (settings.data_dir / "metrics" / f"api-{os.getpid()}")
+    if directory.exists() and settings.observability.multiprocess_dir is None:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -265,6 +285,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         raise CliError("flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)")
     container = _container(settings)
     log_startup("worker", settings, container.rails())
+    if args.metrics_port is not None:
+        from flosspay.adapters.metrics import serve_metrics
+
+        _require_free_port(settings.http.host, args.metrics_port, "--metrics-port")
+        serve_metrics(args.metrics_port, settings.http.host)
+        log.info("flosspay worker metrics on http://%s:%d/metrics", settings.http.host, args.metrics_port)
     return run_worker(
         container.worker_services(),
         container.broker(),
@@ -323,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, help="API processes (default FLOSSPAY_API_WORKERS or 1)")
     p = add("worker", cmd_worker, "run a payment worker with the outbox relay (needs FLOSSPAY_REDIS_URL)")
     p.add_argument("--threads", type=_positive, help="worker threads (default FLOSSPAY_WORKER_THREADS or 8)")
+    p.add_argument(
+        "--metrics-port", type=_port, help="serve this worker's Prometheus metrics on this port (default: none)"
+    )
     p = add(
         "sandbox",
         cmd_sandbox,

@@ -27,3 +27,5 @@ class ApiServices:
     max_body_bytes: int = 65536
     clock_skew_seconds: int = MAX_CLOCK_SKEW_SECONDS
     version: str
+    metrics_path: str | None = None
+    """Where Prometheus scrapes (outside /api, no authentication); None: no metrics endpoint."""

@@ -27,7 +27,7 @@ def empty_url(request: pytest.FixtureRequest) -> str:
 def test_upgrade_reaches_head_and_running_it_again_changes_nothing(empty_url: str) -> None:
     assert current(empty_url) is None
     upgrade(empty_url)
-    assert current(empty_url) == head() == "0002"
+    assert current(empty_url) == head() == "0008"
     engine = create_engine(empty_url)
     try:
         client = ApiClient("cl_keep", "Kept", "sk", T0)
@@ -55,7 +55,11 @@ def test_the_migrated_schema_matches_the_tables_the_code_uses(engine: Engine) ->
 def test_the_migrations_ship_inside_the_package() -> None:
     assert MIGRATIONS.parent.name == "persistence"
     assert (MIGRATIONS / "env.py").is_file() and (MIGRATIONS / "script.py.mako").is_file()
-    assert sorted(p.name for p in (MIGRATIONS / "versions").glob("*.py")) == ["0001_initial.py", "0002_ledger_chain.py"]
+    assert sorted(p.name for p in (MIGRATIONS / "versions").glob("*.py")) == [
+        "0001_initial.py",
+        "0002_ledger_chain.py",
+        "0008_outbox_request_id.py",
+    ]
 
 
 @pytest.mark.parametrize(
