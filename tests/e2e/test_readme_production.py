@@ -201,6 +201,8 @@ def test_the_readme_production_sequence_takes_payments(shell: Shell, pg_database
     assert client.wait_final(upi.json()["id"], 40)["status"] == "COMPLETED"
     assert client.wait_final(card.json()["id"], 40)["status"] == "COMPLETED"
 
+    # One ready process answers /health/ready; on a busy machine the second may still be starting.
+    wait_for(lambda: shell.log_of("flosspay api").count("listening on") >= 2, 60, "both API processes")
     api_log, worker_log = shell.log_of("flosspay api"), shell.log_of("flosspay worker")
     for name, log in (("api", api_log), ("worker", worker_log)):
         events = [json.loads(line) for line in log.splitlines() if line.strip()]
