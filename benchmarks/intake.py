@@ -4,13 +4,15 @@ Prints pgbench's rate for the minimal durable write of one payment (shared/bench
 and FlossPay's rate of accepted POST /api/v1/pay requests (HMAC auth, idempotency, one transaction)
 measured on the same machine and database in the same run, and their ratio (target: >= 0.5).
 
-    python3 scripts/dev.py bench intake [--seconds 10] [--connections 16] [--api-workers 2]
+    python3 scripts/dev.py bench intake [--seconds 10] [--connections 16] [--api-workers 2] [--metrics-cost]
                                         [--rate-limit redis|process|off]
 
+``--rate-limit`` chooses where the per-client token buckets live (Redis, each API process, or off).
+
+``--metrics-cost`` also runs the intake with metrics off (FLOSSPAY_METRICS_PATH=off: no histograms,
+no /metrics) right after, on the same database, and prints the rate with metrics on over off.
+
 Needs PostgreSQL (FLOSSPAY_BENCH_DATABASE_URL, default the local server) and wrk (apt-get install wrk).
-``--rate-limit``: the per-client token bucket in Redis (FLOSSPAY_BENCH_REDIS_URL, default the local
-server, db 15; the production set-up and the default), in each API process, or off; the bench client's
-bucket is large enough never to refuse, so the figure is the limiter's cost alone.
 """
 
 from __future__ import annotations
@@ -130,20 +132,65 @@ def count_payments(db_url: str) -> int:
     return int(n)
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid`` and its descendants so far (Linux /proc): what the API spends,
-    whatever else shares the machine, so a steadier figure than a rate."""
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            for task in Path(f"/proc/{current}/task").iterdir():
-                pending += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, ValueError):
-            continue
-    return total
+_PER_REQUEST = """
+import timeit
+from flosspay.adapters.metrics import HTTP_LATENCY, PAYMENTS_CREATED
+def one():
+    HTTP_LATENCY.labels("/api/v1/pay", "POST", "200").observe(0.004)
+    PAYMENTS_CREATED.labels("upi").inc()
+n = 100_000
+print(timeit.timeit(one, number=n) / n * 1e6)
+"""
+
+
+def metrics_per_request_us(tmp: Path) -> tuple[float, float]:
+    """CPU microseconds the metrics add to one accepted payment: one process, and multiprocess mode."""
+    single = subprocess.run([sys.executable, "-c", _PER_REQUEST], capture_output=True, text=True, check=True)
+    shared = tmp / "metrics-bench"
+    shared.mkdir(exist_ok=True)
+    env = dict(os.environ, PROMETHEUS_MULTIPROC_DIR=str(shared))
+    multi = subprocess.run([sys.executable, "-c", _PER_REQUEST], capture_output=True, text=True, check=True, env=env)
+    return float(single.stdout), float(multi.stdout)
+
+
+def intake_rate(
+    args: argparse.Namespace, env: dict[str, str], creds: dict[str, str], db_url: str, tmp: Path, label: str
+) -> float:
+    """Start the API, warm it up, measure accepted payments per second with wrk; the API is stopped after."""
+    port = 18000 + os.getpid() % 1000
+    api = subprocess.Popen(
+        [str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        requests = tmp / "requests.tsv"
+        write_requests(requests, creds["clientId"], creds["secret"], count=max(20_000, 4000 * args.seconds))
+        run_wrk(base, requests, args.wrk_threads, args.connections, 2)  # warm-up (pools, caches); keys then replay
+        write_requests(requests, creds["clientId"], creds["secret"], count=max(20_000, 4000 * args.seconds))
+        before = count_payments(db_url)
+        rps, bad, out = run_wrk(base, requests, args.wrk_threads, args.connections, args.seconds)
+        accepted = (count_payments(db_url) - before) / args.seconds
+        latency = re.search(r"99%\s+(\S+)", out)
+        print(
+            f"FlossPay intake ({label}, rate limit {args.rate_limit}; POST /api/v1/pay, {args.api_workers} API "
+            f"processes, {args.connections} connections): {rps:,.0f} req/s, {accepted:,.0f} new payments/s, "
+            f"non-2xx {bad}, "
+            f"p99 {latency.group(1) if latency else '?'}",
+            flush=True,
+        )
+        return accepted
+    finally:
+        api.terminate()
+        api.wait(10)
 
 
 def main() -> int:
@@ -152,6 +199,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument("--metrics-cost", action="store_true", help="also measure with metrics off, print on/off")
     parser.add_argument("--rate-limit", choices=["redis", "process", "off"], default="redis")
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -167,10 +215,9 @@ def main() -> int:
         FLOSSPAY_LOG_LEVEL="WARNING",
         FLOSSPAY_RATE_LIMIT="off" if args.rate_limit == "off" else "on",
     )
-    redis_url = os.environ.get("FLOSSPAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
     if args.rate_limit == "redis":
+        redis_url = os.environ.get("FLOSSPAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
         env.update(FLOSSPAY_REDIS_URL=redis_url, FLOSSPAY_QUEUE_NAMESPACE=f"flosspay-bench-{uuid.uuid4().hex[:8]}")
-    api = None
     try:
         subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
         creds = json.loads(
@@ -194,53 +241,25 @@ def main() -> int:
         )
         ref = reference_tps(args.connections, args.seconds, db_url)
         print(f"reference payment write (pgbench, {args.connections} clients): {ref:,.0f} tps", flush=True)
-        port = 18000 + os.getpid() % 1000
-        api = subprocess.Popen(
-            [str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        requests = tmp / "requests.tsv"
-        write_requests(requests, creds["clientId"], creds["secret"], count=max(20_000, 4000 * args.seconds))
-        run_wrk(base, requests, args.wrk_threads, args.connections, 2)  # warm-up (pools, caches); keys then replay
-        write_requests(requests, creds["clientId"], creds["secret"], count=max(20_000, 4000 * args.seconds))
-        before = count_payments(db_url)
-        cpu_before = tree_cpu_seconds(api.pid)
-        rps, bad, out = run_wrk(base, requests, args.wrk_threads, args.connections, args.seconds)
-        cpu_after = tree_cpu_seconds(api.pid)
-        accepted = (count_payments(db_url) - before) / args.seconds
-        latency = re.search(r"99%\s+(\S+)", out)
-        print(
-            f"FlossPay intake (POST /api/v1/pay, {args.api_workers} API processes, {args.connections} connections, "
-            f"rate limit {args.rate_limit}): "
-            f"{rps:,.0f} req/s, {accepted:,.0f} new payments/s, non-2xx {bad}, "
-            f"p99 {latency.group(1) if latency else '?'}"
-        )
+        runs = [("metrics on", {}), ("metrics off", {"FLOSSPAY_METRICS_PATH": "off"})] * 2 if args.metrics_cost else []
+        rates: dict[str, list[float]] = {}
+        for label, metrics_env in runs or [("metrics on", {})]:
+            rates.setdefault(label, []).append(intake_rate(args, {**env, **metrics_env}, creds, db_url, tmp, label))
+        accepted = sum(rates["metrics on"]) / len(rates["metrics on"])
+        if args.metrics_cost:  # alternated on, off, on, off: a drift of the shared machine hits both alike
+            off = sum(rates["metrics off"]) / len(rates["metrics off"])
+            print(f"metrics cost: intake with metrics on / off = {accepted / off:.3f} (means of two runs each)")
+            single, multi = metrics_per_request_us(tmp)
+            cpu_per_payment_us = (os.cpu_count() or 1) / accepted * 1e6
+            print(
+                f"metrics CPU per accepted payment: {single:.1f} us (one process), {multi:.1f} us (multiprocess), "
+                f"against at most {cpu_per_payment_us:,.0f} us of machine CPU per payment here "
+                f"({multi / cpu_per_payment_us:.2%})"
+            )
         print(f"ratio accepted/reference: {accepted / ref:.2f}  (target >= 0.50)")
-        cpu_us = (cpu_after - cpu_before) / max(accepted * args.seconds, 1) * 1e6
-        print(f"API CPU per accepted request: {cpu_us:,.0f} us (all API processes, measured run only)")
     finally:
-        if api is not None:
-            api.terminate()
-            api.wait(10)
         drop_database(db_url)
         shutil.rmtree(tmp, ignore_errors=True)
-        if args.rate_limit == "redis":
-            import redis
-
-            client = redis.Redis.from_url(redis_url)
-            keys = list(client.scan_iter(f"{env['FLOSSPAY_QUEUE_NAMESPACE']}:*"))
-            if keys:
-                client.delete(*keys)
-            client.close()
     return 0
 
 

@@ -5,6 +5,7 @@
     python3 scripts/dev.py test       # set up and run ruff, mypy and the whole test suite
     python3 scripts/dev.py mutate     # mutation testing of flosspay/domain with mutmut (slow)
     python3 scripts/dev.py bench      # benchmarks (needs PostgreSQL)
+    python3 scripts/dev.py setup      # only create/refresh .venv (one line per step)
 
 Only the standard library is used here, so it runs on a fresh machine with Python 3.11+.
 """
@@ -49,14 +50,25 @@ def ensure_venv() -> None:
     if not PY.exists():
         _say(f"creating virtualenv {VENV}")
         venv.EnvBuilder(with_pip=True, upgrade_deps=False).create(VENV)
+    _say("upgrading pip")
+    _quiet([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"])
     _say("installing FlossPay, its rails and dev tools (first run takes a minute)")
-    subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True, cwd=ROOT)
-    args = [str(PY), "-m", "pip", "install", "-q"]
+    args = [str(PY), "-m", "pip", "install", "-q", "--no-warn-script-location"]
     for pkg in PACKAGES:
         if (ROOT / pkg.split("[")[0] / "pyproject.toml").exists():
             args += ["-e", pkg]
-    subprocess.run(args, check=True, cwd=ROOT)
+    _quiet(args)
     stamp_file.write_text(_stamp())
+    _say("ready")
+
+
+def _quiet(cmd: list[str]) -> None:
+    """Run pip without its warning walls (setuptools' "Editable installation" boxes); on failure show them."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        sys.exit(f"[dev] failed: {' '.join(cmd[1:4])} … (exit {done.returncode})")
 
 
 def _run(*cmd: str) -> int:
@@ -83,8 +95,13 @@ def mutate() -> int:
     return _run(str(PY), str(ROOT / "scripts" / "mutation_score.py"))
 
 
+COMMANDS = ("serve", "test", "mutate", "bench", "setup")
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"serve", "test", "mutate", "bench", "setup"}:
+    if not argv or argv[0] not in COMMANDS:
+        if argv:
+            print(f"dev.py: unknown command {argv[0]!r} (one of: {', '.join(COMMANDS)})", file=sys.stderr)
         print(__doc__)
         return 2
     ensure_venv()

@@ -81,6 +81,14 @@ class RateLimitSettings(msgspec.Struct, frozen=True):
     enabled: bool = True
 
 
+class ObservabilitySettings(msgspec.Struct, frozen=True):
+    """``metrics_path`` None: no /metrics endpoint. ``multiprocess_dir``: prometheus-client's shared directory
+    when several API processes answer on one port (set by ``flosspay api --workers N`` if not given)."""
+
+    metrics_path: str | None = "/metrics"
+    multiprocess_dir: Path | None = None
+
+
 class Settings(msgspec.Struct, frozen=True):
     data_dir: Path
     database: DatabaseSettings
@@ -98,6 +106,8 @@ class Settings(msgspec.Struct, frozen=True):
     webhooks: WebhookPolicy = WebhookPolicy()
     breakers: BreakerPolicy = BreakerPolicy()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    log_format: str = "auto"
+    observability: ObservabilitySettings = ObservabilitySettings()
 
 
 _KNOWN = {
@@ -130,6 +140,9 @@ _KNOWN = {
     "HTTP_KEEP_ALIVE_SECONDS",
     "HTTP_MAX_CONNECTIONS",
     "LOG_LEVEL",
+    "LOG_FORMAT",
+    "METRICS_PATH",
+    "METRICS_DIR",
     "REQUIRE_SERVICES",
     "TEST_DATABASE_URL",
     "TEST_REDIS_URL",
@@ -337,6 +350,26 @@ def _webhooks(env: Mapping[str, str]) -> WebhookPolicy:
     )
 
 
+def _observability(env: Mapping[str, str]) -> ObservabilitySettings:
+    raw = env.get("FLOSSPAY_METRICS_PATH")
+    path: str | None = "/metrics" if raw is None or raw == "" else raw
+    if path is not None and path.lower() in ("off", "none", "false", "0"):
+        path = None
+    if path is not None and (not path.startswith("/") or path.startswith("/api/") or path == "/api"):
+        raise ConfigError(f"FLOSSPAY_METRICS_PATH must be a path such as /metrics outside /api, or off; got {raw!r}")
+    directory = env.get("FLOSSPAY_METRICS_DIR") or env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return ObservabilitySettings(
+        metrics_path=path, multiprocess_dir=Path(directory).expanduser().resolve() if directory else None
+    )
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    value = (env.get("FLOSSPAY_LOG_FORMAT") or "auto").strip().lower()
+    if value not in ("auto", "json", "console"):
+        raise ConfigError(f"FLOSSPAY_LOG_FORMAT must be auto, json or console, got {value!r}")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every FLOSSPAY_* variable once; raises ConfigError with a one-line message on bad values."""
     env = dict(os.environ if env is None else env)
@@ -390,4 +423,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         webhooks=_webhooks(env),
         breakers=_breakers(env),
         rate_limit=RateLimitSettings(enabled=_flag(env, "RATE_LIMIT", True)),
+        log_format=_log_format(env),
+        observability=_observability(env),
     )

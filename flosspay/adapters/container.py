@@ -28,6 +28,7 @@ from flosspay.adapters.secret_box import SecretBox
 from flosspay.adapters.webhooks.delivery_loop import WebhookDeliveryLoop
 from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.adapters.worker.broker import build_broker
+from flosspay.adapters.worker.instrumented import TimedRails
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.dead_letters import count_parked
@@ -62,6 +63,25 @@ def _breaker_store(settings: Settings) -> BreakerStore:
     return RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
 
 
+def _rail_problems(registry: PluginRailRegistry, settings: Settings) -> dict[str, str]:
+    from flosspay.adapters.startup import rail_problems
+
+    return rail_problems(registry, settings.rails.enabled)
+
+
+def _rails_running(registry: PluginRailRegistry) -> int:
+    return len(registry.all())
+
+
+def watch_database_metrics(container: Container) -> None:
+    """Expose the outbox backlog and chain lag from this process's /metrics (computed per scrape)."""
+    from flosspay.adapters.metrics import watch_database
+    from flosspay.adapters.persistence.backlog import backlog
+
+    engine = container.engine()
+    watch_database(lambda: backlog(engine))
+
+
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -85,6 +105,8 @@ class Container(containers.DeclarativeContainer):
         database_ok=providers.Factory(partial, database_ok, engine),
         redis_url=settings.provided.broker.redis_url,
         dead_letters=providers.Factory(partial, count_parked, uow_factory=uow_factory),
+        rail_problems=providers.Callable(_rail_problems, rails, settings),
+        rails_running=providers.Callable(_rails_running, rails),
     )
     # Webhooks (issue 12): the use cases' ports, and the delivery loop the worker and `serve` run.
     webhook_context = providers.Singleton(
@@ -111,11 +133,12 @@ class Container(containers.DeclarativeContainer):
         clock_skew_seconds=settings.provided.http.clock_skew_seconds,
         version=__version__,
         webhooks=webhook_context,
+        metrics_path=settings.provided.observability.metrics_path,
     )
     worker_services = providers.Singleton(
         WorkerServices,
         uow_factory=uow_factory,
-        rails=rails,
+        rails=providers.Singleton(TimedRails, rails),
         clock=clock,
         policy=settings.provided.processing,
         worker_id=providers.Callable(_worker_id),

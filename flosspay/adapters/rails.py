@@ -56,6 +56,15 @@ class PluginRailRegistry:
     def all(self) -> list[Rail]:
         return list(self._by_name.values())
 
+    def why_not_running(self, name: str) -> str:
+        """Why the rail called ``name`` is not running here, in words an operator can act on."""
+        info = next((i for i in self.infos if i.name == name), None)
+        if info is None:
+            return f"no {name} rail is installed (`flosspay rails list` shows what is)"
+        if info.error:
+            return f"it failed to start: {info.error}"
+        return f"FLOSSPAY_RAILS does not include {name}"
+
 
 class RailLoader:
     """Loads plugin modules, optionally starts their sandboxes, then builds the enabled rails."""
@@ -95,6 +104,10 @@ class RailLoader:
         if function is None:
             return None
         return function(settings=settings)
+
+    def sandbox(self, name: str, settings: dict[str, str]) -> Sandbox | None:
+        """The rail's sandbox PSP, not started (None if the rail ships none); ``flosspay sandbox`` runs it."""
+        return self._call(name, "flosspay_sandbox", dict(settings))  # type: ignore[no-any-return]
 
     def start_sandboxes(self, per_rail: dict[str, dict[str, str]], enabled: tuple[str, ...] | None) -> None:
         """For ``flosspay serve``: run each enabled rail's sandbox PSP on loopback unless a psp_url is set."""

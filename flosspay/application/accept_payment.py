@@ -42,6 +42,7 @@ class PaymentIntent(msgspec.Struct, frozen=True):
     note: str | None = None
     expires_in_minutes: int | None = None
     field_prefix: str = ""
+    request_id: str | None = None
 
 
 class Accepted(msgspec.Struct, frozen=True):
@@ -183,7 +184,9 @@ def accept_payment(
         payment_id=str(payment.id),
     )
     with uow_factory() as uow:
-        scheduled = OutboxMessage(payment_id=payment.id, topic=TOPIC_PROCESS, available_at=now)
+        scheduled = OutboxMessage(
+            payment_id=payment.id, topic=TOPIC_PROCESS, available_at=now, request_id=intent.request_id
+        )
         if not uow.payments.accept(payment, record, scheduled, now):
             existing = uow.idempotency.get(intent.client_id, intent.idempotency_key)
             if existing is None:  # claimed and expired between our two statements: let the client retry

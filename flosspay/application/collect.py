@@ -22,6 +22,7 @@ class CollectCommand(msgspec.Struct, frozen=True):
     currency: str = "INR"
     note: str | None = None
     expires_in_minutes: int | None = None
+    request_id: str | None = None
 
 
 def initiate_collect(
@@ -43,5 +44,6 @@ def initiate_collect(
         fields={"senderUpi": command.sender_upi, "receiverUpi": command.receiver_upi},
         note=command.note,
         expires_in_minutes=command.expires_in_minutes,
+        request_id=command.request_id,
     )
     return accept_payment(intent, uow_factory=uow_factory, rails=rails, clock=clock, policy=policy)

@@ -21,6 +21,7 @@ class PayCommand(msgspec.Struct, frozen=True):
     amount: Decimal | int
     currency: str = "INR"
     note: str | None = None
+    request_id: str | None = None
 
 
 def initiate_pay(
@@ -36,5 +37,6 @@ def initiate_pay(
         currency=command.currency,
         fields={"senderUpi": command.sender_upi, "receiverUpi": command.receiver_upi},
         note=command.note,
+        request_id=command.request_id,
     )
     return accept_payment(intent, uow_factory=uow_factory, rails=rails, clock=clock, policy=policy)

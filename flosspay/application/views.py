@@ -16,11 +16,13 @@ ACCEPT_MESSAGES: dict[PaymentStatus, str] = {
 
 
 class HistoryView(msgspec.Struct, frozen=True, rename="camel"):
+    """Every field is always present (null where it does not apply), so the schema marks each required."""
+
     from_: PaymentStatus | None = msgspec.field(name="from")
-    to: PaymentStatus = PaymentStatus.QUEUED
-    at: datetime | None = None
-    reason: str = ""
-    attempt: int | None = None
+    to: PaymentStatus
+    at: datetime
+    reason: str
+    attempt: int | None
 
 
 class AttemptView(msgspec.Struct, frozen=True, rename="camel"):
@@ -28,9 +30,9 @@ class AttemptView(msgspec.Struct, frozen=True, rename="camel"):
     action: str
     outcome: str
     started_at: datetime
-    code: str | None = None
-    reason: str | None = None
-    finished_at: datetime | None = None
+    code: str | None
+    reason: str | None
+    finished_at: datetime | None
 
 
 class AcceptedView(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):

@@ -17,3 +17,5 @@ class OutboxMessage(msgspec.Struct, frozen=True):
     topic: str
     available_at: datetime
     id: int | None = None
+    request_id: str | None = None
+    """The request that scheduled the work, carried to the worker so its log lines name it."""

@@ -80,17 +80,21 @@ class Client:
         self.http = httpx.Client(base_url=base_url, timeout=10)
         self.client_id = client_id
         self.secret = secret
+        self.signatures: list[str] = []  # every X-HMAC sent, so tests can check none is ever logged
 
-    def post(self, path: str, body: dict[str, Any], key: str) -> httpx.Response:
+    def post(self, path: str, body: dict[str, Any], key: str, headers: dict[str, str] | None = None) -> httpx.Response:
         raw = json.dumps(body).encode()
-        headers = signed_headers(
+        signed = signed_headers(
             client_id=self.client_id, secret=self.secret, method="POST", path=path, body=raw, idempotency_key=key
         )
-        return self.http.post(path, content=raw, headers={**headers, "Content-Type": "application/json"})
+        self.signatures.append(signed["X-HMAC"])
+        sent = {**signed, "Content-Type": "application/json", **(headers or {})}
+        return self.http.post(path, content=raw, headers=sent)
 
     def status(self, payment_id: str) -> dict[str, Any]:
         path = f"/api/v1/transaction/{payment_id}/status"
         headers = signed_headers(client_id=self.client_id, secret=self.secret, method="GET", path=path, body=b"")
+        self.signatures.append(headers["X-HMAC"])
         response = self.http.get(path, headers=headers)
         assert response.status_code == 200, response.text
         return dict(response.json())

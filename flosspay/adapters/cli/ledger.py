@@ -335,11 +335,11 @@ def add_ledger_commands(sub: Any) -> None:
     p.set_defaults(handler=cmd_export)
 
     p = commands.add_parser("checkpoint", help="record (and sign) a checkpoint of the chain head now")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_checkpoint)
 
     p = commands.add_parser("head", help="print the chain head as SEQ:HASH (--signed: a signed statement of it)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument(
         "--signed",
         action="store_true",
@@ -354,12 +354,12 @@ def add_ledger_commands(sub: Any) -> None:
     p = commands.add_parser("balance", help="an account's balance per currency, derived from the entries")
     p.add_argument("account", help="e.g. upi:vpa:alice@upi, upi:clearing, merchant:cl_…")
     p.add_argument("--as-of", help="only entries posted at or before this time (ISO 8601 with zone)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_balance)
 
     p = commands.add_parser("entry", help="show a journal entry, its postings and what reverses or corrects it")
-    p.add_argument("entry_id", metavar="ENTRY_ID")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_entry)
 
     p = commands.add_parser(
@@ -367,9 +367,9 @@ def add_ledger_commands(sub: Any) -> None:
         help="post the reversal of an entry (every posting negated); an entry is reversed at most once",
         description="Undo a journal entry by a new entry that negates each of its postings and references it.",
     )
-    p.add_argument("entry_id", metavar="ENTRY_ID")
+    p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
     p.add_argument("--reason", required=True, help="why (recorded as the reversal's description)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_reverse)
 
     p = commands.add_parser(
@@ -377,7 +377,7 @@ def add_ledger_commands(sub: Any) -> None:
         help="post a balanced correction that references an entry (a fee taken afterwards, say)",
         description="Adjust a journal entry by a new balanced entry that references it.",
     )
-    p.add_argument("entry_id", metavar="ENTRY_ID")
+    p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
     p.add_argument(
         "--posting",
         nargs=3,
@@ -387,5 +387,5 @@ def add_ledger_commands(sub: Any) -> None:
         help="one line of the entry, e.g. --posting merchant:cl_x -1.50 INR (repeat; they must balance)",
     )
     p.add_argument("--reason", required=True, help="why (recorded as the correction's description)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_correct)

@@ -42,7 +42,7 @@ def _container(settings, start_sandboxes: bool = False, check_schema: bool = Tru
     return Container(settings=settings, start_sandboxes=start_sandboxes)
 
 
-def _require_free_port(host: str, port: int) -> None:
+def _require_free_port(host: str, port: int, flag: str = "--port") -> None:
     """Fail in one line before starting anything if the HTTP port is taken."""
     import socket
 
@@ -51,7 +51,7 @@ def _require_free_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with {flag})") from None
 
 
 def _require_schema(url: str) -> None:
@@ -64,12 +64,34 @@ def _require_schema(url: str) -> None:
         raise CliError(f"the database {state}; run `flosspay db upgrade` first")
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("alembic", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+def _logging(settings) -> None:  # type: ignore[no-untyped-def]
+    """Every process logs the same way: JSON lines, or a console line on a terminal (adapters/logs.py)."""
+    from flosspay.adapters.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, so ``--port 99999`` is refused as ``--port``, not as a setting."""
+    value = _whole(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {value}")
+    return value
+
+
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (``--workers 0`` would serve nothing)."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
 
 
 # --- commands ---------------------------------------------------------------------------------------
@@ -80,8 +102,14 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from flosspay.adapters.persistence.migrate import upgrade
 
     settings = _settings()
-    upgrade(settings.database.url, secret_box_for(settings))
-    print(f"database is up to date ({_redact(settings.database.url)})")
+    applied = upgrade(settings.database.url, secret_box_for(settings))
+    where = _redact(settings.database.url)
+    if not applied:
+        print(f"database already up to date ({where})")
+        return 0
+    for migration in applied:
+        print(f"applied {migration}")
+    print(f"database upgraded to {applied[-1].split()[0]} ({where}; {len(applied)} migration(s) applied)")
     return 0
 
 
@@ -275,7 +303,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from flosspay.adapters.cli.serve import serve
 
     settings = _settings(args)
-    _logging(settings.log_level)
+    _logging(settings)
     _require_free_port(settings.http.host, settings.http.port)
     return serve(settings, _container(settings, start_sandboxes=True, check_schema=False))
 
@@ -286,32 +314,74 @@ def cmd_api(args: argparse.Namespace) -> int:
     from flosspay.adapters.http.bounded_server import uvicorn_options
 
     settings = _settings(args)
-    _logging(settings.log_level)
+    _logging(settings)
     if args.port is not None:
         os.environ["FLOSSPAY_PORT"] = str(args.port)
+    if args.host:
+        os.environ["FLOSSPAY_HOST"] = args.host
     _require_schema(settings.database.url)
     _require_free_port(settings.http.host, settings.http.port)
+    workers = args.workers or settings.http.workers
+    if workers > 1 and settings.observability.metrics_path:
+        _multiprocess_metrics(settings)
     uvicorn.run(
         "flosspay.adapters.asgi:create_asgi_app",
         factory=True,
         host=settings.http.host,
         port=settings.http.port,
-        workers=args.workers or settings.http.workers,
+        workers=workers,
         log_level="warning",
+        log_config=None,  # uvicorn's own format drops timestamp and level in worker processes: ours is used
         access_log=False,
         **uvicorn_options(settings.http, in_process=False),
     )
     return 0
 
 
+def _multiprocess_metrics(settings) -> None:  # type: ignore[no-untyped-def]
+    """Several API processes behind one port: prometheus-client adds up their samples from files in one directory.
+
+    Set before the API processes start (they read it when they import prometheus-client); emptied
+    first, so a restart does not add the previous run's counts.
+    """
+    import shutil
+
+    directory = settings.observability.multiprocess_dir or (settings.data_dir / "metrics" / f"api-{os.getpid()}")
+    if directory.exists() and settings.observability.multiprocess_dir is None:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from flosspay.adapters.cli.sandbox import SandboxError, run_sandboxes
+
+    settings = _settings()
+    logging.getLogger("flosspay.adapters.rails").setLevel(logging.CRITICAL)  # failures are reported below
+    try:
+        return run_sandboxes(settings, args.rail, args.host, args.port)
+    except SandboxError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
+    from flosspay.adapters.startup import log_startup
     from flosspay.adapters.worker.runner import run_worker
 
     settings = _settings()
-    _logging(settings.log_level)
+    _logging(settings)
     if settings.broker.redis_url is None:
         raise CliError("flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)")
     container = _container(settings)
+    log_startup("worker", settings, container.rails())
+    if args.metrics_port is not None:
+        from flosspay.adapters.metrics import serve_metrics
+
+        _require_free_port(settings.http.host, args.metrics_port, "--metrics-port")
+        serve_metrics(args.metrics_port, settings.http.host)
+        log.info("flosspay worker metrics on http://%s:%d/metrics", settings.http.host, args.metrics_port)
     return run_worker(
         container.worker_services(),
         container.broker(),
@@ -329,11 +399,9 @@ def _jsonable(item: object) -> object:
 
 def _redact(url: str) -> str:
     """Hide a password in a database URL before printing it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
-    return url
+    from flosspay.adapters.logs import redact_url
+
+    return redact_url(url)
 
 
 # --- parser -----------------------------------------------------------------------------------------
@@ -350,23 +418,38 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = add("serve", cmd_serve, "run everything in one process: API, worker, sandbox PSPs (embedded default)")
-    p.add_argument("--port", type=int, help="HTTP port (default FLOSSPAY_PORT or 8080)")
+    p.add_argument("--port", type=_port, help="HTTP port (default FLOSSPAY_PORT or 8080)")
     p.add_argument("--host", help="bind address (default FLOSSPAY_HOST or 127.0.0.1)")
     p = add("api", cmd_api, "run the HTTP API (production; run workers separately)")
-    p.add_argument("--port", type=int)
-    p.add_argument("--host")
-    p.add_argument("--workers", type=int, help="API processes (default FLOSSPAY_API_WORKERS or 1)")
+    p.add_argument("--port", type=_port, help="HTTP port (default FLOSSPAY_PORT or 8080)")
+    p.add_argument("--host", help="bind address (default FLOSSPAY_HOST or 127.0.0.1)")
+    p.add_argument("--workers", type=_positive, help="API processes (default FLOSSPAY_API_WORKERS or 1)")
     p = add("worker", cmd_worker, "run a payment worker with the outbox relay (needs FLOSSPAY_REDIS_URL)")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=_positive, help="worker threads (default FLOSSPAY_WORKER_THREADS or 8)")
+    p.add_argument(
+        "--metrics-port", type=_port, help="serve this worker's Prometheus metrics on this port (default: none)"
+    )
+    p = add(
+        "sandbox",
+        cmd_sandbox,
+        "run the rails' sandbox PSPs as their own process (staging); prints the FLOSSPAY_<RAIL>_PSP_URL lines",
+    )
+    p.add_argument("rail", nargs="?", default="all", help="a rail (upi, card, wallet, …) or all (default)")
+    p.add_argument(
+        "--port", type=_port, default=0, help="port of the first sandbox, the next ones count up (default 0: any free)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
-    db.add_parser("upgrade", help="migrate the database to the latest schema").set_defaults(handler=cmd_db_upgrade)
+    db.add_parser(
+        "upgrade", help="migrate the database to the latest schema; prints each migration applied"
+    ).set_defaults(handler=cmd_db_upgrade)
 
     clients = sub.add_parser("clients", help="API clients (merchants' credentials)").add_subparsers(
         dest="clients_command", required=True
     )
     p = clients.add_parser("create", help="create a client; prints its id and secret once")
-    p.add_argument("name")
+    p.add_argument("name", help='the merchant\'s name, e.g. "Acme Stores"')
     p.add_argument("--json", action="store_true", help='print {"clientId","secret"}')
     p.add_argument("--rate", type=float, default=100.0, help="requests per second (default 100)")
     p.add_argument("--burst", type=int, default=200, help="requests at once (default 200)")
@@ -377,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", type=int, help="requests at once")
     p.set_defaults(handler=cmd_clients_update)
     p = clients.add_parser("list", help="list clients (never their secrets)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON array of {clientId,name,active,createdAt}")
     p.set_defaults(handler=cmd_clients_list)
     p = clients.add_parser("rotate-secret", help="issue a new secret; the old one still works for an overlap")
     p.add_argument("client_id", metavar="ID")
@@ -401,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rails = sub.add_parser("rails", help="rail plugins").add_subparsers(dest="rails_command", required=True)
     p = rails.add_parser("list", help="installed rails, whether enabled, their versions and load errors")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON array, one object per installed rail")
     p.set_defaults(handler=cmd_rails_list)
 
     p = add("sign", cmd_sign, "print the authentication headers for a request")
@@ -413,7 +496,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-id", help="client id (or FLOSSPAY_CLIENT_ID)")
     p.add_argument("--secret", help="client secret (or FLOSSPAY_CLIENT_SECRET)")
     p.add_argument("--timestamp", type=int, help="Unix seconds (default: now)")
-    p.add_argument("--format", choices=["headers", "curl", "json"], default="headers")
+    p.add_argument(
+        "--format",
+        choices=["headers", "curl", "json"],
+        default="headers",
+        help="headers (default): one per line; curl: a ready command; json: an object",
+    )
     p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL for --format curl")
 
     from flosspay.adapters.cli.dead_letters import add_dead_letter_commands

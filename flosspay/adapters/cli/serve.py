@@ -95,6 +95,10 @@ def serve(settings: Settings, container: Any) -> int:
         if info.error:
             print(f"rail {info.name} not started: {info.error}")
     client = demo_client(container, settings)
+    if settings.observability.metrics_path:
+        from flosspay.adapters.container import watch_database_metrics
+
+        watch_database_metrics(container)
     if settings.broker.redis_url is None:
         # The in-process queue starts empty: whatever was unfinished when we last stopped goes again.
         recover_stalled(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from litestar import Litestar, Router
+from litestar import Litestar, Response, Router, get
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 
 from flosspay.adapters.http.health import HEALTH_HANDLERS
 from flosspay.adapters.http.hmac_auth import authenticated_client_id, hmac_guard
 from flosspay.adapters.http.ledger import LEDGER_HANDLERS
+from flosspay.adapters.http.observe import add_request_id, observe
 from flosspay.adapters.http.openapi import (
     API_PREFIX,
     SWAGGER_ASSETS,
@@ -45,13 +47,27 @@ def create_app(services: ApiServices) -> Litestar:
     )
     document = ApiDocument(services.rails)
     swagger = OfflineSwaggerPlugin(document)
+    extra = [metrics_handler(services.metrics_path)] if services.metrics_path else []
     return Litestar(
-        route_handlers=[api, *HEALTH_HANDLERS, *swagger_routes(swagger)],
+        route_handlers=[api, *HEALTH_HANDLERS, *swagger_routes(swagger), *extra],
+        middleware=[observe(metrics=bool(services.metrics_path))],
         dependencies={"services": Provide(provide_services, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[security_headers_hook(SWAGGER_ASSETS)],
+        before_send=[add_request_id, security_headers_hook(SWAGGER_ASSETS)],
         request_max_body_size=services.max_body_bytes,
         openapi_config=openapi_config(document, swagger, services.version),
         logging_config=None,  # logging is the process's business (CLI/container), not the app factory's
         debug=False,
     )
+
+
+def metrics_handler(path: str) -> HTTPRouteHandler:
+    """Prometheus' scrape target: outside the signed API, like the health probes."""
+
+    def metrics() -> Response[bytes]:
+        from flosspay.adapters.metrics import render
+
+        body, content_type = render()
+        return Response(body, media_type=content_type)
+
+    return get(path, operation_id="metrics", include_in_schema=False, sync_to_thread=True)(metrics)

@@ -1,4 +1,4 @@
-"""Liveness and readiness probes for orchestrators; no authentication, plain text."""
+"""Liveness and readiness probes for orchestrators; no authentication. Liveness is JSON, readiness plain text."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from litestar.enums import MediaType
 
 from flosspay.adapters.http.services import ApiServices
 
-LIVENESS_TEXT = "liveness Check : Im Alive"
+LIVENESS_BODY = {"status": "ok"}
 READY_TEXT = "READY"
 HEALTH_TAG = "health"
 
@@ -21,13 +21,13 @@ logger = logging.getLogger("flosspay.http")
     "/health",
     operation_id="liveness",
     summary="Liveness probe",
-    media_type=MediaType.TEXT,
+    media_type=MediaType.JSON,
     sync_to_thread=False,
     tags=[HEALTH_TAG],
 )
-def liveness() -> str:
-    """The process is up and serving HTTP."""
-    return LIVENESS_TEXT
+def liveness() -> dict[str, str]:
+    """The process is up and serving HTTP: ``{"status": "ok"}``."""
+    return LIVENESS_BODY
 
 
 @get(

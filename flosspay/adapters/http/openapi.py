@@ -107,12 +107,59 @@ def _rail_schema(method: str, request_type: type[msgspec.Struct], components: di
     return name
 
 
+def _apply_enums(schema: dict[str, Any], enums: dict[str, list[str]], components: dict[str, Any]) -> None:
+    """Give dotted field paths (``wallet.provider``) their closed set of values, following ``$ref``s."""
+    for path, values in enums.items():
+        node: dict[str, Any] | None = schema
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = _resolve(node, components).get("properties", {}).get(part) if node is not None else None
+        target = _resolve(node, components).get("properties", {}).get(leaf) if node is not None else None
+        if isinstance(target, dict) and values:
+            target["enum"] = list(values)
+
+
+def _resolve(node: dict[str, Any] | None, components: dict[str, Any]) -> dict[str, Any]:
+    while isinstance(node, dict) and "$ref" in node:
+        node = components.get(node["$ref"].rsplit("/", 1)[-1])
+    return node if isinstance(node, dict) else {}
+
+
+def _rail_enums(rail: object) -> dict[str, list[str]]:
+    """A rail may declare ``field_enums() -> {"dotted.field": [values]}`` (optional; see writing-a-rail.md)."""
+    declared = getattr(rail, "field_enums", None)
+    return dict(declared()) if callable(declared) else {}
+
+
+def _add_public_fields(rails: RailRegistry, components: dict[str, Any]) -> None:
+    """The fields each rail adds to the payment views (``public_type``), as optional properties of both views."""
+    for method in rails.methods():
+        rail = rails.by_method(method)
+        public_type = getattr(rail, "public_type", None)
+        if rail is None or public_type is None:
+            continue
+        prefix = re.sub(r"[^A-Za-z0-9._-]", "_", method) + "_"
+        (top,), found = msgspec.json.schema_components([public_type], ref_template=_REF.format(name=prefix + "{name}"))
+        top_name = top["$ref"].rsplit("/", 1)[-1][len(prefix) :]
+        public = found.pop(top_name)
+        for name, definition in found.items():
+            components[prefix + name] = definition
+        _apply_enums(public, _rail_enums(rail), components)
+        for view in ("AcceptedView", "StatusView"):
+            properties = components[view].setdefault("properties", {})
+            for field, schema in public.get("properties", {}).items():
+                described = {**schema, "description": f"{method} payments only."} if "$ref" not in schema else schema
+                properties.setdefault(field, described)
+
+
 def _payment_request(rails: RailRegistry, components: dict[str, Any]) -> dict[str, Any]:
     variants = []
     for method in rails.methods():
         rail = rails.by_method(method)
         if rail is not None:
-            variants.append(_ref(_rail_schema(method, rail.request_type, components)))
+            name = _rail_schema(method, rail.request_type, components)
+            _apply_enums(components[name], _rail_enums(rail), components)
+            variants.append(_ref(name))
     schema: dict[str, Any] = {"oneOf": variants} if variants else _ref("PaymentHeader")
     return {**schema, "description": "`method` selects the rail; the rail's own fields sit beside it."}
 
@@ -173,6 +220,15 @@ def _text_response(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
+def _liveness_response() -> dict[str, Any]:
+    schema = {
+        "type": "object",
+        "properties": {"status": {"type": "string", "enum": ["ok"]}},
+        "required": ["status"],
+    }
+    return {"description": "The process is alive.", "content": {"application/json": {"schema": schema}}}
+
+
 def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[str, Any]:
     """Litestar's generated document plus everything it cannot infer (see module docstring)."""
     document = copy.deepcopy(generated)
@@ -184,6 +240,7 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
     )
     schemas.update(shared)
     schemas["PaymentRequest"] = _payment_request(rails, schemas)
+    _add_public_fields(rails, schemas)
     components["securitySchemes"] = {
         name: {"type": "apiKey", "in": "header", "name": header, "description": description}
         for name, (header, description) in _SECURITY_SCHEMES.items()
@@ -196,7 +253,7 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
             if spec is not None:
                 _complete_operation(operation, spec)
             elif operation.get("operationId") == "liveness":
-                operation["responses"] = {"200": _text_response("The process is alive.")}
+                operation["responses"] = {"200": _liveness_response()}
             elif operation.get("operationId") == "readiness":
                 operation["responses"] = {
                     "200": _text_response("Every dependency answers."),

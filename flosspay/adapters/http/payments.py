@@ -7,6 +7,7 @@ a rejected request stores nothing and may be retried, corrected, under the same 
 
 from __future__ import annotations
 
+import logging
 from typing import Any, NamedTuple, TypeVar, cast
 
 import msgspec
@@ -24,14 +25,17 @@ from flosspay.adapters.http.payloads import (
 )
 from flosspay.adapters.http.request_body import decode_object, require_json
 from flosspay.adapters.http.services import ApiServices
-from flosspay.application.accept_payment import PaymentIntent, accept_payment, convert_fields
+from flosspay.adapters.logs import request_id_var
+from flosspay.adapters.metrics import PAYMENTS_CREATED
+from flosspay.application.accept_payment import Accepted, PaymentIntent, accept_payment, convert_fields
 from flosspay.application.collect import CollectCommand, initiate_collect
 from flosspay.application.pay import PayCommand, initiate_pay
 from flosspay.application.status import get_status
-from flosspay.domain.errors import FieldError, ValidationFailed
+from flosspay.domain.errors import FieldError, ServiceUnavailable, ValidationFailed
 from flosspay.domain.payment import Flow
 
 PAYMENT_TAG = "payments"
+logger = logging.getLogger("flosspay.http")
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -50,6 +54,25 @@ def read_intake(request: Request[Any, Any, Any], body: bytes, services: ApiServi
     data = decode_object(body)
     fingerprint = request_fingerprint(request.method, request.scope["path"], data, services.fingerprint_key)
     return Intake(key, fingerprint, data)
+
+
+def require_rail(services: ApiServices, method: str) -> None:
+    """``/pay`` and ``/collect`` name no method: if theirs is not running, say so, and why (503, not a field error)."""
+    if services.rails.by_method(method) is not None:
+        return
+    why = getattr(services.rails, "why_not_running", None)
+    reason = why(method.lower()) if why is not None else "it is not enabled"
+    raise ServiceUnavailable(f"the {method} rail is not enabled here: {reason}")
+
+
+def counted(accepted: Accepted, services: ApiServices, method: str) -> Accepted:
+    """Count a payment accepted now (a replay is not a new payment)."""
+    if not accepted.replayed:
+        rail = services.rails.by_method(method)
+        name = rail.name if rail is not None else method.lower()
+        PAYMENTS_CREATED.labels(name).inc()
+        logger.info("payment %s accepted (%s)", accepted.payment_id, name, extra={"payment_id": accepted.payment_id})
+    return accepted
 
 
 def use_case_ports(services: ApiServices) -> dict[str, Any]:
@@ -83,9 +106,16 @@ def initiate_pay_handler(
 ) -> Response[bytes]:
     """Initiate a UPI push payment; it is processed asynchronously (poll its status)."""
     intake = read_intake(request, body, services)
+    require_rail(services, "UPI")
     payload = msgspec.structs.asdict(shaped(intake.data, PayRequest))
-    command = PayCommand(client_id=client_id, idempotency_key=intake.key, fingerprint=intake.fingerprint, **payload)
-    return accepted_response(initiate_pay(command, **use_case_ports(services)))
+    command = PayCommand(
+        client_id=client_id,
+        idempotency_key=intake.key,
+        fingerprint=intake.fingerprint,
+        request_id=request_id_var.get(),
+        **payload,
+    )
+    return accepted_response(counted(initiate_pay(command, **use_case_ports(services)), services, "UPI"))
 
 
 @post(
@@ -104,9 +134,16 @@ def initiate_collect_handler(
 ) -> Response[bytes]:
     """Send a UPI collect request; the payer approves or declines it in their app."""
     intake = read_intake(request, body, services)
+    require_rail(services, "UPI")
     payload = msgspec.structs.asdict(shaped(intake.data, CollectRequest))
-    command = CollectCommand(client_id=client_id, idempotency_key=intake.key, fingerprint=intake.fingerprint, **payload)
-    return accepted_response(initiate_collect(command, **use_case_ports(services)))
+    command = CollectCommand(
+        client_id=client_id,
+        idempotency_key=intake.key,
+        fingerprint=intake.fingerprint,
+        request_id=request_id_var.get(),
+        **payload,
+    )
+    return accepted_response(counted(initiate_collect(command, **use_case_ports(services)), services, "UPI"))
 
 
 @post(
@@ -141,8 +178,9 @@ def create_payment_handler(
         currency=header.currency,
         fields={k: v for k, v in intake.data.items() if k not in excluded},
         note=header.note,
+        request_id=request_id_var.get(),
     )
-    return accepted_response(accept_payment(intent, **use_case_ports(services)))
+    return accepted_response(counted(accept_payment(intent, **use_case_ports(services)), services, header.method))
 
 
 @get(

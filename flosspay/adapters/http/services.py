@@ -35,3 +35,5 @@ class ApiServices:
     """The rails' circuit breakers, shown by ``GET /api/v1/rails``."""
     rate_limiter: RateLimiter | None = None
     """Per-client token buckets (None: no limit)."""
+    metrics_path: str | None = None
+    """Where Prometheus scrapes (outside /api, no authentication); None: no metrics endpoint."""

@@ -183,12 +183,21 @@ def idempotency_from_row(row: Row) -> IdempotencyRecord:
 
 
 def outbox_row(message: OutboxMessage) -> dict[str, Any]:
-    return {"payment_id": message.payment_id, "topic": message.topic, "available_at": message.available_at}
+    return {
+        "payment_id": message.payment_id,
+        "topic": message.topic,
+        "available_at": message.available_at,
+        "request_id": message.request_id,
+    }
 
 
 def outbox_from_row(row: Row) -> OutboxMessage:
     return OutboxMessage(
-        payment_id=row["payment_id"], topic=row["topic"], available_at=row["available_at"], id=row["id"]
+        payment_id=row["payment_id"],
+        topic=row["topic"],
+        available_at=row["available_at"],
+        id=row["id"],
+        request_id=row.get("request_id"),
     )
 
 

@@ -45,12 +45,27 @@ def head() -> str:
     return revision
 
 
-def upgrade(url: str, secret_box: object | None = None, revision: str = "head") -> None:
+def upgrade(url: str, secret_box: object | None = None, revision: str = "head") -> list[str]:
     """Bring the database at ``url`` to the newest schema; a no-op when it is already there.
 
+    Returns the migrations applied, oldest first, as ``"<revision> <what it does>"`` (empty: none).
     Raises ``ValueError`` for a bad URL and ``ServiceUnavailable`` when the database is unreachable.
     """
-    _run(url, lambda connection: command.upgrade(alembic_config(connection, secret_box), revision))
+    applied: list[str] = []
+
+    def action(connection: Connection) -> None:
+        before = MigrationContext.configure(connection).get_current_revision()
+        command.upgrade(alembic_config(connection, secret_box), revision)
+        after = MigrationContext.configure(connection).get_current_revision()
+        if after == before:
+            return
+        scripts = ScriptDirectory.from_config(alembic_config())
+        for script in reversed(list(scripts.iterate_revisions(after, before))):
+            what = (script.doc or "").strip().splitlines()[0] if script.doc else ""
+            applied.append(f"{script.revision} {what}".strip())
+
+    _run(url, action)
+    return applied
 
 
 def current(url: str) -> str | None:

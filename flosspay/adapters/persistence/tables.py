@@ -196,6 +196,7 @@ outbox = Table(
     Column("topic", String(64), nullable=False),
     Column("available_at", UtcDateTime(), nullable=False),
     Column("dispatched_at", UtcDateTime()),
+    Column("request_id", String(128)),  # migration 0008: the HTTP request that scheduled it (for logs)
     # The relay's scan: only undispatched rows, oldest first.
     Index(
         "ix_outbox_undispatched",

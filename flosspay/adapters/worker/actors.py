@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -17,6 +18,9 @@ from dramatiq import Actor, Broker
 from dramatiq.message import Message
 from dramatiq.middleware import CurrentMessage
 
+from flosspay.adapters import metrics
+from flosspay.adapters.logs import bound
+from flosspay.adapters.worker.instrumented import current_rail
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.process import Disposition, ProcessResult, process_payment
 
@@ -84,9 +88,45 @@ def settle(payment_id: uuid.UUID, result: ProcessResult) -> None:
 def handle_process_message(raw_payment_id: object, services: WorkerServices) -> None:
     """Body of the actor, separate from Dramatiq so its mapping can be read (and tested) on its own."""
     payment_id = parse_payment_id(raw_payment_id)
-    final_attempt = is_final_attempt(CurrentMessage.get_current_message(), services.max_retries)
+    message = CurrentMessage.get_current_message()
+    request_id = message.options.get(REQUEST_ID_OPTION) if message is not None else None
+    with bound(payment_id=str(payment_id), request_id=request_id if isinstance(request_id, str) else None):
+        current_rail.set(None)
+        start = time.perf_counter()
+        disposition = "error"
+        try:
+            result = _process(payment_id, message, services)
+            disposition = result.disposition.value.lower()
+            observe_result(result, current_rail.get() or "unknown")
+            settle(payment_id, result)
+        finally:
+            metrics.WORKER_PROCESSING.labels(current_rail.get() or "unknown", disposition).observe(
+                time.perf_counter() - start
+            )
+
+
+REQUEST_ID_OPTION = "flosspay_request_id"
+"""The message option carrying the id of the HTTP request that accepted the payment (for the logs)."""
+
+_FINISHED = {"COMPLETED": "completed", "DECLINED": "declined", "PAYER_DECLINED": "declined", "EXPIRED": "expired"}
+
+
+def observe_result(result: ProcessResult, rail: str) -> None:
+    """Count outcomes: completed, declined, expired (done now), failed (attempts exhausted), retries."""
+    outcome, _, code = result.detail.partition(" ")
+    if result.disposition is Disposition.DONE and outcome in _FINISHED:
+        metrics.PAYMENTS_FINISHED.labels(rail, _FINISHED[outcome], code or "-").inc()
+    elif result.disposition is Disposition.EXHAUSTED:
+        metrics.PAYMENTS_FINISHED.labels(rail, "failed", code or outcome or "-").inc()
+        metrics.DEAD_LETTERS.labels(rail).inc()
+    elif result.disposition is Disposition.RETRY:
+        metrics.RETRIES.labels(rail).inc()
+
+
+def _process(payment_id: uuid.UUID, message: Message[Any] | None, services: WorkerServices) -> ProcessResult:
+    final_attempt = is_final_attempt(message, services.max_retries)
     try:
-        result = process_payment(
+        return process_payment(
             payment_id,
             worker=lease_owner(services.worker_id),
             final_attempt=final_attempt,
@@ -100,8 +140,8 @@ def handle_process_message(raw_payment_id: object, services: WorkerServices) -> 
         # Database or other infrastructure trouble: retry later. The type only: messages can carry
         # connection strings or SQL parameters, and this text is stored with the message in Redis.
         logger.warning("payment %s: %s while processing, will retry", payment_id, type(exc).__name__)
+        metrics.RETRIES.labels(current_rail.get() or "unknown").inc()
         raise TransientFailure(f"payment {payment_id}: {type(exc).__name__}") from None
-    settle(payment_id, result)
 
 
 def declare_actors(broker: Broker, services: WorkerServices) -> ProcessActor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from flosspay.adapters.clock import SystemClock
-from flosspay.adapters.worker.actors import ProcessActor
+from flosspay.adapters.worker.actors import REQUEST_ID_OPTION, ProcessActor
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.ports import Clock
 
@@ -25,4 +25,7 @@ class DramatiqTaskQueue:
             logger.error("outbox message %s has unknown topic %r; dropped", message.id, message.topic)
             return
         delay_ms = int((message.available_at - self.clock.now()).total_seconds() * 1000)
-        self.actor.send_with_options(args=(str(message.payment_id),), delay=delay_ms if delay_ms > 0 else None)
+        options = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
+        self.actor.send_with_options(
+            args=(str(message.payment_id),), delay=delay_ms if delay_ms > 0 else None, **options
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from flosspay_card.cards import mask
+from flosspay_card.cards import Scheme, mask
 
 
 class CardDetails(msgspec.Struct, rename="camel", forbid_unknown_fields=True, frozen=True):
@@ -38,3 +38,16 @@ class CardFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, fro
     """The request body's rail part: ``{"card": {...}}``."""
 
     card: CardDetails
+
+
+class CardSummary(msgspec.Struct, rename="camel", frozen=True):
+    """The only card facts the API shows: the scheme and the last four digits (never the number or CVV)."""
+
+    scheme: Scheme
+    last4: str
+
+
+class CardPublic(msgspec.Struct, rename="camel", frozen=True):
+    """``{"card": {"scheme": "visa", "last4": "1111"}}`` on the accepted payment and its status."""
+
+    card: CardSummary

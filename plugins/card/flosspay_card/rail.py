@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import msgspec
 from flosspay_card.cards import LENGTHS, Scheme, cvv_length, luhn_valid, normalise, scheme_of
-from flosspay_card.fields import CardDetails, CardFields
+from flosspay_card.fields import CardDetails, CardFields, CardPublic
 from flosspay_card.settings import CardSettings
 
 from flosspay.railapi import (
@@ -57,6 +57,7 @@ class CardRail:
     method: ClassVar[str] = "CARD"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY})
     request_type: ClassVar[type[msgspec.Struct]] = CardFields
+    public_type: ClassVar[type[msgspec.Struct]] = CardPublic
 
     def __init__(self, settings: CardSettings, today: Callable[[], date] = lambda: datetime.now(UTC).date()) -> None:
         self.settings = settings

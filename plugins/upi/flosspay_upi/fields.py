@@ -13,3 +13,10 @@ class UpiFields(msgspec.Struct, forbid_unknown_fields=True, rename="camel", froz
 
     sender_upi: str
     receiver_upi: str
+
+
+class UpiPublic(msgspec.Struct, rename="camel", frozen=True):
+    """What the API shows merchants of a UPI payment (described in the OpenAPI document)."""
+
+    sender_upi: str
+    receiver_upi: str

@@ -34,7 +34,7 @@ from flosspay.railapi import (
 )
 from flosspay_upi import codes
 from flosspay_upi.answers import UpiAnswer, read_answer
-from flosspay_upi.fields import UpiFields
+from flosspay_upi.fields import UpiFields, UpiPublic
 from flosspay_upi.settings import UpiSettings
 
 CURRENCY = "INR"
@@ -47,6 +47,7 @@ class UpiRail:
     method: ClassVar[str] = "UPI"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY, Flow.COLLECT})
     request_type: ClassVar[type[msgspec.Struct]] = UpiFields
+    public_type: ClassVar[type[msgspec.Struct]] = UpiPublic
 
     def __init__(self, settings: Mapping[str, str] | UpiSettings) -> None:
         """Build from the ``FLOSSPAY_UPI_*`` settings; raises ``UpiSettingsError`` (one line) if unusable."""

@@ -16,3 +16,13 @@ class WalletFields(msgspec.Struct, rename="camel", forbid_unknown_fields=True, f
     """The request body's rail part: ``{"wallet": {...}}``."""
 
     wallet: WalletDetails
+
+
+class WalletSummary(msgspec.Struct, rename="camel", frozen=True):
+    provider: str
+
+
+class WalletPublic(msgspec.Struct, rename="camel", frozen=True):
+    """``{"wallet": {"provider": "paytm"}}`` on the accepted payment and its status (never the wallet id)."""
+
+    wallet: WalletSummary

@@ -13,7 +13,7 @@ from typing import ClassVar
 from urllib.parse import quote
 
 import msgspec
-from flosspay_wallet.fields import WalletFields
+from flosspay_wallet.fields import WalletFields, WalletPublic
 from flosspay_wallet.settings import WalletSettings
 
 from flosspay.railapi import (
@@ -45,6 +45,12 @@ class WalletRail:
     method: ClassVar[str] = "WALLET"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY})
     request_type: ClassVar[type[msgspec.Struct]] = WalletFields
+    public_type: ClassVar[type[msgspec.Struct]] = WalletPublic
+
+    def field_enums(self) -> dict[str, list[str]]:
+        """The closed sets of this rail's fields, for the OpenAPI document: the providers enabled here."""
+        providers = sorted(self.settings.providers)
+        return {"wallet.provider": providers}
 
     def __init__(self, settings: WalletSettings) -> None:
         self.settings = settings

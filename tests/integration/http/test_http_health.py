@@ -11,8 +11,8 @@ pytestmark = pytest.mark.integration
 def test_liveness_needs_no_authentication(api: SignedClient) -> None:
     response = api.http.get("/health")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    assert response.text == "liveness Check : Im Alive"
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"status": "ok"}
 
 
 def test_ready_when_every_dependency_answers(api: SignedClient) -> None:

@@ -63,6 +63,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
         "0004_dead_letters.py",
         "0005_client_rate_limits.py",
         "0006_rail_accounts_next_action.py",
+        "0008_outbox_request_id.py",
         "0009_webhooks.py",
     ]
 
