@@ -87,7 +87,19 @@ def test_sandbox_runs_a_rails_psp_and_prints_the_line_to_export(env) -> None:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode().strip()
         assert line == f"export FLOSSPAY_UPI_PSP_URL=http://127.0.0.1:{port}"
+        key_line = proc.stdout.readline().decode().strip()
+        assert key_line.startswith("export FLOSSPAY_UPI_API_KEY=")
+        key = key_line.split("=", 1)[1]
+        assert len(key) >= 32
         assert httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).json() == {"status": "ok"}
+        # Only this run's key is accepted; --print-env hands the same lines to another shell.
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/debits", timeout=5).status_code == 401
+        printed = run("sandbox", "--print-env", env=env)
+        assert printed.returncode == 0, printed.stderr
+        assert printed.stdout.split() == [
+            f"FLOSSPAY_UPI_PSP_URL=http://127.0.0.1:{port}",
+            f"FLOSSPAY_UPI_API_KEY={key}",
+        ]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
@@ -97,7 +109,8 @@ def test_sandbox_of_an_unknown_rail_is_one_line(env) -> None:
     result = run("sandbox", "nosuch", env=env)
     assert result.returncode == 1
     assert (
-        result.stderr.strip() == "flosspay: error: no rail called 'nosuch' is installed (installed: card, upi, wallet)"
+        result.stderr.strip()
+        == "flosspay: error: no rail called 'nosuch' is installed (installed: card, netbanking, upi, wallet)"
     )
 
 

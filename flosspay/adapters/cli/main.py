@@ -356,11 +356,13 @@ def _multiprocess_metrics(settings) -> None:  # type: ignore[no-untyped-def]
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from flosspay.adapters.cli.sandbox import SandboxError, run_sandboxes
+    from flosspay.adapters.cli.sandbox import SandboxError, print_env, run_sandboxes
 
     settings = _settings()
     logging.getLogger("flosspay.adapters.rails").setLevel(logging.CRITICAL)  # failures are reported below
     try:
+        if args.print_env:
+            return print_env(settings)
         return run_sandboxes(settings, args.rail, args.host, args.port)
     except SandboxError as exc:
         raise CliError(str(exc)) from None
@@ -432,13 +434,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "sandbox",
         cmd_sandbox,
-        "run the rails' sandbox PSPs as their own process (staging); prints the FLOSSPAY_<RAIL>_PSP_URL lines",
+        "run the rails' sandbox PSPs as their own process (staging); prints their FLOSSPAY_<RAIL>_PSP_URL and _API_KEY",
     )
     p.add_argument("rail", nargs="?", default="all", help="a rail (upi, card, wallet, …) or all (default)")
     p.add_argument(
         "--port", type=_port, default=0, help="port of the first sandbox, the next ones count up (default 0: any free)"
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print the KEY=VALUE lines of the sandboxes running for this data dir (waits up to 15 s), and exit",
+    )
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser(
@@ -455,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", type=int, default=200, help="requests at once (default 200)")
     p.set_defaults(handler=cmd_clients_create)
     p = clients.add_parser("update", help="change a client's rate limit")
-    p.add_argument("client_id")
+    p.add_argument("client_id", help="the client's id (cl_…)")
     p.add_argument("--rate", type=float, help="requests per second")
     p.add_argument("--burst", type=int, help="requests at once")
     p.set_defaults(handler=cmd_clients_update)
@@ -463,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON array of {clientId,name,active,createdAt}")
     p.set_defaults(handler=cmd_clients_list)
     p = clients.add_parser("rotate-secret", help="issue a new secret; the old one still works for an overlap")
-    p.add_argument("client_id", metavar="ID")
+    p.add_argument("client_id", metavar="ID", help="the client's id (cl_…)")
     p.add_argument(
         "--overlap-hours",
         type=float,
@@ -473,7 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"clientId","secret","previousSecretValidUntil"}')
     p.set_defaults(handler=cmd_clients_rotate_secret)
     p = clients.add_parser("disable", help="refuse every request of a client from now on")
-    p.add_argument("client_id", metavar="ID")
+    p.add_argument("client_id", metavar="ID", help="the client's id (cl_…)")
     p.set_defaults(handler=cmd_clients_disable)
 
     keys = sub.add_parser("secret-key", help="the server's secret key").add_subparsers(

@@ -2,18 +2,46 @@
 
 With a sandbox running, the production topology (``flosspay api`` and ``flosspay worker`` on
 PostgreSQL and Redis) can be tried end to end with no PSP contract. It prints the
-``export FLOSSPAY_<RAIL>_PSP_URL=…`` lines to paste into the shells of the API and the workers.
+``export FLOSSPAY_<RAIL>_PSP_URL=…`` and ``FLOSSPAY_<RAIL>_API_KEY=…`` lines to paste into the
+shells of the API and the workers, and keeps them in ``<data dir>/sandbox.env`` (0600) while it
+runs, for ``flosspay sandbox --print-env``. Each sandbox accepts only requests carrying the API
+key generated for this run (unless ``FLOSSPAY_<RAIL>_API_KEY`` is set), so no other local user or
+process can call it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 from flosspay.adapters.config import Settings
+from flosspay.adapters.private_files import ensure_private_dir, replace_private_file
 from flosspay.adapters.rails import RailLoader
+
+ENV_FILE = "sandbox.env"
+
+
+def env_file(settings: Settings) -> Path:
+    """Where a running ``flosspay sandbox`` keeps the variables that reach its sandboxes."""
+    return settings.data_dir / ENV_FILE
+
+
+def print_env(settings: Settings, wait_seconds: float = 15.0) -> int:
+    """Print the running sandboxes' ``KEY=VALUE`` lines (for ``export $(flosspay sandbox --print-env)``)."""
+    path = env_file(settings)
+    deadline = time.monotonic() + wait_seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise SandboxError(f"no sandbox is running for data dir {settings.data_dir} (start `flosspay sandbox`)")
+        time.sleep(0.1)
+    sys.stdout.write(path.read_text())
+    return 0
 
 
 class SandboxError(Exception):
@@ -32,11 +60,16 @@ def run_sandboxes(settings: Settings, wanted: str, host: str, port: int, stop: t
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    variables: list[str] = []
+    path = env_file(settings)
     try:
         next_port = port
         for name in names:
+            rail_settings = dict(settings.rails.for_rail(name))
+            api_key = rail_settings.get("api_key") or secrets.token_urlsafe(24)
+            rail_settings["api_key"] = api_key
             try:
-                sandbox = loader.sandbox(name, settings.rails.for_rail(name))
+                sandbox = loader.sandbox(name, rail_settings)
             except Exception as exc:
                 raise SandboxError(f"the {name} sandbox cannot be built: {exc}") from None
             if sandbox is None:
@@ -50,11 +83,16 @@ def run_sandboxes(settings: Settings, wanted: str, host: str, port: int, stop: t
                     f"the {name} sandbox cannot listen on {where}: {exc.strerror or exc} (--port)"
                 ) from None
             started.append((name, sandbox))
-            print(f"export FLOSSPAY_{name.upper()}_PSP_URL={url}", flush=True)
+            prefix = f"FLOSSPAY_{name.upper()}"
+            variables += [f"{prefix}_PSP_URL={url}", f"{prefix}_API_KEY={api_key}"]
+            print(f"export {prefix}_PSP_URL={url}", flush=True)
+            print(f"export {prefix}_API_KEY={api_key}", flush=True)
             if next_port:
                 next_port += 1
         if not started:
             raise SandboxError("no sandbox to run")
+        ensure_private_dir(settings.data_dir)
+        replace_private_file(path, "".join(line + "\n" for line in variables).encode())
         print(
             f"# {len(started)} sandbox PSP(s) running; they never move real money. Ctrl-C or SIGTERM stops them.",
             file=sys.stderr,
@@ -64,6 +102,9 @@ def run_sandboxes(settings: Settings, wanted: str, host: str, port: int, stop: t
             pass
         return 0
     finally:
+        if variables:
+            with contextlib.suppress(OSError):
+                path.unlink()
         for _, sandbox in reversed(started):
             sandbox.stop()
         for sig, handler in previous.items():
