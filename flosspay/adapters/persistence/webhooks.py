@@ -8,7 +8,7 @@ with the status change that causes it, or neither does. Endpoint secrets are sea
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -86,7 +86,7 @@ def _sealed_secrets(ep: WebhookEndpoint, box: SecretBox) -> dict[str, Any]:
     }
 
 
-def _open(row: Mapping[str, Any], endpoint_id: str, column: str, box: SecretBox) -> str:
+def _open(row: RowMapping, endpoint_id: str, column: str, box: SecretBox) -> str:
     return box.open(row[f"{column}_key_id"], row[column], _context(endpoint_id, column))
 
 
