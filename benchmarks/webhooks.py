@@ -39,6 +39,7 @@ from flosspay.application.process import process_payment
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow, Payment
 from flosspay.domain.webhooks import EventType, WebhookPolicy
+from tests.db_fixtures import TEST_SECRET_BOX
 from tests.fakes import FakeRail, FakeRailRegistry
 from tests.integration.webhooks.receiver import Receiver
 from tests.integration.webhooks.support import CLIENT, add_endpoint
@@ -62,7 +63,7 @@ def main() -> int:
     try:
         upgrade(url)
         engine = create_engine(url)
-        uow_factory = SqlUnitOfWorkFactory(engine)
+        uow_factory = SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX)
         clock = SystemClock()
         now = clock.now()
         add_endpoint(uow_factory, receiver.url, now, events=(EventType.PAYMENT_COMPLETED,))

@@ -1,4 +1,4 @@
-"""Client secrets at rest: sealed under the server key, rotatable, and never readable from a dump."""
+"""Client and webhook secrets at rest: sealed under the server key, rotatable, never readable from a dump."""
 
 from __future__ import annotations
 
@@ -8,31 +8,38 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy
+import standardwebhooks
 from litestar.testing import TestClient
 from sqlalchemy.engine import make_url
 
 from flosspay.adapters.cli.main import main
+from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import load_settings
 from flosspay.adapters.container import Container, secret_box_for
 from flosspay.adapters.http.app import create_app
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
-from flosspay.adapters.persistence.tables import api_clients
+from flosspay.adapters.persistence.tables import api_clients, webhook_endpoints
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.secret_box import SecretBox, SecretBoxError
+from flosspay.adapters.webhooks.sender import HttpxSender
 from flosspay.application.clients import create_client, disable_client, rotate_client_secret
+from flosspay.application.webhook_delivery import deliver_due
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.signature import canonical_request, sign
+from flosspay.domain.webhooks import new_secret
 from tests.db_fixtures import TEST_SECRET_BOX
 from tests.fakes import FakeClock, FakeUnitOfWorkFactory
 from tests.integration.http.http_api_support import World, signed_headers
 from tests.integration.persistence.support import T0
+from tests.integration.webhooks.receiver import Receiver
+from tests.integration.webhooks.support import FAST, completed_payment
 
 pytestmark = pytest.mark.security
 
@@ -232,6 +239,49 @@ def test_cli_rotates_the_secret_key_and_every_secret_follows(cli_env: Path, caps
     )
 
 
+def test_secret_key_rotate_reseals_webhook_secrets_and_deliveries_still_verify(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOSSPAY_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    _cli(capsys, "db", "upgrade")
+    client = json.loads(_cli(capsys, "clients", "create", "Acme", "--json"))["clientId"]
+    receiver = Receiver().start()
+    try:
+        endpoint = json.loads(_cli(capsys, "webhooks", "endpoints", "create", receiver.url, "--client", client))
+        rotated = json.loads(_cli(capsys, "webhooks", "endpoints", "rotate-secret", endpoint["id"], "--client", client))
+        before = secret_box_for(load_settings())  # as a running sender holds it: the old key, re-reads the files
+        assert "resealed 1 client(s) and 1 webhook endpoint(s)" in _cli(capsys, "secret-key", "rotate")
+        settings = load_settings()
+        box = secret_box_for(settings)
+        assert box.key_id != before.key_id
+        engine = create_engine(settings.database.url)
+        try:
+            with engine.connect() as connection:
+                (row,) = connection.execute(sqlalchemy.select(webhook_endpoints)).mappings()
+            assert row["secret_key_id"] == row["previous_secret_key_id"] == box.key_id
+            assert endpoint["secret"] not in json.dumps(dict(row), default=str)
+            assert rotated["secret"] not in json.dumps(dict(row), default=str)
+            for sender_box in (box, before):
+                factory = SqlUnitOfWorkFactory(engine, sender_box)
+                completed_payment(factory, datetime.now(UTC), client_id=client)
+                sender = HttpxSender(FAST)
+                try:
+                    assert deliver_due(uow_factory=factory, sender=sender, clock=SystemClock(), policy=FAST) == 1
+                finally:
+                    sender.close()
+            assert before.key_id == box.key_id  # the stale box found the new key in the files
+        finally:
+            engine.dispose()
+        deliveries = receiver.wait_for(2)
+    finally:
+        receiver.stop()
+    for got in deliveries:  # signed with both live secrets (the overlap): either verifies
+        for secret in (rotated["secret"], endpoint["secret"]):
+            assert standardwebhooks.Webhook(secret).verify(got.body, got.headers)["type"] == "payment.completed"
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(new_secret()).verify(deliveries[0].body, deliveries[0].headers)
+
+
 def test_cli_reseals_under_an_environment_key(
     cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -249,10 +299,16 @@ def test_cli_reseals_under_an_environment_key(
 
 
 def _populate_through_the_api(data_dir: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """A client, a rotated secret and a card payment, made the way a merchant makes them."""
+    """A client, a rotated secret, a card payment and a webhook endpoint whose secret was rotated,
+    made the way a merchant makes them."""
     for name in [n for n in os.environ if n.startswith("FLOSSPAY_")]:
         monkeypatch.delenv(name)
-    env = {"FLOSSPAY_DATA_DIR": str(data_dir), "FLOSSPAY_DATABASE_URL": database_url, "FLOSSPAY_RAILS": "card"}
+    env = {
+        "FLOSSPAY_DATA_DIR": str(data_dir),
+        "FLOSSPAY_DATABASE_URL": database_url,
+        "FLOSSPAY_RAILS": "card",
+        "FLOSSPAY_WEBHOOK_ALLOW_PRIVATE_URLS": "true",
+    }
     settings = load_settings(env)
     container = Container(settings=settings, start_sandboxes=True)  # the card rail tokenises at its PSP
     upgrade(settings.database.url, container.secret_box())
@@ -266,19 +322,32 @@ def _populate_through_the_api(data_dir: Path, database_url: str, monkeypatch: py
         }
     ).encode()
     with TestClient(create_app(container.api_services())) as http, _stopping(container):
-        ts = str(int(container.clock().now().timestamp()))
-        canonical = canonical_request("POST", "/api/v1/payments", ts, "dump-1", body)
-        headers = {
-            "X-Client-Id": client.client_id,
-            "X-Timestamp": ts,
-            "X-HMAC": sign(client.secret, canonical),
-            "Idempotency-Key": "dump-1",
-            "Content-Type": "application/json",
-        }
-        response = http.post("/api/v1/payments", content=body, headers=headers)
-        assert response.status_code == 200, response.text
+
+        def post(path: str, body: bytes, key: str) -> Any:
+            ts = str(int(container.clock().now().timestamp()))
+            headers = {
+                "X-Client-Id": client.client_id,
+                "X-Timestamp": ts,
+                "X-HMAC": sign(client.secret, canonical_request("POST", path, ts, key, body)),
+                "Idempotency-Key": key,
+                "Content-Type": "application/json",
+            }
+            response = http.post(path, content=body, headers=headers)
+            assert response.status_code in (200, 201), response.text
+            return response.json()
+
+        post("/api/v1/payments", body, "dump-1")
+        hook = json.dumps({"url": "http://127.0.0.1:9/hooks"}).encode()
+        endpoint = post("/api/v1/webhook-endpoints", hook, "dump-2")
+        rotated = post(f"/api/v1/webhook-endpoints/{endpoint['id']}/rotate-secret", b"", "dump-3")
+    with container.uow_factory()() as uow:  # both endpoint secrets are live (the rotation overlap)
+        stored = uow.webhooks.get_endpoint(client.client_id, endpoint["id"])
+    assert stored is not None and stored.signing_secrets(container.clock().now()) == [
+        rotated["secret"],
+        endpoint["secret"],
+    ]
     container.engine().dispose()
-    return [first.secret, client.secret]
+    return [first.secret, client.secret, endpoint["secret"], rotated["secret"]]
 
 
 @contextlib.contextmanager
@@ -291,9 +360,11 @@ def _stopping(container: Container) -> Iterator[None]:
 
 def _assert_reveals_nothing(dump: str, secrets_: list[str]) -> None:
     assert "CREATE TABLE" in dump.upper() and "api_clients" in dump and "payments" in dump
-    assert "Dump Test" in dump  # the rows are there...
+    assert "Dump Test" in dump and "http://127.0.0.1:9/hooks" in dump  # the rows are there...
+    assert len(secrets_) == 4 and all(s.startswith("whsec_") for s in secrets_[2:])
     for secret in secrets_:
-        assert secret not in dump  # ...but no client secret, current or previous
+        assert secret not in dump  # ...but no client or webhook secret, current or previous
+        assert secret.removeprefix("whsec_") not in dump
     assert CARD_NUMBER not in dump and "cvv" not in dump.lower()
     assert f'"{CVV}"' not in dump and f"'{CVV}'" not in dump
 

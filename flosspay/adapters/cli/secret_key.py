@@ -1,4 +1,4 @@
-"""``flosspay secret-key rotate``: a new server key, and every client secret sealed under it.
+"""``flosspay secret-key rotate``: a new server key, and every client and webhook secret sealed under it.
 
 With the generated key file the steps are ordered so that a crash at any point leaves every row
 openable: the old key is kept in ``secret.key.previous`` first, then ``secret.key`` is replaced
@@ -18,13 +18,15 @@ from flosspay.adapters.private_files import replace_private_file
 from flosspay.adapters.secret_box import SecretBox
 
 
-def _reseal(settings: Settings, box: SecretBox) -> int:
+def _reseal(settings: Settings, box: SecretBox) -> str:
+    """Reseal client and webhook endpoint secrets in one transaction; says how many of each."""
     engine = create_engine(settings.database.url, pool_size=1)
     try:
         with SqlUnitOfWorkFactory(engine, box)() as uow:
-            count = uow.clients.reseal_all()
+            clients = uow.clients.reseal_all()
+            endpoints = uow.webhooks.reseal_all()
             uow.commit()
-        return count
+        return f"{clients} client(s) and {endpoints} webhook endpoint(s)"
     finally:
         engine.dispose()
 
@@ -35,7 +37,7 @@ def rotate_secret_key(settings: Settings) -> str:
         box = secret_box_for(settings)
         count = _reseal(settings, box)
         return (
-            f"resealed {count} client(s) under key {box.key_id} (FLOSSPAY_SECRET_KEY); "
+            f"resealed {count} under key {box.key_id} (FLOSSPAY_SECRET_KEY); "
             "FLOSSPAY_SECRET_KEY_PREVIOUS is no longer needed"
         )
     old = settings.secret_key
@@ -46,6 +48,6 @@ def rotate_secret_key(settings: Settings) -> str:
     box = SecretBox(new, [old, *settings.previous_secret_keys])
     count = _reseal(settings, box)
     return (
-        f"new secret key {box.key_id} in {data_dir / SECRET_KEY_FILE}; resealed {count} client(s). "
+        f"new secret key {box.key_id} in {data_dir / SECRET_KEY_FILE}; resealed {count}. "
         "A retry of a request sent before now under the same Idempotency-Key gets 409 (fingerprints use the key)."
     )

@@ -318,8 +318,10 @@ webhook_endpoints = Table(
     Column("description", String(255), nullable=False),
     Column("enabled", Boolean(), nullable=False),
     Column("disabled_reason", String(255)),
-    Column("secret", String(128), nullable=False),
-    Column("previous_secret", String(128)),
+    Column("secret", String(255), nullable=False),  # sealed (AES-GCM) like api_clients.secret
+    Column("secret_key_id", String(32), nullable=False),
+    Column("previous_secret", String(255)),  # sealed; signs too until previous_secret_expires_at
+    Column("previous_secret_key_id", String(32)),
     Column("previous_secret_expires_at", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),

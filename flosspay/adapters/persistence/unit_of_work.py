@@ -33,7 +33,7 @@ class SqlUnitOfWork:
         self.clients = SqlClientRepository(self._db, secret_box)
         self.ledger = SqlLedgerRepository(self._db)
         self.chain = SqlChainRepository(self._db)
-        self.webhooks = SqlWebhookRepository(self._db)  # issue 12
+        self.webhooks = SqlWebhookRepository(self._db, secret_box)  # issue 12
 
     def __enter__(self) -> Self:
         self._db.open()
@@ -54,7 +54,8 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Makes a fresh ``SqlUnitOfWork`` per use case call; safe to share between threads.
 
-    ``secret_box`` seals and opens API client secrets; without it the client repository refuses to work.
+    ``secret_box`` seals and opens API client and webhook endpoint secrets; without it the client
+    repository, and the webhook repository's endpoint methods, refuse to work.
     """
 
     def __init__(self, engine: Engine, secret_box: SecretBox | None = None) -> None:

@@ -1,7 +1,8 @@
 """Webhooks in SQL: endpoints, events written in the payment's own transaction, deliveries and attempts.
 
 ``record_payment_events`` is the outbox: ``SqlPaymentRepository.save`` calls it, so an event commits
-with the status change that causes it, or neither does.
+with the status change that causes it, or neither does. Endpoint secrets are sealed at rest with the
+``SecretBox`` (bound to the endpoint id and column), as API client secrets are.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import RowMapping, and_, bindparam, literal, or_, select, update
 
+from flosspay.adapters.persistence.clients import SecretsUnavailable
 from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
 from flosspay.adapters.persistence.tables import (
@@ -22,6 +24,7 @@ from flosspay.adapters.persistence.tables import (
     webhook_endpoints,
     webhook_events,
 )
+from flosspay.adapters.secret_box import SecretBox
 from flosspay.application.views import status_body
 from flosspay.domain.ledger import payment_entry_id
 from flosspay.domain.payment import Payment, PaymentStatus
@@ -65,8 +68,30 @@ def _events_column(events: Sequence[EventType]) -> str:
     return " " + " ".join(e.value for e in events) + " "
 
 
-def _endpoint_row(ep: WebhookEndpoint) -> dict[str, Any]:
+def _context(endpoint_id: str, column: str) -> str:
+    """Associated data of a sealed secret: a value copied to another row or column does not open."""
+    return f"webhook_endpoints.{column}:{endpoint_id}"
+
+
+def _sealed_secrets(ep: WebhookEndpoint, box: SecretBox) -> dict[str, Any]:
+    key_id, sealed = box.seal(ep.secret, _context(ep.id, "secret"))
+    previous_key_id = previous = None
+    if ep.previous_secret is not None:
+        previous_key_id, previous = box.seal(ep.previous_secret, _context(ep.id, "previous_secret"))
     return {
+        "secret": sealed,
+        "secret_key_id": key_id,
+        "previous_secret": previous,
+        "previous_secret_key_id": previous_key_id,
+    }
+
+
+def _open(row: RowMapping, endpoint_id: str, column: str, box: SecretBox) -> str:
+    return box.open(row[f"{column}_key_id"], row[column], _context(endpoint_id, column))
+
+
+def _endpoint_row(ep: WebhookEndpoint, box: SecretBox) -> dict[str, Any]:
+    return _sealed_secrets(ep, box) | {
         "id": ep.id,
         "client_id": ep.client_id,
         "url": ep.url,
@@ -74,8 +99,6 @@ def _endpoint_row(ep: WebhookEndpoint) -> dict[str, Any]:
         "description": ep.description,
         "enabled": ep.enabled,
         "disabled_reason": ep.disabled_reason,
-        "secret": ep.secret,
-        "previous_secret": ep.previous_secret,
         "previous_secret_expires_at": ep.previous_secret_expires_at,
         "created_at": ep.created_at,
         "updated_at": ep.updated_at,
@@ -84,7 +107,7 @@ def _endpoint_row(ep: WebhookEndpoint) -> dict[str, Any]:
     }
 
 
-def _endpoint(row: RowMapping) -> WebhookEndpoint:
+def _endpoint(row: RowMapping, box: SecretBox) -> WebhookEndpoint:
     return WebhookEndpoint(
         id=row["id"],
         client_id=row["client_id"],
@@ -93,8 +116,8 @@ def _endpoint(row: RowMapping) -> WebhookEndpoint:
         description=row["description"],
         enabled=bool(row["enabled"]),
         disabled_reason=row["disabled_reason"],
-        secret=row["secret"],
-        previous_secret=row["previous_secret"],
+        secret=_open(row, row["id"], "secret", box),
+        previous_secret=_open(row, row["id"], "previous_secret", box) if row["previous_secret"] is not None else None,
         previous_secret_expires_at=row["previous_secret_expires_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
@@ -133,8 +156,15 @@ _SELECT_DELIVERIES = (
 
 
 class SqlWebhookRepository:
-    def __init__(self, db: GuardedConnection) -> None:
+    def __init__(self, db: GuardedConnection, box: SecretBox | None = None) -> None:
         self._db = db
+        self._box = box
+
+    @property
+    def box(self) -> SecretBox:
+        if self._box is None:
+            raise SecretsUnavailable("webhook secrets need the server's key (SqlUnitOfWorkFactory(secret_box=…))")
+        return self._box
 
     # --- the outbox ---------------------------------------------------------------------------
 
@@ -179,18 +209,18 @@ class SqlWebhookRepository:
     # --- endpoints ----------------------------------------------------------------------------
 
     def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
-        self._db.execute(webhook_endpoints.insert(), _endpoint_row(endpoint))
+        self._db.execute(webhook_endpoints.insert(), _endpoint_row(endpoint, self.box))
 
     def get_endpoint(self, client_id: str, endpoint_id: str) -> WebhookEndpoint | None:
         row = self._db.execute(_SELECT_ENDPOINT, {"b_client": client_id, "b_id": endpoint_id}).mappings().first()
-        return _endpoint(row) if row is not None else None
+        return _endpoint(row, self.box) if row is not None else None
 
     def list_endpoints(self, client_id: str) -> list[WebhookEndpoint]:
-        return [_endpoint(r) for r in self._db.execute(_SELECT_ENDPOINTS, {"b_client": client_id}).mappings()]
+        return [_endpoint(r, self.box) for r in self._db.execute(_SELECT_ENDPOINTS, {"b_client": client_id}).mappings()]
 
     def update_endpoint(self, endpoint: WebhookEndpoint, reset_breaker: bool = False) -> None:
         """Write what a merchant may change; the breaker is the sender's, unless re-enabling resets it."""
-        row = _endpoint_row(endpoint)
+        row = _endpoint_row(endpoint, self.box)
         for fixed in ("id", "client_id", "created_at", "consecutive_failures", "breaker_open_until"):
             row.pop(fixed)
         if reset_breaker:
@@ -212,6 +242,18 @@ class SqlWebhookRepository:
             .values(status=DeliveryStatus.FAILED.value, finished_at=now, next_attempt_at=None, claim=None)
         )
         return True
+
+    def reseal_all(self) -> int:
+        """Seal every endpoint's secrets (deleted ones too) under the current key; how many were not."""
+        stale = 0
+        for row in self._db.execute(select(webhook_endpoints).order_by(_e.id)).mappings().all():
+            keys = {row["secret_key_id"], row["previous_secret_key_id"]} - {None}
+            if all(self.box.is_current(k) for k in keys):
+                continue
+            sealed = _sealed_secrets(_endpoint(row, self.box), self.box)
+            self._db.execute(update(webhook_endpoints).where(_e.id == row["id"]).values(**sealed))
+            stale += 1
+        return stale
 
     # --- the delivery log ---------------------------------------------------------------------
 
@@ -315,7 +357,9 @@ class SqlWebhookRepository:
                 _d.attempts,
                 _e.url,
                 _e.secret,
+                _e.secret_key_id,
                 _e.previous_secret,
+                _e.previous_secret_key_id,
                 _e.previous_secret_expires_at,
                 _e.consecutive_failures,
                 _v.payload,
@@ -343,10 +387,10 @@ class SqlWebhookRepository:
                 if endpoint in probing:
                     continue
                 probing.add(endpoint)
-            secrets_ = [r["secret"]]
+            secrets_ = [_open(r, endpoint, "secret", self.box)]
             expires = r["previous_secret_expires_at"]
             if r["previous_secret"] and expires is not None and expires > now:
-                secrets_.append(r["previous_secret"])
+                secrets_.append(_open(r, endpoint, "previous_secret", self.box))
             taken.append(
                 DueDelivery(
                     delivery_id=r["id"],

@@ -28,6 +28,7 @@ from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.application.webhook_endpoints import WebhookContext
 from flosspay.domain.webhooks import WebhookPolicy
+from tests.db_fixtures import TEST_SECRET_BOX
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def hooks(tmp_path: Path) -> Iterator[SignedClient]:
     url = f"sqlite:///{tmp_path / 'api.db'}"
     upgrade(url)
     engine = create_engine(url)
-    world = HookWorld(uow_factory=SqlUnitOfWorkFactory(engine))
+    world = HookWorld(uow_factory=SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX))
     with TestClient(world.app()) as client:
         yield SignedClient(client, world)
     engine.dispose()

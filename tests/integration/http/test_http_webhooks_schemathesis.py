@@ -15,12 +15,13 @@ from test_http_webhooks import HookWorld
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from tests.db_fixtures import TEST_SECRET_BOX
 
 pytestmark = pytest.mark.integration
 
 _DB = Path(tempfile.mkdtemp(prefix="flosspay-hooks-st-")) / "api.db"
 upgrade(f"sqlite:///{_DB}")
-WORLD = HookWorld(uow_factory=SqlUnitOfWorkFactory(create_engine(f"sqlite:///{_DB}")))
+WORLD = HookWorld(uow_factory=SqlUnitOfWorkFactory(create_engine(f"sqlite:///{_DB}"), TEST_SECRET_BOX))
 CONFIG = SchemathesisConfig.from_dict(
     {"seed": 20260101, "generation": {"max-examples": 8}, "phases": {"stateful": {"enabled": False}}}
 )

@@ -11,6 +11,7 @@ from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.webhooks.delivery_loop import WebhookDeliveryLoop
 from flosspay.domain.webhooks import WebhookPolicy
+from tests.db_fixtures import TEST_SECRET_BOX
 
 
 def main() -> None:
@@ -23,7 +24,7 @@ def main() -> None:
         batch=8,  # one wave of sends: a lease of 2 x timeout + 1 s, so the takeover comes quickly
         concurrency=8,
     )
-    loop = WebhookDeliveryLoop(SqlUnitOfWorkFactory(create_engine(url)), SystemClock(), policy)
+    loop = WebhookDeliveryLoop(SqlUnitOfWorkFactory(create_engine(url), TEST_SECRET_BOX), SystemClock(), policy)
     loop.start()
     print("started", flush=True)
     time.sleep(seconds)

@@ -15,6 +15,7 @@ import pytest
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.domain.webhooks import DeliveryStatus
+from tests.db_fixtures import TEST_SECRET_BOX
 from tests.integration.webhooks.receiver import Receiver
 from tests.integration.webhooks.support import add_endpoint, completed_payment
 
@@ -34,7 +35,7 @@ def _sender(url: str, seconds: float) -> subprocess.Popen[bytes]:
 )
 def test_a_sender_killed_mid_delivery_is_taken_over_with_the_same_id(database_url: str, receiver: Receiver) -> None:
     engine = create_engine(database_url)
-    uow_factory = SqlUnitOfWorkFactory(engine)
+    uow_factory = SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX)
     try:
         now = datetime.now(UTC)
         add_endpoint(uow_factory, receiver.url, now)

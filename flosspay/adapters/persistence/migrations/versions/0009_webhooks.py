@@ -32,8 +32,10 @@ def upgrade() -> None:
         sa.Column("description", sa.String(255), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("disabled_reason", sa.String(255), nullable=True),
-        sa.Column("secret", sa.String(128), nullable=False),
-        sa.Column("previous_secret", sa.String(128), nullable=True),
+        sa.Column("secret", sa.String(255), nullable=False),  # sealed with the SecretBox, never in plain text
+        sa.Column("secret_key_id", sa.String(32), nullable=False),
+        sa.Column("previous_secret", sa.String(255), nullable=True),
+        sa.Column("previous_secret_key_id", sa.String(32), nullable=True),
         sa.Column("previous_secret_expires_at", Time, nullable=True),
         sa.Column("created_at", Time, nullable=False),
         sa.Column("updated_at", Time, nullable=False),
