@@ -4,9 +4,10 @@ Pure functions over an immutable ``Breaker`` record, so every store (in-process,
 exactly the same rules and tests can drive them with any clock. Only transient outcomes (timeouts,
 5xx, unreachable) count as failures: a decline is the PSP working as it should.
 
-CLOSED: calls pass; outcomes are counted in a fixed window. It opens when the window holds
-``failure_threshold`` failures, or at least ``min_calls`` outcomes of which ``failure_rate`` or
-more failed. OPEN: every call is refused until ``cool_down`` after it opened. HALF_OPEN: up to
+CLOSED: calls pass; outcomes are counted in a fixed window. Below ``min_calls`` outcomes it opens
+at ``failure_threshold`` failures (a quiet rail); from ``min_calls`` on, only when ``failure_rate``
+or more of them failed, so at volume a handful of payer-specific transient answers never stops a
+healthy PSP for everyone. OPEN: every call is refused until ``cool_down`` after it opened. HALF_OPEN: up to
 ``half_open_probes`` calls pass as probes; that many successes close it, one failure reopens it.
 Probes that never report (their worker died) are given up after another ``cool_down``.
 """
@@ -118,9 +119,10 @@ def record(breaker: Breaker, failed: bool, probe: bool, now: datetime, config: B
         window_start, calls, failures = now, 0, 0
     calls += 1
     failures += int(failed)
-    tripped = failed and (
-        failures >= config.failure_threshold or (calls >= config.min_calls and failures >= config.failure_rate * calls)
-    )
+    if calls < config.min_calls:
+        tripped = failed and failures >= config.failure_threshold
+    else:
+        tripped = failed and failures >= config.failure_rate * calls
     updated = _bump(breaker, window_start=window_start, calls=calls, failures=failures, last_failure=last_failure)
     return _opened(updated, now) if tripped else updated
 

@@ -238,6 +238,10 @@ def build_stack(database_url: str, redis_server: PrivateRedis, tmp_path: Path, *
         FLOSSPAY_STALL_AFTER_SECONDS="3",
         FLOSSPAY_MAX_ATTEMPTS="10",
         FLOSSPAY_LOG_LEVEL="WARNING",
+        # Two thirds of these payers answer transiently first by design (flaky, deemed): a failure share
+        # a real PSP would trip the breaker with. Its own case is test_breaker_faults.py.
+        FLOSSPAY_BREAKER_FAILURES="1000",
+        FLOSSPAY_BREAKER_FAILURE_RATE="0.95",
         **extra,
     )
     sandbox_port = free_port()

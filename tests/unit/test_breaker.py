@@ -178,3 +178,32 @@ def test_every_change_bumps_the_version():
 def test_bad_thresholds_are_refused(kwargs):
     with pytest.raises(ValueError):
         BreakerConfig(**kwargs)
+
+
+@pytest.mark.unit
+def test_at_volume_only_the_failure_rate_opens_it() -> None:
+    """A busy rail with a few payer-specific transient answers stays CLOSED; a real outage opens it."""
+    cfg = BreakerConfig(failure_threshold=5, failure_rate=0.5, min_calls=20, window=timedelta(seconds=60))
+    breaker = Breaker("upi")
+    now = T0
+    for i in range(200):  # 10% failures, spread out: far more than 5 in the window
+        breaker = record(breaker, i % 10 == 0, False, now, cfg)
+        now += timedelta(milliseconds=100)
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.failures >= 5
+    for _ in range(200):  # then every call fails: the rate crosses 0.5 and it opens
+        breaker = record(breaker, True, False, now, cfg)
+        if breaker.state is BreakerState.OPEN:
+            break
+    assert breaker.state is BreakerState.OPEN
+
+
+@pytest.mark.unit
+def test_below_min_calls_the_failure_count_opens_it() -> None:
+    cfg = BreakerConfig(failure_threshold=3, failure_rate=0.5, min_calls=20)
+    breaker = Breaker("upi")
+    for _ in range(2):
+        breaker = record(breaker, True, False, T0, cfg)
+    assert breaker.state is BreakerState.CLOSED
+    breaker = record(breaker, True, False, T0, cfg)
+    assert breaker.state is BreakerState.OPEN
