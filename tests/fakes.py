@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import types
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -440,3 +441,11 @@ class FakeRailRegistry:
 
     def methods(self) -> list[str]:
         return sorted(r.method for r in self.rails.values())
+
+    def all(self) -> list[Rail]:
+        return list(self.rails.values())
+
+    @property
+    def infos(self) -> list[Any]:
+        """What the composition root reads of a plugin registry (every fake rail loaded, none failed)."""
+        return [types.SimpleNamespace(name=r.name, error=None, enabled=True) for r in self.rails.values()]
