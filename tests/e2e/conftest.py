@@ -51,7 +51,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 
 @pytest.fixture
-def stack(pg_database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+def stack_env() -> dict[str, str]:
+    """Extra FLOSSPAY_* settings for every process of the stack: a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def stack(
+    pg_database_url: str, redis_url: str, tmp_path: Path, request: pytest.FixtureRequest, stack_env: dict[str, str]
+) -> Iterator[Stack]:
     """Sandbox PSP, API and one worker as real processes on a fresh PostgreSQL database."""
     namespace = f"fp-e2e-{uuid.uuid4().hex[:8]}"
     env = base_env(
@@ -66,6 +74,7 @@ def stack(pg_database_url: str, redis_url: str, tmp_path: Path, request: pytest.
         FLOSSPAY_COLLECT_POLL_SECONDS="0.3",
         FLOSSPAY_LOG_LEVEL="INFO",
     )
+    env.update(stack_env)
     sandbox_port = free_port()
     sandbox = Proc(
         "sandbox",
