@@ -214,17 +214,12 @@ def _verify_half(
     expected_heads: dict[int, bytes] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    try:
-        size = 0 if path == "-" else os.stat(path).st_size
-    except OSError:
-        size = 0  # reported when the file is opened below
     verifier = ChainVerifier(
         check_signature=signature_check() if links else None,
         trusted_keys=trusted_keys if links else (),
         expected_heads=expected_heads if links else None,
         links=links,
         rules=rules,
-        size_hint=size if rules else 0,
     )
     if path == "-":
         return verifier.verify(sys.stdin.buffer, progress)

@@ -485,20 +485,6 @@ def test_a_payment_entry_has_its_uuid5_id_and_four_lines() -> None:
     assert "posts four lines" in first(verify_lines(export([*paid(P1), entry(E1, P1, postings=elsewhere)])))[1]
 
 
-def test_the_id_table_keeps_ids_and_values_in_a_packed_array() -> None:
-    table = chain_verify.IdTable(4, capacity=4)
-    keys = [uuid.UUID(int=i).bytes for i in range(1000)]  # the all-zero id included
-    for i, key in enumerate(keys):
-        table.put(key, i.to_bytes(4, "big"))
-    assert len(table) == 1000 and table.nbytes() <= 2048 * 20
-    assert all(table.get(key) == i.to_bytes(4, "big") for i, key in enumerate(keys))
-    assert uuid.UUID(int=5000).bytes not in table and table.get(uuid.UUID(int=5000).bytes) is None
-    table.put(keys[7], b"abcd")
-    assert table.get(keys[7]) == b"abcd" and len(table) == 1000
-    with pytest.raises(ValueError):
-        table.put(b"short", b"abcd")
-
-
 def test_account_names_have_one_spelling_and_ledger_correct_normalises_to_it() -> None:
     from flosspay.adapters.cli.ledger import LedgerCliError, _postings
     from flosspay.domain.chain import canonical_account, is_canonical_account
