@@ -326,12 +326,11 @@ class ChainVerifier:
             # The common shapes, each decided by one match; anything else goes to _record (same rules, slower).
             match = fast_history(record)
             if match is not None:
-                pid, index, from_, to, day, prefix = match.group(1, 2, 3, 4, 5, 6)
+                pid, index, from_, to, day, prefix, flow, currency, amount, rail = match.groups()
                 if (dates.get(day) or _valid_date(day)) and (record.isascii() or _utf8(record)):
                     state = payments.get(pid)
                     if state is None:
                         if index == b"0" and from_ == _NULL:
-                            flow, currency = match.group(7, 8)
                             key = unhexlify(pid[1:-1].replace(b"-", b""))
                             if (
                                 flow in flows
@@ -340,7 +339,7 @@ class ChainVerifier:
                                 and (flow, _NULL, to) in legal
                                 and key not in finished
                             ):
-                                facts = _facts(flow, currency, match[9], prefix, match[10].decode())
+                                facts = _facts(flow, currency, amount, prefix, rail.decode())
                                 payments[pid] = [to, b"1", facts, key]  # a first status is never final
                                 continue
                     elif (
@@ -361,19 +360,19 @@ class ChainVerifier:
             else:
                 match = fast_entry(record)
                 if match is not None:
-                    pid = match[2]
+                    eid, pid, day, body, *postings = match.groups()
                     state = payments.get(pid)
                     if (
                         state is not None
                         and state[0] == _COMPLETED
-                        and (dates.get(match[3]) or _valid_date(match[3]))
+                        and (dates.get(day) or _valid_date(day))
                         and (record.isascii() or _utf8(record))
                     ):
-                        eid_key = unhexlify(match[1][1:-1].replace(b"-", b""))
+                        eid_key = unhexlify(eid[1:-1].replace(b"-", b""))
                         facts = state[2]
                         debit, credit, clearing = facts[3], facts[4], facts[6]
                         payer, payer_end, to_clearing, clearing_in, from_clearing, clearing_out, payee, payee_end = (
-                            match.group(5, 6, 7, 8, 9, 10, 11, 12)
+                            postings
                         )
                         if (
                             payer_end == debit
@@ -387,7 +386,7 @@ class ChainVerifier:
                             and eid_key == _payment_entry_key(pid)
                         ):
                             key = state[3]
-                            entries[eid_key] = key + b"\x01" + sha256(match[4]).digest()[:16]
+                            entries[eid_key] = key + b"\x01" + sha256(body).digest()[:16]
                             del payments[pid]
                             finished_add(key)
                             continue
