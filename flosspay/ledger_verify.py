@@ -173,7 +173,10 @@ def parse_signed_head(
         raise UsageError(f"cannot read head file {text}: {exc.strerror}") from None
     try:
         obj = json.loads(raw)
-        seq, digest, at, key, signature = (obj[k] for k in ("seq", "hash", "at", "key", "signature"))
+        if ("publicKey" in obj) == ("key" in obj):
+            raise ValueError  # one spelling of the key: ``publicKey``, or ``key`` as first written
+        key = obj["publicKey"] if "publicKey" in obj else obj["key"]
+        seq, digest, at, signature = (obj[k] for k in ("seq", "hash", "at", "signature"))
         if obj.get("format") != HEAD_FORMAT or type(seq) is not int or seq < 0:
             raise ValueError
         digest_bytes, key_bytes, signature_bytes = bytes.fromhex(digest), bytes.fromhex(key), bytes.fromhex(signature)

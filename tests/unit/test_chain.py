@@ -333,6 +333,27 @@ def _signed(seq: int, digest: bytes, signer: Ed25519Signer) -> Checkpoint:
     return Checkpoint(seq, digest, T0, signer.public_key, signer.sign(unsigned.message()))
 
 
+def test_a_head_statement_names_its_key_publickey_and_the_first_spelling_key_still_reads(tmp_path: Path) -> None:
+    from flosspay.domain.chain import signed_head_line
+
+    signer = Ed25519Signer(Ed25519PrivateKey.generate())
+    line = signed_head_line(_signed(3, bytes(range(32)), signer))
+    statement = json.loads(line)
+    assert list(statement) == ["format", "seq", "hash", "at", "publicKey", "signature"]
+    assert statement["publicKey"] == signer.public_key.hex()
+    new, old, both = tmp_path / "new.json", tmp_path / "old.json", tmp_path / "both.json"
+    new.write_bytes(line)
+    old.write_bytes(line.replace(b'"publicKey":', b'"key":'))
+    both.write_text(json.dumps({**statement, "key": statement["publicKey"]}))
+    for path in (new, old):
+        assert ledger_verify.parse_signed_head(str(path), [signer.public_key]) == (3, bytes(range(32)))
+    with pytest.raises(ledger_verify.UsageError, match="is not a head statement"):
+        ledger_verify.parse_signed_head(str(both), [])
+    other = Ed25519Signer(Ed25519PrivateKey.generate())
+    with pytest.raises(ledger_verify.UsageError, match="not one given with --public-key"):
+        ledger_verify.parse_signed_head(str(old), [other.public_key])
+
+
 def test_checkpoints_and_published_heads_hold_the_chain_to_what_was_published() -> None:
     facts = good_ledger()
     links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
