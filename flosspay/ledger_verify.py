@@ -173,7 +173,10 @@ def parse_signed_head(
         raise UsageError(f"cannot read head file {text}: {exc.strerror}") from None
     try:
         obj = json.loads(raw)
-        seq, digest, at, key, signature = (obj[k] for k in ("seq", "hash", "at", "key", "signature"))
+        if ("publicKey" in obj) == ("key" in obj):
+            raise ValueError  # one spelling of the key: ``publicKey``, or ``key`` as first written
+        key = obj["publicKey"] if "publicKey" in obj else obj["key"]
+        seq, digest, at, signature = (obj[k] for k in ("seq", "hash", "at", "signature"))
         if obj.get("format") != HEAD_FORMAT or type(seq) is not int or seq < 0:
             raise ValueError
         digest_bytes, key_bytes, signature_bytes = bytes.fromhex(digest), bytes.fromhex(key), bytes.fromhex(signature)
@@ -214,17 +217,12 @@ def _verify_half(
     expected_heads: dict[int, bytes] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    try:
-        size = 0 if path == "-" else os.stat(path).st_size
-    except OSError:
-        size = 0  # reported when the file is opened below
     verifier = ChainVerifier(
         check_signature=signature_check() if links else None,
         trusted_keys=trusted_keys if links else (),
         expected_heads=expected_heads if links else None,
         links=links,
         rules=rules,
-        size_hint=size if rules else 0,
     )
     if path == "-":
         return verifier.verify(sys.stdin.buffer, progress)

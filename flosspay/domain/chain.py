@@ -372,7 +372,8 @@ HEAD_FORMAT = "flosspay-ledger-head"
 def signed_head_line(statement: Checkpoint) -> bytes:
     """``flosspay ledger head --signed``: the head at a moment, signed as a checkpoint is (docs/ledger.md §3).
 
-    ``key`` is the signer's raw Ed25519 public key in hex, which is also its id.
+    ``publicKey`` is the signer's raw Ed25519 public key in hex, which is also its id (spelt as the
+    API and the CLI spell it; readers accept the first spelling, ``key``, too).
     """
     if statement.key is None or statement.signature is None:
         raise ValueError("a head statement is signed")
@@ -383,7 +384,7 @@ def signed_head_line(statement: Checkpoint) -> bytes:
                 "seq": statement.seq,
                 "hash": statement.hash.hex(),
                 "at": format_time(statement.at),
-                "key": statement.key.hex(),
+                "publicKey": statement.key.hex(),
                 "signature": statement.signature.hex(),
             }
         )

@@ -61,23 +61,44 @@ _PLAIN_MID = b'","record":'
 _PLAIN_END = b"]}\n"
 
 _CURRENCIES = frozenset(_tok(code) for code in ISO_4217)
-# A history row's tail (flow onwards) in the fast form: flow, currency, amount, then client and rail
-# with no comma, escape or control character, then the reason closing the record as one plain string.
-_FAST_TAIL = re.compile(
-    rb'("[A-Z]+"),("[A-Z]{3}"),([1-9][0-9]{0,14}),"[^"\\,\x00-\x1f]*","([^"\\,\x00-\x1f]*)","([^"\\\x00-\x1f]*)"\]'
-)
 _AMOUNT = re.compile(rb"[1-9][0-9]{0,14}")
 _ATTEMPT = re.compile(rb"[1-9][0-9]{0,8}")
-_TIME = re.compile(rb'"([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z"')
-_ATTEMPT_AT = re.compile(
-    rb'(?:null|[1-9][0-9]{0,8}),"([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z"'
+_TIME_TOKEN = rb'"([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{6}Z"'
+_TIME = re.compile(_TIME_TOKEN)
+_UUID_TOKEN = rb'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"'
+_LAST_STRING = rb'"[^"\\\x00-\x1f]*"\]'
+# A history record in the fast form, decided by one match: a lower-case UUID, index, from, to, attempt
+# null or 1..999999999, a UTC time, then flow, currency, amount, client and rail (no escape or control
+# character; a first row with a comma in either takes the general path), then the reason closing the
+# record as one plain string. Groups: 1 payment id, 2 index, 3 from, 4 to, 5 day, 6 the facts prefix
+# (flow up to the reason's opening quote), 7 flow, 8 currency, 9 amount, 10 rail.
+_FAST_HISTORY = re.compile(
+    rb'\[[^,]*,"history",('
+    + _UUID_TOKEN
+    + rb'),([0-9]+),(null|"[A-Z_]+"),("[A-Z_]+"),(?:null|[1-9][0-9]{0,8}),'
+    + _TIME_TOKEN
+    + rb',(("[A-Z]+"),("[A-Z]{3}"),([1-9][0-9]{0,14}),"[^"\\\x00-\x1f]*","([^"\\\x00-\x1f]*)",")'
+    + _LAST_STRING[1:]
 )
-_LAST = re.compile(rb'"[^"\\\x00-\x1f]*"\]')
-_SEGMENT = rb"(?:[A-Za-z0-9._~@-]|%[0-9A-F]{2})+"
-_ACCOUNT = rb"(" + _SEGMENT + rb"(?::" + _SEGMENT + rb")+)"
 _SUFFIX = rb'(,"[A-Z]{3}",-?[0-9]+\])'
-_FOUR = re.compile(rb"\[" + rb",".join([rb'\["' + _ACCOUNT + rb'"' + _SUFFIX] * 4) + rb"\]")
-_ENTRY_VALUE = 16 + 1 + 16
+_PLAIN_SEGMENT = rb"[A-Za-z0-9._~@-]+"
+_PLAIN_ACCOUNT = rb"(" + _PLAIN_SEGMENT + rb"(?::" + _PLAIN_SEGMENT + rb")+)"
+_FOUR = rb"\[" + rb",".join([rb'\["' + _PLAIN_ACCOUNT + rb'"' + _SUFFIX] * 4) + rb"\]"
+"""Four postings whose accounts need no percent-encoding (a regex with ``%XX`` alternatives is 2x slower)."""
+# A payment entry in the fast form: ids, a UTC time, four plain postings, a plain description. Groups:
+# 1 entry id, 2 payment id, 3 day, 4 the postings, then (account, ",CUR,amount]") for each of the four.
+_FAST_ENTRY = re.compile(
+    rb'\[[^,]*,"entry",('
+    + _UUID_TOKEN
+    + rb'),"payment",('
+    + _UUID_TOKEN
+    + rb"),null,"
+    + _TIME_TOKEN
+    + rb",("
+    + _FOUR
+    + rb"),"
+    + _LAST_STRING
+)
 _HAS_PAYMENT, _REVERSED, _IS_REVERSAL = 1, 2, 4
 _dates: dict[bytes, bool] = {}
 
@@ -109,59 +130,25 @@ def _utf8(data: bytes) -> bool:
     return True
 
 
-def _id_key_unchecked(token: bytes) -> bytes:
-    return unhexlify(token[1:-1].replace(b"-", b""))
-
-
 _ENTRY_SEED = PAYMENT_ENTRY_NAMESPACE.bytes + b"payment:"
 
 
-def _payment_entry_token(pid: bytes) -> bytes:
-    """The id token of the payment entry of payment ``pid`` (a token): uuid5, as docs/ledger.md §1 says.
+def _payment_entry_key(pid: bytes) -> bytes:
+    """The 16 bytes of the id of payment ``pid``'s payment entry (``pid`` a token): uuid5, as docs/ledger.md §1 says.
 
     RFC 4122 §4.3 by hand (SHA-1 of namespace and name, version 5, variant 10): 3 us less than ``uuid``.
     """
     digest = hashlib.sha1(_ENTRY_SEED + pid[1:-1]).digest()  # noqa: S324 (uuid5 is defined on SHA-1)
-    h = hexlify(digest[:6] + bytes((digest[6] & 0x0F | 0x50, digest[7], digest[8] & 0x3F | 0x80)) + digest[9:16])
+    return digest[:6] + bytes((digest[6] & 0x0F | 0x50, digest[7], digest[8] & 0x3F | 0x80)) + digest[9:16]
+
+
+def _payment_entry_token(pid: bytes) -> bytes:
+    """The id token of the payment entry of payment ``pid`` (a token)."""
+    h = hexlify(_payment_entry_key(pid))
     return b'"' + h[:8] + b"-" + h[8:12] + b"-" + h[12:16] + b"-" + h[16:20] + b"-" + h[20:] + b'"'
 
 
-def _fast_postings(body: bytes, facts: _Facts) -> bool:
-    """A payment entry's four lines in the plain form: payer -a, clearing +a, clearing -a, payee +a."""
-    match = _FOUR.fullmatch(body)
-    return (
-        match is not None
-        and match[2] == facts[3]
-        and match[4] == facts[4]
-        and match[6] == facts[3]
-        and match[8] == facts[4]
-        and match[3] == facts[6]
-        and match[5] == facts[6]
-        and b"%" not in match[1] + match[7]
-        and len(match[1]) <= MAX_ACCOUNT_LENGTH
-        and len(match[7]) <= MAX_ACCOUNT_LENGTH
-    )
-
-
-def _fast_facts(rest: bytes) -> _Facts | None:
-    """From the tail of a history record (flow onwards), if plain: the tokens the checks need.
-
-    ``(flow, currency, amount, debit suffix, credit suffix, facts prefix)``: the suffixes are how a
-    payment entry's postings of this payment's amount end, the prefix is what every later row of
-    the payment must start its tail with (everything up to the reason's opening quote).
-    """
-    match = _FAST_TAIL.fullmatch(rest)
-    if match is None or match[1] not in _FLOWS or match[2] not in _CURRENCIES:
-        return None
-    return _facts(match[1], match[2], match[3], rest[: match.start(5)], match[4].decode())
-
-
 _Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
-
-
-def _last_string(tail: bytes) -> bool:
-    """``tail`` is one plain JSON string closing the record (``"text"]``): no field may follow it."""
-    return _LAST.fullmatch(tail) is not None
 
 
 def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes, rail: str) -> _Facts:
@@ -177,98 +164,6 @@ def _facts(flow: bytes, currency: bytes, amount: bytes, prefix: bytes, rail: str
 
 
 _clearing: dict[str, bytes] = {}
-
-
-_EMPTY_KEY = bytes(16)
-
-
-class IdTable:
-    """A set of 16-byte ids, each with a fixed-size value, packed in one ``bytearray``.
-
-    Open addressing with double hashing: ``16 + value_size`` bytes a slot at a load of at most
-    three quarters, instead of the ~190 bytes a ``dict`` of ``bytes`` spends on one id and a digest.
-    The all-zero id marks an empty slot, so it is kept aside.
-    """
-
-    __slots__ = ("_count", "_limit", "_mask", "_table", "_value_size", "_width", "_zero")
-
-    def __init__(self, value_size: int = 0, capacity: int = 1 << 12) -> None:
-        self._value_size = value_size
-        self._width = 16 + value_size
-        self._mask = capacity - 1
-        self._table = bytearray(capacity * self._width)
-        self._limit = capacity * 3 // 4
-        self._count = 0
-        self._zero: bytes | None = None
-
-    def __len__(self) -> int:
-        return self._count + (self._zero is not None)
-
-    def nbytes(self) -> int:
-        return len(self._table)
-
-    def _slot(self, key: bytes) -> int:
-        """Offset of ``key``'s slot, or of the empty slot where it belongs (``-1 - offset``)."""
-        table, width, mask = self._table, self._width, self._mask
-        h = hash(key)
-        i = h & mask
-        step = ((h >> 32) | 1) & mask
-        while True:
-            offset = i * width
-            if table.startswith(key, offset):
-                return offset
-            if table.startswith(_EMPTY_KEY, offset):
-                return -1 - offset
-            i = (i + step) & mask
-
-    def get(self, key: bytes) -> bytes | None:
-        """The value stored with ``key`` (``b""`` for a set without values), or None."""
-        if key == _EMPTY_KEY:
-            return self._zero
-        offset = self._slot(key)
-        if offset < 0:
-            return None
-        return bytes(self._table[offset + 16 : offset + self._width])
-
-    def __contains__(self, key: bytes) -> bool:
-        if key == _EMPTY_KEY:
-            return self._zero is not None
-        return self._slot(key) >= 0
-
-    def put(self, key: bytes, value: bytes = b"") -> None:
-        """Store ``key`` with ``value`` (replacing any value it had)."""
-        if len(key) != 16 or len(value) != self._value_size:
-            raise ValueError("an id is 16 bytes and its value has the table's size")
-        if key == _EMPTY_KEY:
-            self._zero = value
-            return
-        offset = self._slot(key)
-        if offset < 0:
-            offset = -1 - offset
-            self._table[offset : offset + self._width] = key + value
-            self._count += 1
-            if self._count > self._limit:
-                self._grow()
-        else:
-            self._table[offset + 16 : offset + self._width] = value
-
-    def _grow(self) -> None:
-        old, width = self._table, self._width
-        capacity = (self._mask + 1) * 2
-        self._mask = mask = capacity - 1
-        self._table = table = bytearray(capacity * width)
-        self._limit = capacity * 3 // 4
-        empty = _EMPTY_KEY
-        for offset in range(0, len(old), width):
-            if old.startswith(empty, offset):
-                continue
-            key = bytes(old[offset : offset + 16])
-            h = hash(key)
-            i = h & mask
-            step = ((h >> 32) | 1) & mask
-            while not table.startswith(empty, i * width):
-                i = (i + step) & mask
-            table[i * width : i * width + width] = old[offset : offset + width]
 
 
 _UUID = re.compile(rb'"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"')
@@ -341,11 +236,9 @@ class ChainVerifier:
         require_header: bool = True,
         links: bool = True,
         rules: bool = True,
-        size_hint: int = 0,
     ) -> None:
         """``links``/``rules``: check the chain (hashes, sequence, checkpoints, framing) and/or the
-        ledger rules (balances, status paths); two processes can each take one half of a file.
-        ``size_hint``: the export's size in bytes, if known (sizes the tables of ids)."""
+        ledger rules (balances, status paths); two processes can each take one half of a file."""
         self.links = links
         self.rules = rules
         self.check_signature = check_signature
@@ -357,12 +250,9 @@ class ChainVerifier:
         self._next_seq = 1
         self._payments: dict[bytes, list[Any]] = {}
         """Open payments: payment id token -> ``[status token, next index token, facts, id key]``."""
-        # About one payment (and one entry) per 1200 bytes of export: start the tables at the size they
-        # would grow to anyway, so that they are never rehashed on the way.
-        capacity = 1 << max(12, (size_hint // 900).bit_length())
-        self._finished = IdTable(capacity=capacity)
+        self._finished: set[bytes] = set()
         """Payments that ended (FAILED, DECLINED, EXPIRED, or COMPLETED with their entry): nothing may follow."""
-        self._entries = IdTable(_ENTRY_VALUE, capacity)
+        self._entries: dict[bytes, bytes] = {}
         """Entry id -> payment id (16 bytes, zeros for none), flags, the first 16 bytes of SHA-256 of the
         canonical postings: what a reversal must undo and which payment a reversal or correction names."""
         self._seq = 0
@@ -389,7 +279,11 @@ class ChainVerifier:
         payments = self._payments
         entries = self._entries
         finished = self._finished
-        attempt_at = _ATTEMPT_AT.fullmatch
+        finished_add = finished.add
+        fast_history = _FAST_HISTORY.fullmatch
+        fast_entry = _FAST_ENTRY.fullmatch
+        flows = _FLOWS
+        currencies = _CURRENCIES
         dates = _dates
         legal = _LEGAL
         ended = _ENDED
@@ -429,79 +323,74 @@ class ChainVerifier:
                 next_progress += every
             if not rules:
                 continue
-            # The common shapes, decided on tokens; anything else goes to _record (same rules, slower).
-            tokens = record.split(b",", 8)
-            kind = tokens[1]
-            if kind == _HISTORY and len(tokens) == 9:
-                pid = tokens[2]
-                to = tokens[5]
-                state = payments.get(pid)
-                when = attempt_at(tokens[6] + b"," + tokens[7])
-                if (
-                    when is None
-                    or not (dates.get(when[1]) or _valid_date(when[1]))
-                    or not (record.isascii() or _utf8(record))
-                ):
-                    pass  # the general path names what is wrong
-                elif state is None:
-                    if tokens[3] == b"0" and tokens[4] == _NULL:
-                        facts = _fast_facts(tokens[8])
-                        key = _id_key(pid)
-                        if (
-                            facts is not None
-                            and key is not None
-                            and (facts[0], _NULL, to) in legal
-                            and key not in finished
-                        ):
-                            payments[pid] = [to, b"1", facts, key]  # a first status is never final
-                            continue
-                elif (
-                    tokens[3] == state[1]
-                    and tokens[4] == state[0]
-                    and tokens[8].startswith(state[2][5])
-                    and (state[2][0], tokens[4], to) in legal
-                    and _last_string(tokens[8][len(state[2][5]) - 1 :])
-                ):
-                    if to in ended:
-                        del payments[pid]  # nothing may follow a final status: only its id is kept
-                        finished.put(state[3])
-                    else:
-                        state[0] = to
-                        state[1] = _NEXT.get(tokens[3]) or b"%d" % (int(tokens[3]) + 1)
-                        if to == _COMPLETED:
-                            state.append(expected - 1)  # where to report it if its entry never comes
-                    continue
-            elif kind == _ENTRY and tokens[3] == _PAYMENT and tokens[5] == _NULL:
-                pid = tokens[4]
-                state = payments.get(pid)
-                eid = tokens[2]
-                if (
-                    state is not None
-                    and state[0] == _COMPLETED
-                    and eid == _payment_entry_token(pid)
-                    and _fast_time(tokens[6])
-                    and (record.isascii() or _utf8(record))
-                ):
-                    start = record.find(b",[[")
-                    end = record.find(b']],"', start) + 2
-                    body = record[start + 1 : end]
-                    facts = state[2]
-                    n = body.count(b"],[") + 1
-                    debits = body.count(facts[3])
-                    if (
-                        n == 4
-                        and start > 0
-                        and debits == 2
-                        and body.count(facts[4]) == 2
-                        and _fast_postings(body, facts)
-                        and _last_string(record[end + 1 :])
+            # The common shapes, each decided by one match; anything else goes to _record (same rules, slower).
+            match = fast_history(record)
+            if match is not None:
+                pid, index, from_, to, day, prefix, flow, currency, amount, rail = match.groups()
+                if (dates.get(day) or _valid_date(day)) and (record.isascii() or _utf8(record)):
+                    state = payments.get(pid)
+                    if state is None:
+                        if index == b"0" and from_ == _NULL:
+                            key = unhexlify(pid[1:-1].replace(b"-", b""))
+                            if (
+                                flow in flows
+                                and prefix.count(b",") == 5
+                                and currency in currencies
+                                and (flow, _NULL, to) in legal
+                                and key not in finished
+                            ):
+                                facts = _facts(flow, currency, amount, prefix, rail.decode())
+                                payments[pid] = [to, b"1", facts, key]  # a first status is never final
+                                continue
+                    elif (
+                        index == state[1]
+                        and from_ == state[0]
+                        and prefix == state[2][5]
+                        and (state[2][0], from_, to) in legal
                     ):
-                        key = state[3]
-                        entries.put(_id_key_unchecked(eid), key + b"\x01" + sha256(body).digest()[:16])
-                        del payments[pid]
-                        finished.put(key)
+                        if to in ended:
+                            del payments[pid]  # nothing may follow a final status: only its id is kept
+                            finished_add(state[3])
+                        else:
+                            state[0] = to
+                            state[1] = _NEXT.get(index) or b"%d" % (int(index) + 1)
+                            if to == _COMPLETED:
+                                state.append(expected - 1)  # where to report it if its entry never comes
                         continue
-            self._record(_seq_of(tokens[0], expected - 1), record)
+            else:
+                match = fast_entry(record)
+                if match is not None:
+                    eid, pid, day, body, *postings = match.groups()
+                    state = payments.get(pid)
+                    if (
+                        state is not None
+                        and state[0] == _COMPLETED
+                        and (dates.get(day) or _valid_date(day))
+                        and (record.isascii() or _utf8(record))
+                    ):
+                        eid_key = unhexlify(eid[1:-1].replace(b"-", b""))
+                        facts = state[2]
+                        debit, credit, clearing = facts[3], facts[4], facts[6]
+                        payer, payer_end, to_clearing, clearing_in, from_clearing, clearing_out, payee, payee_end = (
+                            postings
+                        )
+                        if (
+                            payer_end == debit
+                            and clearing_in == credit
+                            and clearing_out == debit
+                            and payee_end == credit
+                            and to_clearing == clearing
+                            and from_clearing == clearing
+                            and len(payer) <= MAX_ACCOUNT_LENGTH
+                            and len(payee) <= MAX_ACCOUNT_LENGTH
+                            and eid_key == _payment_entry_key(pid)
+                        ):
+                            key = state[3]
+                            entries[eid_key] = key + b"\x01" + sha256(body).digest()[:16]
+                            del payments[pid]
+                            finished_add(key)
+                            continue
+            self._record(_seq_of(record[: record.find(b",")], expected - 1), record)
         self._prev, self._next_seq = prev, expected
 
     def finish(self) -> Report:
@@ -602,7 +491,7 @@ class ChainVerifier:
         state = self._payments.get(tokens[4])
         if state is not None and state[0] == _COMPLETED:
             del self._payments[tokens[4]]
-            self._finished.put(state[3])
+            self._finished.add(state[3])
 
     def _history(self, values: list[object]) -> None:
         if len(values) != 14 or not isinstance(values[13], str):
@@ -648,7 +537,7 @@ class ChainVerifier:
             state[1] = b"%d" % (int(index) + 1)
         if to in _ENDED:
             self._payments.pop(pid, None)
-            self._finished.put(key)
+            self._finished.add(key)
         else:
             self._payments[pid] = state
             if to == _COMPLETED:
@@ -724,10 +613,10 @@ class ChainVerifier:
                     raise _Bad(
                         f"entry {name}: a reversal negates each posting of entry {_s(ref)}, in order; this one does not"
                     )
-                self._entries.put(ref_key, original[:16] + bytes([original[16] | _REVERSED]) + original[17:])
+                self._entries[ref_key] = original[:16] + bytes([original[16] | _REVERSED]) + original[17:]
                 flags |= _IS_REVERSAL
         digest = hashlib.sha256(canonical([list(p) for p in postings])).digest()[:16]
-        self._entries.put(key, pid_key + bytes([flags]) + digest)
+        self._entries[key] = pid_key + bytes([flags]) + digest
 
     def _payment_entry(
         self, name: str, eid: bytes, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]
@@ -753,7 +642,7 @@ class ChainVerifier:
         if eid != _payment_entry_token(pid):
             raise _Bad(f"entry {name}: the payment entry of payment {_s(pid)} has id {_s(_payment_entry_token(pid))}")
         del self._payments[pid]  # one payment entry per payment: a second one is refused above
-        self._finished.put(state[3])
+        self._finished.add(state[3])
 
     # --- other lines ------------------------------------------------------------------------------
 

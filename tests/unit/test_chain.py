@@ -333,6 +333,27 @@ def _signed(seq: int, digest: bytes, signer: Ed25519Signer) -> Checkpoint:
     return Checkpoint(seq, digest, T0, signer.public_key, signer.sign(unsigned.message()))
 
 
+def test_a_head_statement_names_its_key_publickey_and_the_first_spelling_key_still_reads(tmp_path: Path) -> None:
+    from flosspay.domain.chain import signed_head_line
+
+    signer = Ed25519Signer(Ed25519PrivateKey.generate())
+    line = signed_head_line(_signed(3, bytes(range(32)), signer))
+    statement = json.loads(line)
+    assert list(statement) == ["format", "seq", "hash", "at", "publicKey", "signature"]
+    assert statement["publicKey"] == signer.public_key.hex()
+    new, old, both = tmp_path / "new.json", tmp_path / "old.json", tmp_path / "both.json"
+    new.write_bytes(line)
+    old.write_bytes(line.replace(b'"publicKey":', b'"key":'))
+    both.write_text(json.dumps({**statement, "key": statement["publicKey"]}))
+    for path in (new, old):
+        assert ledger_verify.parse_signed_head(str(path), [signer.public_key]) == (3, bytes(range(32)))
+    with pytest.raises(ledger_verify.UsageError, match="is not a head statement"):
+        ledger_verify.parse_signed_head(str(both), [])
+    other = Ed25519Signer(Ed25519PrivateKey.generate())
+    with pytest.raises(ledger_verify.UsageError, match="not one given with --public-key"):
+        ledger_verify.parse_signed_head(str(old), [other.public_key])
+
+
 def test_checkpoints_and_published_heads_hold_the_chain_to_what_was_published() -> None:
     facts = good_ledger()
     links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
@@ -483,20 +504,6 @@ def test_a_payment_entry_has_its_uuid5_id_and_four_lines() -> None:
     assert first(short)[0] == 4 and "posts four lines" in first(short)[1]
     elsewhere = tuple((a.replace("upi:clearing", "card:clearing"), c, m) for a, c, m in POSTINGS)
     assert "posts four lines" in first(verify_lines(export([*paid(P1), entry(E1, P1, postings=elsewhere)])))[1]
-
-
-def test_the_id_table_keeps_ids_and_values_in_a_packed_array() -> None:
-    table = chain_verify.IdTable(4, capacity=4)
-    keys = [uuid.UUID(int=i).bytes for i in range(1000)]  # the all-zero id included
-    for i, key in enumerate(keys):
-        table.put(key, i.to_bytes(4, "big"))
-    assert len(table) == 1000 and table.nbytes() <= 2048 * 20
-    assert all(table.get(key) == i.to_bytes(4, "big") for i, key in enumerate(keys))
-    assert uuid.UUID(int=5000).bytes not in table and table.get(uuid.UUID(int=5000).bytes) is None
-    table.put(keys[7], b"abcd")
-    assert table.get(keys[7]) == b"abcd" and len(table) == 1000
-    with pytest.raises(ValueError):
-        table.put(b"short", b"abcd")
 
 
 def test_account_names_have_one_spelling_and_ledger_correct_normalises_to_it() -> None:

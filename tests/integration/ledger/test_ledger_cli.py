@@ -282,7 +282,7 @@ def test_an_export_is_verified_against_a_signed_head(
     # for other transactions to end, so this test holds for whatever head it was given).
     seq = statement["seq"]
     assert code == 0 and statement["format"] == "flosspay-ledger-head" and 0 <= seq <= 16
-    assert statement["key"] == signer.public_key.hex() and len(statement["signature"]) == 128
+    assert statement["publicKey"] == signer.public_key.hex() and len(statement["signature"]) == 128
     head = tmp_path / "head.json"
     head.write_text(out)
 
