@@ -7,38 +7,27 @@ every webhook operation that takes a body, each of which must be refused clearly
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 
-from flosspay.adapters.http import ApiServices
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
-from flosspay.adapters.webhooks.resolver import url_vetter
-from flosspay.application.webhook_endpoints import WebhookContext
-from flosspay.domain.webhooks import WebhookPolicy
 from tests.db_fixtures import TEST_SECRET_BOX
-from tests.integration.http.http_api_support import SignedClient, World, assert_problem, field_errors, signed_headers
+from tests.integration.http.http_api_support import (
+    HookWorld,
+    SignedClient,
+    assert_problem,
+    field_errors,
+    signed_headers,
+)
 
 pytestmark = pytest.mark.security
 
 PUBLIC = "https://hooks.example.com/flosspay"
-
-
-@dataclasses.dataclass
-class HookWorld(World):
-    def services(self) -> ApiServices:
-        context = WebhookContext(
-            uow_factory=self.uow_factory,
-            clock=self.clock,
-            policy=WebhookPolicy(),
-            vet_url=url_vetter(False, lambda host, port: ["93.184.216.34"]),
-        )
-        return dataclasses.replace(super().services(), webhooks=context)
 
 
 @pytest.fixture

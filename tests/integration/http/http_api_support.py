@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Mapping
@@ -14,14 +15,17 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from flosspay.adapters.http import ApiServices, create_app
+from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import process_payment
+from flosspay.application.webhook_endpoints import WebhookContext
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow
 from flosspay.domain.rail import PreparedPayment
 from flosspay.domain.signature import canonical_request, sign
 from flosspay.domain.vpa import Vpa
+from flosspay.domain.webhooks import WebhookPolicy
 from tests.fakes import FakeClock, FakeRail, FakeRailRegistry, FakeUnitOfWorkFactory, Store
 
 FINGERPRINT_KEY = b"test-fingerprint-key"
@@ -227,3 +231,21 @@ def assert_no_leak(response: httpx.Response) -> None:
 
 def field_errors(problem: dict[str, Any]) -> dict[str, str]:
     return {e["field"]: e["message"] for e in problem["errors"]}
+
+
+def fake_resolve(host: str, port: int) -> list[str]:
+    return {"hooks.example.com": ["93.184.216.34"], "rebind.example.com": ["10.0.0.7"]}.get(host, [])
+
+
+@dataclasses.dataclass
+class HookWorld(World):
+    allow_private: bool = False
+
+    def services(self) -> ApiServices:
+        context = WebhookContext(
+            uow_factory=self.uow_factory,
+            clock=self.clock,
+            policy=WebhookPolicy(allow_private_urls=self.allow_private),
+            vet_url=url_vetter(self.allow_private, fake_resolve),
+        )
+        return dataclasses.replace(super().services(), webhooks=context)

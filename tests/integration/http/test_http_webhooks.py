@@ -3,7 +3,6 @@ rotation, idempotency, problem+json, SSRF refusals, and the delivery log with re
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +11,8 @@ import pytest
 from http_api_support import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
+    HookWorld,
     SignedClient,
-    World,
     as_sent,
     assert_problem,
     field_errors,
@@ -21,36 +20,14 @@ from http_api_support import (
 )
 from litestar.testing import TestClient
 
-from flosspay.adapters.http import ApiServices
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
-from flosspay.adapters.webhooks.resolver import url_vetter
-from flosspay.application.webhook_endpoints import WebhookContext
-from flosspay.domain.webhooks import WebhookPolicy
 from tests.db_fixtures import TEST_SECRET_BOX
 
 pytestmark = pytest.mark.integration
 
 PUBLIC = "https://hooks.example.com/flosspay"
-
-
-def fake_resolve(host: str, port: int) -> list[str]:
-    return {"hooks.example.com": ["93.184.216.34"], "rebind.example.com": ["10.0.0.7"]}.get(host, [])
-
-
-@dataclasses.dataclass
-class HookWorld(World):
-    allow_private: bool = False
-
-    def services(self) -> ApiServices:
-        context = WebhookContext(
-            uow_factory=self.uow_factory,
-            clock=self.clock,
-            policy=WebhookPolicy(allow_private_urls=self.allow_private),
-            vet_url=url_vetter(self.allow_private, fake_resolve),
-        )
-        return dataclasses.replace(super().services(), webhooks=context)
 
 
 @pytest.fixture
