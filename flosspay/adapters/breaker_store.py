@@ -8,11 +8,14 @@ Redis: ``<namespace>:breaker:<service>`` holds the breaker's fields as readable 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 
 import redis
 
+from flosspay.adapters import metrics
 from flosspay.domain.breaker import Breaker, BreakerState
+from flosspay.domain.ports import BreakerStore
 
 _SWAP = """
 local current = redis.call('HGET', KEYS[1], 'version')
@@ -84,3 +87,34 @@ class InProcessBreakerStore:
                 return False
             self._breakers[breaker.service] = breaker
             return True
+
+
+class MeteredBreakerStore:
+    """Implements ``BreakerStore`` over another one, keeping ``flosspay_breaker_state`` per rail up to date
+    with every breaker this process reads or stores (each acquire, record and snapshot reads it, every
+    transition is stored), and, at start, with what the store holds for each running rail (a store that
+    does not answer shows CLOSED until it does). A service ``rail/host`` counts for its rail."""
+
+    def __init__(self, store: BreakerStore, rails: Iterable[str] = ()) -> None:
+        self.store = store
+        for rail in rails:
+            try:
+                self.load(rail)
+            except Exception:  # the store is down: the next read will tell
+                metrics.breaker_state(rail, BreakerState.CLOSED.value)
+
+    def load(self, service: str) -> Breaker:
+        breaker = self.store.load(service)
+        metrics.breaker_state(service.split("/", 1)[0], breaker.state.value)
+        return breaker
+
+    def swap(self, expected_version: int, breaker: Breaker) -> bool:
+        stored = self.store.swap(expected_version, breaker)
+        if stored:
+            metrics.breaker_state(breaker.service.split("/", 1)[0], breaker.state.value)
+        return stored
+
+    def close(self) -> None:
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()

@@ -12,7 +12,7 @@ from functools import partial
 from dependency_injector import containers, providers
 
 from flosspay import __version__
-from flosspay.adapters.breaker_store import InProcessBreakerStore, RedisBreakerStore
+from flosspay.adapters.breaker_store import InProcessBreakerStore, MeteredBreakerStore, RedisBreakerStore
 from flosspay.adapters.client_cache import ClientCache
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings, read_secret_key_files
@@ -34,7 +34,7 @@ from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.dead_letters import count_parked
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
 from flosspay.application.webhook_endpoints import WebhookContext
-from flosspay.domain.ports import BreakerStore
+from flosspay.domain.ports import BreakerStore, RailRegistry
 
 
 def _build_rails(loader: RailLoader, settings: Settings, sandboxes: bool) -> PluginRailRegistry:
@@ -56,11 +56,16 @@ def secret_box_for(settings: Settings) -> SecretBox:
     return SecretBox(settings.secret_key, settings.previous_secret_keys, reload=reload)
 
 
-def _breaker_store(settings: Settings) -> BreakerStore:
-    """Shared by every worker through Redis; in-process for the embedded server."""
+def _breaker_store(settings: Settings, registry: RailRegistry) -> BreakerStore:
+    """Shared by every worker through Redis; in-process for the embedded server. Metered: every breaker read
+    or stored sets ``flosspay_breaker_state`` for its rail (each running rail is exposed from the start)."""
+    store: BreakerStore
     if settings.broker.redis_url is None:
-        return InProcessBreakerStore()
-    return RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
+        store = InProcessBreakerStore()
+    else:
+        store = RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
+    running = {rail.name for method in registry.methods() if (rail := registry.by_method(method)) is not None}
+    return MeteredBreakerStore(store, sorted(running))
 
 
 def _rail_problems(registry: PluginRailRegistry, settings: Settings) -> dict[str, str]:
@@ -97,7 +102,7 @@ class Container(containers.DeclarativeContainer):
     rail_loader = providers.Singleton(RailLoader)
     rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
     clients = providers.Singleton(ClientCache, uow_factory)
-    breaker_store = providers.Singleton(_breaker_store, settings)
+    breaker_store = providers.Singleton(_breaker_store, settings, rails)
     breakers = providers.Singleton(CircuitBreakers, breaker_store, clock, settings.provided.breakers)
     rate_limiter = providers.Singleton(build_rate_limiter, settings)
     health = providers.Singleton(

@@ -20,11 +20,14 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from flosspay.domain.webhooks import AttemptOutcome, DeliveryStatus
 
 logger = logging.getLogger("flosspay.metrics")
 
@@ -38,8 +41,36 @@ WORKER_PROCESSING = Histogram("flosspay_worker_processing_seconds", "Time to pro
 RAIL_CALL = Histogram("flosspay_rail_call_seconds", "Latency of calls to a rail (its PSP)", ["rail", "action", "outcome"], buckets=_FAST)  # noqa: E501
 RETRIES = Counter("flosspay_payment_retries_total", "Payment messages sent back for a retry", ["rail"])
 DEAD_LETTERS = Counter("flosspay_dead_letters_total", "Payment messages dead-lettered (attempts exhausted)", ["rail"])
-# Breakers, rate limits and webhooks add their one line each here when they exist.
+BREAKER_STATE = Gauge("flosspay_breaker_state", "Circuit breaker state per rail: 0 closed, 1 half-open, 2 open", ["rail"], multiprocess_mode="livemostrecent")  # noqa: E501
+RATE_LIMIT_REJECTIONS = Counter("flosspay_rate_limit_rejections_total", "API requests refused with 429 (a client over its rate limit)")  # noqa: E501
+WEBHOOK_ATTEMPTS = Counter("flosspay_webhook_deliveries_total", "Webhook delivery attempts by outcome: delivered, retry (failed, tried again later), dead_lettered (schedule used up), gone (410: endpoint disabled)", ["outcome"])  # noqa: E501
+WEBHOOK_LATENCY = Histogram("flosspay_webhook_delivery_seconds", "Duration of one webhook delivery attempt (send to answer or error)", buckets=_FAST)  # noqa: E501
 # fmt: on
+
+BREAKER_STATES = {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}
+WEBHOOK_OUTCOMES = ("delivered", "retry", "dead_lettered", "gone")
+for _outcome in WEBHOOK_OUTCOMES:  # every outcome is exposed (at 0) from the start
+    WEBHOOK_ATTEMPTS.labels(_outcome)
+
+
+def breaker_state(rail: str, state: str) -> None:
+    """Record a breaker's state as this process last read or stored it."""
+    BREAKER_STATE.labels(rail).set(BREAKER_STATES.get(state, 0))
+
+
+def webhook_attempt(finished: AttemptOutcome) -> None:
+    """Count one stored webhook attempt by outcome and time it."""
+    if finished.succeeded:
+        outcome = "delivered"
+    elif finished.gone:
+        outcome = "gone"
+    elif finished.status is DeliveryStatus.FAILED:
+        outcome = "dead_lettered"
+    else:
+        outcome = "retry"
+    WEBHOOK_ATTEMPTS.labels(outcome).inc()
+    WEBHOOK_LATENCY.observe(finished.attempt.duration_ms / 1000)
+
 
 DATABASE_GAUGES = {
     "flosspay_outbox_backlog": "Outbox rows due and not yet dispatched",

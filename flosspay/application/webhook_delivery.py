@@ -49,8 +49,10 @@ def deliver_due(
     clock: Clock,
     policy: WebhookPolicy,
     map_: Mapper = map,
+    observe: Callable[[AttemptOutcome], None] | None = None,
 ) -> int:
-    """One pass: returns how many deliveries were attempted (``map_`` may run the sends concurrently)."""
+    """One pass: returns how many deliveries were attempted (``map_`` may run the sends concurrently).
+    ``observe`` is told each attempt once its outcome is stored (the adapters count them for metrics)."""
     now = clock.now()
     claim = uuid.uuid4().hex
     with uow_factory() as uow:
@@ -84,4 +86,7 @@ def deliver_due(
     with uow_factory() as uow:
         uow.webhooks.finish(outcomes, policy.breaker)
         uow.commit()
+    if observe is not None:
+        for finished in outcomes:
+            observe(finished)
     return len(due)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,11 @@ from flosspay.adapters.http.app import create_app
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.tables import outbox
 from flosspay.adapters.rails import RailLoader
+from flosspay.application.breakers import BreakerPolicy, CircuitBreakers
 from flosspay.application.clients import create_client
+from flosspay.domain.breaker import BreakerConfig, BreakerState
+from flosspay.domain.rail import Outcome
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.integration
 PAY = {"senderUpi": "alice@upi", "receiverUpi": "bob@upi", "amount": "28.00"}
@@ -105,3 +110,21 @@ def test_the_metrics_path_is_configurable_and_can_be_turned_off(tmp_path: Path) 
             if path:
                 assert http.get(path).status_code == 200
             assert http.get(absent).status_code == 404
+
+
+def test_the_breaker_state_of_each_running_rail_is_exposed_and_follows_its_transitions(world) -> None:
+    http, container, _ = world
+    state = ("flosspay_breaker_state", (("rail", "upi"),))
+    assert _samples(http.get("/metrics").text)[state] == 0.0  # closed, exposed from the start
+    clock = FakeClock()
+    config = BreakerConfig(failure_threshold=2, cool_down=timedelta(seconds=10))
+    breakers = CircuitBreakers(container.breaker_store(), clock, BreakerPolicy(per_rail={"upi": config}))
+    for _ in range(2):
+        breakers.record("upi", breakers.acquire("upi"), Outcome.TRANSIENT)
+    assert breakers.snapshot("upi").state is BreakerState.OPEN  # type: ignore[union-attr]
+    assert _samples(http.get("/metrics").text)[state] == 2.0
+    clock.advance(10)
+    probe = breakers.acquire("upi")
+    assert probe.probe and _samples(http.get("/metrics").text)[state] == 1.0  # half-open
+    breakers.record("upi", probe, Outcome.COMPLETED)
+    assert _samples(http.get("/metrics").text)[state] == 0.0

@@ -129,9 +129,19 @@ def test_the_dashboard_is_well_formed_grafana_json() -> None:
 
 
 def test_the_dashboard_names_only_metrics_that_metrics_exposes(tmp_path: Path) -> None:
-    container = Container(settings=load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path)}))
+    env = {"FLOSSPAY_DATA_DIR": str(tmp_path), "FLOSSPAY_RAILS": "upi", "FLOSSPAY_UPI_PSP_URL": "http://127.0.0.1:9"}
+    container = Container(settings=load_settings(env))
     with TestClient(create_app(container.api_services())) as http:
         text = http.get("/metrics").text
+    samples = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    # Labelled series exist from the start, not only their HELP line: each running rail's breaker
+    # state, every webhook outcome; and the unlabelled rejection counter and delivery histogram.
+    assert {
+        "flosspay_breaker_state",
+        "flosspay_rate_limit_rejections_total",
+        "flosspay_webhook_deliveries_total",
+        "flosspay_webhook_delivery_seconds_bucket",
+    } <= samples
     wanted = dashboard_metric_names()
     assert wanted and all(name.startswith("flosspay_") for name in wanted), wanted
     from flosspay.adapters.metrics import DATABASE_GAUGES

@@ -17,6 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Scope
 
 from flosspay.adapters.client_cache import MISS as _MISS
+from flosspay.adapters.metrics import RATE_LIMIT_REJECTIONS
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import RateLimited, Unauthenticated
 from flosspay.domain.ports import Clock, RateLimiter
@@ -105,6 +106,7 @@ def hmac_guard(
             decision = await limiter.take(client_id, client.limit)
             connection.state[RATE_LIMIT_STATE_KEY] = decision
             if not decision.allowed:
+                RATE_LIMIT_REJECTIONS.inc()
                 raise RateLimited(max(1, math.ceil(decision.retry_after)))
 
     return require_signature

@@ -11,6 +11,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from flosspay.adapters import metrics
 from flosspay.adapters.webhooks.sender import HttpxSender
 from flosspay.application.webhook_delivery import deliver_due
 from flosspay.domain.ports import Clock
@@ -70,6 +71,7 @@ class WebhookDeliveryLoop:
             clock=self.clock,
             policy=self.policy,
             map_=pool.map if pool is not None else map,
+            observe=metrics.webhook_attempt,
         )
 
     def _run(self) -> None:

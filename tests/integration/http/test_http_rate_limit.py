@@ -21,6 +21,7 @@ from http_api_support import (
     pay_body,
 )
 from litestar.testing import TestClient
+from prometheus_client import REGISTRY
 
 from flosspay.adapters.breaker_store import InProcessBreakerStore
 from flosspay.adapters.http import ApiServices
@@ -87,6 +88,18 @@ def test_over_the_burst_is_429_problem_with_retry_after(api, world):
     problem = refused.json()
     assert problem["type"] == "urn:flosspay:problem:rate-limited" and problem["status"] == 429
     assert problem["title"] == "Too many requests" and "retry after 1 s" in problem["detail"]
+
+
+def test_every_429_is_counted_in_the_rejections_metric(api, world):
+    def rejected() -> float:
+        return REGISTRY.get_sample_value("flosspay_rate_limit_rejections_total") or 0.0
+
+    before = rejected()
+    for i in range(3):
+        assert api.post("/api/v1/pay", pay_body(), key=f"k{i}").status_code == 200
+    assert rejected() == before  # allowed requests are not counted
+    assert [api.post("/api/v1/pay", pay_body(), key=f"over{i}").status_code for i in range(2)] == [429, 429]
+    assert rejected() == before + 2
 
 
 def test_a_limited_request_stores_nothing_under_its_key(api, world):
