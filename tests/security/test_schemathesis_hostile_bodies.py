@@ -52,9 +52,10 @@ def _huge_numbers(document: Any, which: int) -> bytes | None:
 class HostileSignedBody(requests.auth.AuthBase):
     """Rewrites the generated JSON body as ``kind`` says, then signs the result like a merchant."""
 
-    def __init__(self, kind: str, seq: int) -> None:
+    def __init__(self, kind: str, seq: int, world: World = WORLD) -> None:
         self.kind = kind
         self.seq = seq
+        self.world = world
         self.expected: tuple[int, ...] = ()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -79,7 +80,7 @@ class HostileSignedBody(requests.auth.AuthBase):
             request.body = hostile
             request.headers["Content-Length"] = str(len(hostile))
         raw: bytes = request.body if isinstance(request.body, bytes) else (request.body or "").encode()
-        timestamp = str(int(WORLD.clock.now().timestamp()))
+        timestamp = str(int(self.world.clock.now().timestamp()))
         key = request.headers.get("Idempotency-Key", "")
         if isinstance(key, bytes):
             key = key.decode("latin-1")
