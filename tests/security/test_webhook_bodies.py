@@ -11,18 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from litestar.testing import TestClient
 
-from flosspay.adapters.persistence.engine import create_engine
-from flosspay.adapters.persistence.migrate import upgrade
-from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.db_fixtures import TEST_SECRET_BOX
 from tests.integration.http.http_api_support import (
-    HookWorld,
     SignedClient,
     assert_problem,
     field_errors,
     signed_headers,
+    webhook_api,
 )
 
 pytestmark = pytest.mark.security
@@ -32,13 +27,8 @@ PUBLIC = "https://hooks.example.com/flosspay"
 
 @pytest.fixture
 def hooks(tmp_path: Path) -> Iterator[SignedClient]:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
-    upgrade(url)
-    engine = create_engine(url)
-    world = HookWorld(uow_factory=SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX))
-    with TestClient(world.app()) as client:
-        yield SignedClient(client, world)
-    engine.dispose()
+    with webhook_api(tmp_path / "api.db") as api:
+        yield api
 
 
 def test_registering_an_endpoint_refuses_a_repeated_key(hooks: SignedClient) -> None:

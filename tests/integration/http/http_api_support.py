@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -249,3 +251,22 @@ class HookWorld(World):
             vet_url=url_vetter(self.allow_private, fake_resolve),
         )
         return dataclasses.replace(super().services(), webhooks=context)
+
+
+@contextlib.contextmanager
+def webhook_api(db_path: Path) -> Iterator[SignedClient]:
+    """A signed client of a webhook-enabled app over a fresh, migrated SQLite database at ``db_path``."""
+    from flosspay.adapters.persistence.engine import create_engine
+    from flosspay.adapters.persistence.migrate import upgrade
+    from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+    from tests.db_fixtures import TEST_SECRET_BOX
+
+    url = f"sqlite:///{db_path}"
+    upgrade(url)
+    engine = create_engine(url)
+    world = HookWorld(uow_factory=SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX))
+    try:
+        with TestClient(world.app()) as client:
+            yield SignedClient(client, world)
+    finally:
+        engine.dispose()

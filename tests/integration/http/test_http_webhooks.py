@@ -11,19 +11,13 @@ import pytest
 from http_api_support import (
     OTHER_CLIENT_ID,
     OTHER_CLIENT_SECRET,
-    HookWorld,
     SignedClient,
     as_sent,
     assert_problem,
     field_errors,
     signed_headers,
+    webhook_api,
 )
-from litestar.testing import TestClient
-
-from flosspay.adapters.persistence.engine import create_engine
-from flosspay.adapters.persistence.migrate import upgrade
-from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
-from tests.db_fixtures import TEST_SECRET_BOX
 
 pytestmark = pytest.mark.integration
 
@@ -32,13 +26,8 @@ PUBLIC = "https://hooks.example.com/flosspay"
 
 @pytest.fixture
 def hooks(tmp_path: Path) -> Iterator[SignedClient]:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
-    upgrade(url)
-    engine = create_engine(url)
-    world = HookWorld(uow_factory=SqlUnitOfWorkFactory(engine, TEST_SECRET_BOX))
-    with TestClient(world.app()) as client:
-        yield SignedClient(client, world)
-    engine.dispose()
+    with webhook_api(tmp_path / "api.db") as api:
+        yield api
 
 
 def _create(api: SignedClient, key: str = "ep-1", **body: object) -> dict[str, object]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from http_api_support import HookWorld
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 from test_http_schemathesis import CHECKS, MerchantSignature
-from test_http_webhooks import HookWorld
 
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
