@@ -95,7 +95,6 @@ def main() -> int:
                 process_payment(
                     pid,
                     worker="bench",
-                    final_attempt=False,
                     uow_factory=uow_factory,
                     rails=rails,
                     clock=clock,

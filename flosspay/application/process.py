@@ -58,18 +58,19 @@ def process_payment(
     payment_id: uuid.UUID,
     *,
     worker: str,
-    final_attempt: bool,
     uow_factory: UnitOfWorkFactory,
     rails: RailRegistry,
     clock: Clock,
     policy: ProcessingPolicy,
     breakers: CircuitBreakers | None = None,
 ) -> ProcessResult:
-    """Process one payment once. ``final_attempt``: the broker will not retry this message again.
+    """Process one payment once.
 
     Every path that brings a payment here (broker retries, the stalled sweep, recovery at start, a
-    requeue) is bounded by the same budget: ``policy.max_attempts`` attempts that did not end it,
-    counting attempts whose answer could not be recorded. Past it the payment is parked.
+    requeue) is bounded by the same budget, kept with the payment: ``policy.max_attempts`` attempts
+    that did not end it, counting attempts whose answer could not be recorded. Past it the payment is
+    parked. A message's own retry count is not that budget: deliveries spent on a database outage
+    never reached the rail, and must not fail or park a payment after one real attempt.
 
     ``breakers``: while the rail's circuit is open the PSP is not called; the payment is left as it
     was, without an attempt, and handed back after the cool-down through the outbox.
@@ -125,11 +126,9 @@ def process_payment(
 
     # 3. Record the outcome. Any failure here is an attempt spent: the answer is kept on the attempt.
     try:
-        return _record(payment_id, worker, attempt.number, result, final_attempt, uow_factory, clock, policy)
+        return _record(payment_id, worker, attempt.number, result, uow_factory, clock, policy)
     except Exception as exc:
-        return _record_failure(
-            payment_id, worker, attempt.number, result, final_attempt, exc, uow_factory, clock, policy
-        )
+        return _record_failure(payment_id, worker, attempt.number, result, exc, uow_factory, clock, policy)
 
 
 def _record(
@@ -137,7 +136,6 @@ def _record(
     worker: str,
     number: int,
     result: RailResult,
-    final_attempt: bool,
     uow_factory: UnitOfWorkFactory,
     clock: Clock,
     policy: ProcessingPolicy,
@@ -148,7 +146,7 @@ def _record(
             return ProcessResult(Disposition.SKIPPED, "lease lost while the rail answered")
         payment = fresh
         now = clock.now()
-        disposition = _apply(payment, number, result, final_attempt, now, policy)
+        disposition = _apply(payment, number, result, now, policy)
         if disposition is Disposition.SCHEDULED:
             uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, now + policy.poll_interval))
         elif disposition is Disposition.RETRY:
@@ -171,7 +169,6 @@ def _record_failure(
     worker: str,
     number: int,
     result: RailResult,
-    final_attempt: bool,
     error: Exception,
     uow_factory: UnitOfWorkFactory,
     clock: Clock,
@@ -191,7 +188,7 @@ def _record_failure(
         reason = f"{result.reason or result.outcome.value.lower()}; {failure}"
         payment.finish_attempt(number, _ATTEMPT_OUTCOME[result.outcome], result.code, reason, now)
         spent = payment.attempts_spent()
-        if final_attempt or spent >= policy.max_attempts:
+        if spent >= policy.max_attempts:
             answer = f"{result.outcome}{' ' + result.code if result.code else ''}"
             payment.park(f"{spent} attempts without a recorded outcome; last: rail answered {answer}, {failure}", now)
             disposition = Disposition.PARKED
@@ -239,9 +236,7 @@ _ATTEMPT_OUTCOME = {
 }
 
 
-def _apply(
-    payment: Payment, number: int, result: RailResult, final_attempt: bool, now: datetime, policy: ProcessingPolicy
-) -> Disposition:
+def _apply(payment: Payment, number: int, result: RailResult, now: datetime, policy: ProcessingPolicy) -> Disposition:
     code = result.code or result.outcome.value
     reason = result.reason or result.outcome.value.lower()
     payment.finish_attempt(number, _ATTEMPT_OUTCOME[result.outcome], result.code, result.reason, now)
@@ -278,7 +273,7 @@ def _apply(
             payment.release(now)
         return Disposition.SCHEDULED
     # TRANSIENT, UNCERTAIN, NOT_FOUND after execute: retry unless this was the last attempt.
-    if final_attempt or payment.transient_failures() >= policy.max_attempts:
+    if payment.transient_failures() >= policy.max_attempts:
         given_up = f"gave up after {payment.transient_failures()} attempts: {reason}"
         if payment.may_have_moved_money():
             # Never FAILED while the rail may have taken the money: an operator settles it.

@@ -192,7 +192,6 @@ class World:
         process_payment(
             payment_id,
             worker="w",
-            final_attempt=False,
             uow_factory=self.uow,
             rails=self.rails,
             clock=self.clock,
@@ -215,7 +214,6 @@ def test_completion_posts_exactly_one_entry_in_the_same_commit_and_failure_posts
     process_payment(
         paid,
         worker="w2",
-        final_attempt=False,
         uow_factory=world.uow,
         rails=world.rails,
         clock=world.clock,

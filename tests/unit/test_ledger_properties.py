@@ -68,7 +68,6 @@ class Ledger:
             process_payment(
                 self.payments[pick % len(self.payments)],
                 worker="w",
-                final_attempt=final,
                 uow_factory=self.uow,
                 rails=self.rails,
                 clock=self.clock,

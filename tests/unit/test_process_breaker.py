@@ -43,7 +43,6 @@ class World:
         return process_payment(
             pid,
             worker="w1",
-            final_attempt=False,
             uow_factory=self.uow,
             rails=self.rails,
             clock=self.clock,

@@ -120,11 +120,10 @@ def test_the_largest_valid_request_is_processed_to_a_final_state_and_recorded(
         assert accepted.payment_id is not None
         payment_id = uuid.UUID(accepted.payment_id)
         policy = ProcessingPolicy(max_attempts=5, lease=timedelta(seconds=30), poll_interval=timedelta(seconds=0))
-        for attempt in range(20):
+        for _ in range(20):
             result = process_payment(
                 payment_id,
                 worker="conformance",
-                final_attempt=attempt == 19,
                 uow_factory=uow_factory,
                 rails=registry,
                 clock=clock,

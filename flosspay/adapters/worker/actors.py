@@ -3,6 +3,11 @@
 The use case decides; this module only translates its Disposition into what Dramatiq understands:
 return to acknowledge, raise ``TransientFailure`` to be retried with backoff, raise
 ``PaymentExhausted`` (or ``InvalidPaymentMessage``) to have the message dead-lettered at once.
+
+The attempt budget is the payment's own (kept in the database), not the message's retry count. When
+the broker has no retry left for a payment that still has budget (its deliveries were spent on a
+database outage, say), the message is acknowledged and the stalled sweep reschedules the payment
+once its lease lapses, so an outage never fails, parks or strands a payment.
 """
 
 from __future__ import annotations
@@ -68,10 +73,17 @@ def lease_owner(worker_id: str) -> str:
     return f"{worker_id}/{threading.get_ident()}"
 
 
-def settle(payment_id: uuid.UUID, result: ProcessResult) -> None:
+def settle(payment_id: uuid.UUID, result: ProcessResult, last_delivery: bool = False) -> None:
     """Acknowledge (return) or raise, according to the use case's disposition."""
     disposition = result.disposition
     if disposition is Disposition.RETRY:
+        if last_delivery:
+            logger.warning(
+                "payment %s: transient (%s) on the broker's last delivery; the stalled sweep reschedules it",
+                payment_id,
+                result.detail,
+            )
+            return
         logger.info("payment %s: transient (%s), will retry", payment_id, result.detail)
         raise TransientFailure(f"payment {payment_id}: {result.detail}")
     if disposition is Disposition.EXHAUSTED:
@@ -94,11 +106,12 @@ def handle_process_message(raw_payment_id: object, services: WorkerServices) -> 
         current_rail.set(None)
         start = time.perf_counter()
         disposition = "error"
+        last_delivery = is_final_attempt(message, services.max_retries)
         try:
-            result = _process(payment_id, message, services)
+            result = _process(payment_id, services, last_delivery)
             disposition = result.disposition.value.lower()
             observe_result(result, current_rail.get() or "unknown")
-            settle(payment_id, result)
+            settle(payment_id, result, last_delivery)
         finally:
             metrics.WORKER_PROCESSING.labels(current_rail.get() or "unknown", disposition).observe(
                 time.perf_counter() - start
@@ -123,13 +136,11 @@ def observe_result(result: ProcessResult, rail: str) -> None:
         metrics.RETRIES.labels(rail).inc()
 
 
-def _process(payment_id: uuid.UUID, message: Message[Any] | None, services: WorkerServices) -> ProcessResult:
-    final_attempt = is_final_attempt(message, services.max_retries)
+def _process(payment_id: uuid.UUID, services: WorkerServices, last_delivery: bool) -> ProcessResult:
     try:
         return process_payment(
             payment_id,
             worker=lease_owner(services.worker_id),
-            final_attempt=final_attempt,
             uow_factory=services.uow_factory,
             rails=services.rails,
             clock=services.clock,
@@ -139,8 +150,11 @@ def _process(payment_id: uuid.UUID, message: Message[Any] | None, services: Work
     except Exception as exc:
         # Database or other infrastructure trouble: retry later. The type only: messages can carry
         # connection strings or SQL parameters, and this text is stored with the message in Redis.
-        logger.warning("payment %s: %s while processing, will retry", payment_id, type(exc).__name__)
+        detail = f"{type(exc).__name__} while processing"
+        if last_delivery:  # observe_result counts it; settle() logs it and leaves it to the stalled sweep
+            return ProcessResult(Disposition.RETRY, detail)
         metrics.RETRIES.labels(current_rail.get() or "unknown").inc()
+        logger.warning("payment %s: %s, will retry", payment_id, detail)
         raise TransientFailure(f"payment {payment_id}: {type(exc).__name__}") from None
 
 

@@ -133,7 +133,6 @@ class World:
         process_payment(
             uuid.UUID(payment_id),
             worker="test-worker",
-            final_attempt=False,
             uow_factory=self.uow_factory,
             rails=self.rails,
             clock=self.clock,

@@ -83,7 +83,6 @@ class LedgerWorld:
         process_payment(
             payment_id,
             worker="w1",
-            final_attempt=False,
             uow_factory=self.uow,
             rails=self.rails,
             clock=self.clock,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from flosspay.adapters.worker.dead_letters import list_dead_letters, requeue_dead_letters
 from flosspay.adapters.worker.runner import EmbeddedWorker
+from flosspay.application.relay import recover_stalled, relay_outbox
 from flosspay.domain.payment import AttemptOutcome, PaymentStatus
 from flosspay.domain.rail import Outcome, RailResult
-from tests.fakes import FakeRail, FakeUnitOfWork, FakeUnitOfWorkFactory
+from tests.fakes import FakeClock, FakeRail, FakeUnitOfWork, FakeUnitOfWorkFactory
 
 from .support import RedisSetup, accept, make_services, running, stored, wait_for
 
@@ -136,7 +138,12 @@ def test_database_outage_is_retried_and_never_logs_the_error_text(
     assert SECRET not in caplog.text
 
 
-def test_database_down_for_every_attempt_dead_letters_then_requeue_completes(rq: RedisSetup) -> None:
+def test_database_down_for_every_delivery_leaves_the_payment_to_the_stalled_sweep(rq: RedisSetup) -> None:
+    """An outage spends the message's deliveries, not the payment's budget (CI, fault case 4).
+
+    The last delivery is acknowledged rather than dead-lettered; the payment stays as it was, with
+    no attempt used, and the stalled sweep hands it back once the database answers again.
+    """
     uow = FakeUnitOfWorkFactory()
     rail = FakeRail()
     payment_id = accept(uow, rail)
@@ -144,14 +151,15 @@ def test_database_down_for_every_attempt_dead_letters_then_requeue_completes(rq:
     services = make_services(flaky, rail, max_attempts=3)
 
     with running(services, rq.broker(services), relay=False) as worker:
-        worker.actor.send(payment_id)
-        wait_for(lambda: rq.dead_letter_count() == 1, what="the message to be dead-lettered")
-        assert stored(uow, payment_id).status is PaymentStatus.QUEUED
-        stored_bodies = b"".join(rq.client.hvals(f"{rq.namespace}:payments.XQ.msgs"))
-        assert SECRET.encode() not in stored_bodies
+        assert relay_outbox(uow_factory=uow, queue=worker.queue, clock=services.clock) == 1
+        wait_for(lambda: flaky.failures == 0 and _settled(rq), what="three deliveries to meet the outage")
+        assert rq.dead_letter_count() == 0
+        payment = stored(uow, payment_id)
+        assert payment.status is PaymentStatus.QUEUED and payment.attempts == [] and not payment.is_parked
 
-        # The database is back: an operator requeues the dead letter and the payment goes through.
-        assert requeue_dead_letters(worker.broker) == 1
+        # The database is back: the sweep reschedules it and the payment goes through, once.
+        assert recover_stalled(uow_factory=uow, clock=services.clock, idle_after=timedelta(0)) == 1
+        assert relay_outbox(uow_factory=uow, queue=worker.queue, clock=services.clock) == 1
         wait_for(lambda: stored(uow, payment_id).is_final, what="the payment to finish")
         wait_for(lambda: _settled(rq), what="the message to be acknowledged")
 
@@ -202,17 +210,24 @@ def test_a_message_without_a_payment_id_is_dead_lettered_without_retries(rq: Red
     assert uuid.UUID(letter.message_id)
 
 
-def test_last_delivery_fails_the_payment_even_when_earlier_ones_never_reached_the_rail(rq: RedisSetup) -> None:
+def test_a_transient_answer_on_the_last_delivery_leaves_the_payment_to_the_stalled_sweep(rq: RedisSetup) -> None:
+    """Two deliveries met the outage, the third a transient answer: one attempt of three is spent.
+
+    Not FAILED (the budget is the payment's own) and not left with nobody to retry it: the
+    acknowledged payment is due back when its retry window lapses, and the sweep finds it then.
+    """
     uow = FakeUnitOfWorkFactory()
     rail = FakeRail(TRANSIENT)
     payment_id = accept(uow, rail)
     services = make_services(FlakyUnitOfWorkFactory(uow, failures=2), rail, max_attempts=3)
 
     with running(services, rq.broker(services), relay=False) as worker:
-        worker.actor.send(payment_id)
-        wait_for(lambda: rq.dead_letter_count() == 1, what="the message to be dead-lettered")
+        assert relay_outbox(uow_factory=uow, queue=worker.queue, clock=services.clock) == 1
+        wait_for(lambda: len(stored(uow, payment_id).attempts) == 1 and _settled(rq), what="the third delivery")
 
     payment = stored(uow, payment_id)
-    assert payment.status is PaymentStatus.FAILED  # not left PROCESSING with nobody to retry it
-    assert payment.failure_code == "91"
+    assert not payment.is_final and not payment.is_parked and rq.dead_letter_count() == 0
     assert [a.outcome for a in payment.attempts] == [AttemptOutcome.TRANSIENT]
+    assert payment.lease_owner is None and payment.lease_expires_at is not None
+    later = FakeClock(payment.lease_expires_at + timedelta(seconds=1))
+    assert recover_stalled(uow_factory=uow, clock=later, idle_after=timedelta(minutes=5)) == 1
