@@ -36,6 +36,7 @@ class EntryKind(enum.StrEnum):
     PAYMENT = "payment"
     REVERSAL = "reversal"
     CORRECTION = "correction"
+    REFUND = "refund"
 
 
 def account(*segments: str) -> str:
@@ -207,6 +208,44 @@ def completed_payment_entry(payment: Payment, at: datetime) -> JournalEntry:
             Posting(payee_account(payment), amount),
         ),
         payment_id=payment.id,
+    )
+
+
+def refund_entry_id(refund_id: uuid.UUID) -> uuid.UUID:
+    """The id of a refund's one journal entry (deterministic, so posting it twice is caught)."""
+    return uuid.uuid5(ENTRY_NAMESPACE, f"refund:{refund_id}")
+
+
+def refund_entry(payment_entry: JournalEntry, refund_id: uuid.UUID, amount: Money, at: datetime) -> JournalEntry:
+    """Money given back along the payment's own accounts: payee → rail clearing → payer, for ``amount``.
+
+    References the payment's entry. Only the core's rule is checked here (a refund of a payment entry,
+    in its currency, not more than it moved); the running total of a payment's refunds is the
+    database's guard and the verifiers' rule.
+    """
+    if payment_entry.kind is not EntryKind.PAYMENT or payment_entry.payment_id is None:
+        raise LedgerError("only a payment entry is refunded")
+    moved = payment_entry.postings[-1].amount
+    if amount.currency != moved.currency or not 0 < amount.minor <= moved.minor:
+        raise LedgerError(f"a refund of {amount.format()} does not fit a payment of {moved.format()}")
+    payer, clearing, payee = (
+        payment_entry.postings[0].account,
+        payment_entry.postings[1].account,
+        payment_entry.postings[-1].account,
+    )
+    return JournalEntry(
+        id=refund_entry_id(refund_id),
+        kind=EntryKind.REFUND,
+        posted_at=at,
+        description=f"refund {refund_id}",
+        postings=(
+            Posting(payee, -amount),
+            Posting(clearing, amount),
+            Posting(clearing, -amount),
+            Posting(payer, amount),
+        ),
+        payment_id=payment_entry.payment_id,
+        ref_entry_id=payment_entry.id,
     )
 
 

@@ -270,3 +270,42 @@ class _FixedSigner:
 
     def sign(self, message: bytes) -> bytes:
         return b"\x02" * 64
+
+
+def test_a_refund_entry_moves_the_amount_back_along_the_payments_accounts() -> None:
+    from flosspay.domain.ledger import EntryKind as K
+    from flosspay.domain.ledger import JournalEntry as J
+    from flosspay.domain.ledger import LedgerError as E
+    from flosspay.domain.ledger import Posting as P
+    from flosspay.domain.ledger import refund_entry, refund_entry_id
+    from flosspay.domain.money import Money as M
+
+    pid, rid = uuid.uuid4(), uuid.uuid4()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    paid = J(
+        uuid.uuid4(),
+        K.PAYMENT,
+        at,
+        "paid",
+        (
+            P("upi:vpa:a@upi", M(-500, "INR")),
+            P("upi:clearing", M(500, "INR")),
+            P("upi:clearing", M(-500, "INR")),
+            P("upi:vpa:b@upi", M(500, "INR")),
+        ),
+        payment_id=pid,
+    )
+    refund = refund_entry(paid, rid, M(200, "INR"), at)
+    assert refund.id == refund_entry_id(rid) and refund.kind is K.REFUND
+    assert refund.ref_entry_id == paid.id and refund.payment_id == pid
+    assert [(p.account, p.amount.minor) for p in refund.postings] == [
+        ("upi:vpa:b@upi", -200),
+        ("upi:clearing", 200),
+        ("upi:clearing", -200),
+        ("upi:vpa:a@upi", 200),
+    ]
+    for bad in (M(501, "INR"), M(0, "INR"), M(100, "EUR")):
+        with pytest.raises(E):
+            refund_entry(paid, rid, bad, at)
+    with pytest.raises(E):
+        refund_entry(refund, rid, M(1, "INR"), at)

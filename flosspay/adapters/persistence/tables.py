@@ -109,8 +109,13 @@ payments = Table(
     Column("parked_at", UtcDateTime()),
     Column("parked_reason", Text()),
     Column("attempt_floor", Integer(), nullable=False, server_default=text("0")),
+    # Refunds (migration 0010): what succeeded and pending refunds hold of the amount. Not saved with
+    # the payment (not in the repository's changed columns): only the refund intake's guarded UPDATE
+    # and a failed refund's release move it, and the CHECK makes over-refunding impossible.
+    Column("refund_reserved_minor", BigInteger(), nullable=False, server_default=text("0")),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("refund_reserved_minor >= 0 AND refund_reserved_minor <= amount_minor", name="refund_within_amount"),
     CheckConstraint(_one_of("flow", ("PAY", "COLLECT")), name="flow_known"),
     CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status_known"),
     # A client's payments, newest first (listing, reconciliation).
@@ -197,6 +202,7 @@ outbox = Table(
     Column("available_at", UtcDateTime(), nullable=False),
     Column("dispatched_at", UtcDateTime()),
     Column("request_id", String(128)),  # migration 0008: the HTTP request that scheduled it (for logs)
+    Column("refund_id", Uuid()),  # migration 0010: the refund this message is for (NULL: the payment)
     # The relay's scan: only undispatched rows, oldest first.
     Index(
         "ix_outbox_undispatched",
@@ -210,9 +216,83 @@ outbox = Table(
 )
 
 
+# --- refunds (migration 0010): each refund's row, its append-only history, its attempts at the rail ---
+
+REFUND_STATUSES = ("PENDING", "PROCESSING", "SUCCEEDED", "FAILED")
+_REFUND_UNFINISHED = "status IN ('PENDING', 'PROCESSING')"
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", Uuid(), primary_key=True),
+    Column("payment_id", Uuid(), ForeignKey("payments.id"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("amount_minor", BigInteger(), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(255)),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("failure_code", String(64)),
+    Column("failure_reason", Text()),
+    Column("rail_reference", String(255)),  # the rail's own id for the refund, once it gave one
+    Column("lease_owner", String(255)),
+    Column("lease_expires_at", UtcDateTime()),
+    Column("version", Integer(), nullable=False),
+    Column("parked_at", UtcDateTime()),
+    Column("parked_reason", Text()),
+    Column("attempt_floor", Integer(), nullable=False, server_default=text("0")),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint(_one_of("status", REFUND_STATUSES), name="status_known"),
+    Index("ix_refunds_payment_id_created_at", "payment_id", "created_at"),
+    Index("ix_refunds_client_id_created_at", "client_id", "created_at"),
+    Index(
+        "ix_refunds_unfinished_updated",
+        "updated_at",
+        postgresql_where=text(_REFUND_UNFINISHED),
+        sqlite_where=text(_REFUND_UNFINISHED),
+    ),
+)
+
+refund_history = Table(
+    "refund_history",
+    metadata,
+    Column("refund_id", Uuid(), ForeignKey("refunds.id"), primary_key=True),
+    Column("seq", Integer(), primary_key=True),  # position in the refund's history, from 0
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("attempt", Integer()),
+    Column("tx", BigInteger()),  # as payment_history.tx
+    Index(
+        "ix_refund_history_tx",
+        "tx",
+        "refund_id",
+        "seq",
+        postgresql_where=text("tx IS NOT NULL"),
+        sqlite_where=text("tx IS NOT NULL"),
+    ),
+)
+
+refund_attempts = Table(
+    "refund_attempts",
+    metadata,
+    Column("refund_id", Uuid(), ForeignKey("refunds.id"), primary_key=True),
+    Column("number", Integer(), primary_key=True),
+    Column("action", String(16), nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("code", String(64)),
+    Column("reason", Text()),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
+)
+
+
 # --- the ledger and the hash chain (migration 0002; all append-only except the SQLite queue) -------
 
-ENTRY_KINDS = ("payment", "reversal", "correction")
+ENTRY_KINDS = ("payment", "reversal", "correction", "refund")
 CHAIN_KINDS = ("history", "entry")
 
 ledger_entries = Table(
