@@ -115,7 +115,9 @@ payments = Table(
     Column("refund_reserved_minor", BigInteger(), nullable=False, server_default=text("0")),
     CheckConstraint("amount_minor > 0", name="amount_positive"),
     CheckConstraint("version >= 1", name="version_positive"),
-    CheckConstraint("refund_reserved_minor >= 0 AND refund_reserved_minor <= amount_minor", name="refund_within_amount"),
+    CheckConstraint(
+        "refund_reserved_minor >= 0 AND refund_reserved_minor <= amount_minor", name="refund_within_amount"
+    ),
     CheckConstraint(_one_of("flow", ("PAY", "COLLECT")), name="flow_known"),
     CheckConstraint(_one_of("status", PAYMENT_STATUSES), name="status_known"),
     # A client's payments, newest first (listing, reconciliation).
