@@ -133,9 +133,7 @@ def upgrade() -> None:
 
     if _sqlite():
         # SQLite allows a CHECK on an added column; it is verified against the existing rows (all 0).
-        op.execute(
-            f"ALTER TABLE payments ADD COLUMN refund_reserved_minor BIGINT NOT NULL DEFAULT 0 {RESERVED_CHECK}"
-        )
+        op.execute(f"ALTER TABLE payments ADD COLUMN refund_reserved_minor BIGINT NOT NULL DEFAULT 0 {RESERVED_CHECK}")
         op.execute("ALTER TABLE outbox ADD COLUMN refund_id CHAR(32)")
         for event in ("UPDATE", "DELETE"):
             op.execute(
