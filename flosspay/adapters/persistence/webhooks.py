@@ -444,7 +444,7 @@ class SqlWebhookRepository:
             row = self._db.execute(query).first()
             if row is None:
                 continue
-            state = BreakerState(row[0], row[1])
+            state = BreakerState(int(row.consecutive_failures), row.breaker_open_until)
             gone = False
             for o in sorted(by_endpoint[endpoint_id], key=lambda o: o.attempt.attempted_at):
                 state = breaker_after(rule, state, o.succeeded, o.attempt.attempted_at)
