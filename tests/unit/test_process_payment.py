@@ -193,11 +193,23 @@ def test_collect_payer_outcomes(outcome, status):
     assert w.payment.status is status and w.payment.failure_code in ("ZA", "U69")
 
 
-@pytest.mark.parametrize("outcome", [Outcome.PAYER_DECLINED, Outcome.EXPIRED])
-def test_payer_outcomes_on_a_push_payment_fail_it(outcome):
-    w = World(RailResult(outcome, "ZA", "no"))
+@pytest.mark.parametrize(("outcome", "status"), [(Outcome.PAYER_DECLINED, S.DECLINED), (Outcome.EXPIRED, S.EXPIRED)])
+def test_payer_outcomes_on_a_push_payment_end_it_declined_or_expired(outcome, status):
+    w = World(RailResult(outcome, "CUSTOMER_DECLINED", "no"))
     w.run()
-    assert w.payment.status is S.FAILED
+    assert w.payment.status is status and w.payment.failure_code == "CUSTOMER_DECLINED"
+    assert [h.to_status for h in w.payment.history] == [S.QUEUED, S.PROCESSING, status]
+
+
+@pytest.mark.parametrize(("outcome", "status"), [(Outcome.PAYER_DECLINED, S.DECLINED), (Outcome.EXPIRED, S.EXPIRED)])
+def test_a_customer_who_was_sent_to_act_declines_or_never_answers(outcome, status):
+    """A redirect flow (net banking): ACTION_REQUIRED, then the customer's answer settles it by status query."""
+    w = World(RailResult(Outcome.ACTION_REQUIRED, "PENDING", "at the bank"), RailResult(outcome, "SESSION", "no"))
+    assert w.run().disposition is Disposition.SCHEDULED
+    assert w.payment.status is S.ACTION_REQUIRED
+    assert w.run().disposition is Disposition.DONE
+    assert w.payment.status is status and w.payment.failure_code == "SESSION"
+    assert [h.to_status for h in w.payment.history] == [S.QUEUED, S.PROCESSING, S.ACTION_REQUIRED, S.PROCESSING, status]
 
 
 def test_collect_expires_when_payer_never_answers():
