@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import Disposition, process_payment
@@ -28,7 +29,7 @@ class World:
             "c1", "k", "fp", "UPI", flow, 100, "INR", {"senderUpi": "alice@upi", "receiverUpi": "bob@upi"}
         )
         accepted = accept_payment(
-            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy()
+            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy(), **HTTP_INTAKE
         )
         self.pid = uuid.UUID(accepted.payment_id)
 

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import RowMapping, and_, bindparam, literal, or_, select, update
 
+from flosspay.adapters.http.views import status_body
 from flosspay.adapters.persistence.clients import SecretsUnavailable
 from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
@@ -25,7 +26,6 @@ from flosspay.adapters.persistence.tables import (
     webhook_events,
 )
 from flosspay.adapters.secret_box import SecretBox
-from flosspay.application.views import status_body
 from flosspay.domain.ledger import payment_entry_id
 from flosspay.domain.payment import Payment, PaymentStatus
 from flosspay.domain.webhooks import (
