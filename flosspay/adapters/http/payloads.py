@@ -79,7 +79,7 @@ Method = Annotated[str, msgspec.Meta(description="Payment method of an enabled r
 
 
 class PayRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True, rename="camel"):
-    """``POST /api/v1/pay``: push money from ``senderUpi`` to ``receiverUpi`` (a UPI ``/payments``)."""
+    """``POST /api/v1/pay``: push money from ``senderUpi`` to ``receiverUpi``."""
 
     sender_upi: UpiAddress
     receiver_upi: UpiAddress
