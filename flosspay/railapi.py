@@ -25,7 +25,6 @@ from flosspay.domain.rail import (
     RailSettings,
     RefundResult,
 )
-from flosspay.domain.vpa import MAX_VPA_LENGTH, VPA_PATTERN, Vpa
 from flosspay.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -72,8 +71,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "CURRENCY_EXPONENTS",
     "MAX_REFERENCE_LENGTH",
-    "MAX_VPA_LENGTH",
-    "VPA_PATTERN",
     "CliOption",
     "FieldError",
     "Flow",
@@ -98,7 +95,6 @@ __all__ = [
     "ServiceUnavailable",
     "SettingsReader",
     "ValidationFailed",
-    "Vpa",
     "as_refund",
     "hookimpl",
     "http_failure",

@@ -24,7 +24,8 @@ VENV = Path(os.environ.get("FLOSSPAY_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 # Editable installs: the core with its dev tools, every rail plugin, and the conformance suite.
-PACKAGES = [".[dev]", "plugins/upi", "plugins/card", "plugins/wallet", "plugins/netbanking", "conformance"]
+RAILS = ("upi", "card", "wallet", "netbanking")
+PACKAGES = [".[dev]", *(f"plugins/{rail}" for rail in RAILS), "conformance"]
 
 
 def _say(message: str) -> None:
@@ -81,6 +82,9 @@ def test(extra: list[str]) -> int:
         return 1
     _say("mypy --strict flosspay (domain, application, adapters, railkit, railapi, hookspecs, verifier)")
     if _run(str(BIN / "mypy")):
+        return 1
+    _say("mypy --strict on the rail plugins")
+    if _run(str(BIN / "mypy"), "--strict", *(arg for rail in RAILS for arg in ("-p", f"flosspay_{rail}"))):
         return 1
     _say("lint-imports (layer contracts in pyproject.toml)")
     if _run(str(BIN / "lint-imports"), "--no-cache"):

@@ -1,24 +1,29 @@
 """Accept a payment exactly once: validate, then one transaction for key, payment, history and outbox.
 
-The hot path of FlossPay. Everything that can be decided without the database (validation, rail
-rules, the response body) is decided first, so the transaction is a handful of inserts.
+The hot path of FlossPay, and its one intake: every method and every entry point (``/payments``
+and the UPI shortcuts ``/pay`` and ``/collect`` alike) arrives here as one ``PaymentIntent``.
+Everything that can be decided without the database (validation, rail rules, the answer's bytes)
+is decided first, so the transaction is a handful of inserts.
+
+Two things are the adapter's and injected (ADR 0017): ``decode`` turns the request's rail fields
+into the rail's Struct, naming a bad field as the client wrote it; ``render`` turns the accepted
+payment into the answer the client gets, which is stored so a replay is the same answer, byte for byte.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
 from flosspay.application.policies import IntakePolicy
-from flosspay.application.views import accepted_body
 from flosspay.domain.chain import MAX_ACCOUNT_LENGTH
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, ValidationFailed
-from flosspay.domain.idempotency import IdempotencyRecord, decide
+from flosspay.domain.idempotency import Answer, IdempotencyRecord, decide
 from flosspay.domain.ledger import payment_accounts, unrecordable_accounts
 from flosspay.domain.money import parse_money
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
@@ -29,7 +34,10 @@ MAX_NOTE_LENGTH = 255
 
 
 class PaymentIntent(msgspec.Struct, frozen=True):
-    """A merchant's request to move money, as decoded by an adapter (not yet validated by rules)."""
+    """The one accept-payment command: a merchant's request to move money, decoded by an adapter.
+
+    ``fields`` are the rail's own fields as the client sent them (not yet validated by any rule).
+    """
 
     client_id: str
     idempotency_key: str
@@ -41,39 +49,29 @@ class PaymentIntent(msgspec.Struct, frozen=True):
     fields: dict[str, Any]
     note: str | None = None
     expires_in_minutes: int | None = None
-    field_prefix: str = ""
     request_id: str | None = None
 
 
-class Accepted(msgspec.Struct, frozen=True):
-    """The answer to send: HTTP-like status, JSON body, and whether it is a replay."""
+class PaymentAccepted(msgspec.Struct, frozen=True):
+    """What intake decided: the payment, and the answer stored for its key (``replayed``: a repeat's)."""
 
-    status_code: int
-    body: bytes
+    payment_id: str | None
+    flow: Flow
+    answer: Answer
     replayed: bool = False
-    payment_id: str | None = None
 
 
-def convert_fields(fields: dict[str, Any], type_: type[msgspec.Struct], prefix: str = "") -> msgspec.Struct:
-    """Turn raw rail fields into the rail's Struct, reporting msgspec's complaint as a field error."""
-    try:
-        return msgspec.convert(fields, type_)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        field = prefix.rstrip(".") or "body"
-        if " - at `$." in message:
-            message, _, path = message.rpartition(" - at `$.")
-            field = prefix + path.rstrip("`")
-        elif "Object missing required field `" in message:
-            name = message.split("`")[1]
-            field, message = prefix + name, "is required"
-        elif "Object contains unknown field `" in message:
-            name = message.split("`")[1]
-            field, message = prefix + name, "is not a known field"
-        raise ValidationFailed([FieldError(field, message)]) from None
+class FieldDecoder(Protocol):
+    """The request's rail fields as the rail's Struct, or ``ValidationFailed`` naming the field as sent."""
+
+    def __call__(self, fields: Mapping[str, Any], type_: type[msgspec.Struct], /) -> msgspec.Struct: ...
 
 
-def _field_of(fields: dict[str, Any], segments: tuple[str, ...], prefix: str) -> str:
+Renderer = Callable[[Payment], Answer]
+"""The answer a newly accepted payment gets (and every replay of its request)."""
+
+
+def _field_of(fields: Mapping[str, Any], segments: tuple[str, ...], prefix: str) -> str:
     """The request field (dotted, as the client sent it) whose value a rail put into an account, else the body."""
     wanted = {s.lower() for s in segments if isinstance(s, str)}
     for name, value in fields.items():
@@ -87,7 +85,7 @@ def _field_of(fields: dict[str, Any], segments: tuple[str, ...], prefix: str) ->
 
 
 def unstorable_fields(
-    rail: str, payer: tuple[str, ...], payee: tuple[str, ...], fields: dict[str, Any], prefix: str = ""
+    rail: str, payer: tuple[str, ...], payee: tuple[str, ...], fields: Mapping[str, Any], prefix: str = ""
 ) -> list[FieldError]:
     """Whatever a rail accepted that the ledger could not record once money moved (any rail, ours or not).
 
@@ -113,8 +111,10 @@ def accept_payment(
     rails: RailRegistry,
     clock: Clock,
     policy: IntakePolicy,
+    decode: FieldDecoder,
+    render: Renderer,
     new_id: Callable[[], uuid.UUID] = uuid.uuid4,
-) -> Accepted:
+) -> PaymentAccepted:
     rail = rails.by_method(intent.method)
     if rail is None:
         enabled = ", ".join(rails.methods()) or "none"
@@ -138,7 +138,7 @@ def accept_payment(
             expires_at = now + timedelta(minutes=minutes)
         else:
             errors.append(FieldError("expiresInMinutes", f"must be between 1 and {policy.collect_max_minutes}"))
-    fields = convert_fields(intent.fields, rail.request_type, intent.field_prefix)
+    fields = decode(intent.fields, rail.request_type)
     prepared = None
     if money is not None:
         try:
@@ -148,9 +148,7 @@ def accept_payment(
     if errors or money is None or prepared is None:
         raise ValidationFailed(errors)
 
-    if storage_errors := unstorable_fields(
-        rail.name, prepared.payer_account, prepared.payee_account, intent.fields, intent.field_prefix
-    ):
+    if storage_errors := unstorable_fields(rail.name, prepared.payer_account, prepared.payee_account, intent.fields):
         raise ValidationFailed(storage_errors)
     payment_id = new_id()
     payer, payee = payment_accounts(
@@ -171,14 +169,13 @@ def accept_payment(
         payer_account=payer,
         payee_account=payee,
     )
-    status_code = 200 if intent.flow is Flow.PAY else 202
-    body = accepted_body(payment)
+    answer = render(payment)
     record = IdempotencyRecord(
         client_id=intent.client_id,
         key=intent.idempotency_key,
         fingerprint=intent.fingerprint,
-        response_status=status_code,
-        response_body=body,
+        response_status=answer.status,
+        response_body=answer.body,
         created_at=now,
         expires_at=now + policy.idempotency_ttl,
         payment_id=str(payment.id),
@@ -190,8 +187,8 @@ def accept_payment(
         if not uow.payments.accept(payment, record, scheduled, now):
             existing = uow.idempotency.get(intent.client_id, intent.idempotency_key)
             if existing is None:  # claimed and expired between our two statements: let the client retry
-                raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
+                raise IdempotencyInProgress("a request with this idempotency key is in progress; retry shortly")
             decide(existing, intent.fingerprint)
-            return Accepted(existing.response_status, existing.response_body, True, existing.payment_id)
+            return PaymentAccepted(existing.payment_id, intent.flow, existing.answer, replayed=True)
         uow.commit()
-    return Accepted(status_code, body, False, str(payment.id))
+    return PaymentAccepted(str(payment.id), intent.flow, answer)

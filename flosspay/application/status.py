@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
-from flosspay.application.views import status_body
 from flosspay.domain.errors import NotFound
-from flosspay.domain.payment import PaymentStatus
+from flosspay.domain.payment import Payment, PaymentStatus
 from flosspay.domain.ports import UnitOfWorkFactory
 
 
-def get_status(client_id: str, payment_id: str, *, uow_factory: UnitOfWorkFactory) -> bytes:
-    """The status JSON; ``NotFound`` for malformed, unknown or another client's ids alike.
+@dataclass(frozen=True, slots=True)
+class PaymentState:
+    """A payment as its owner may see it; ``ledger_entry_id``: the journal entry that posted it, once COMPLETED."""
 
-    A COMPLETED payment shows ``ledgerEntryId``, the journal entry that posted it.
-    """
+    payment: Payment
+    ledger_entry_id: str | None = None
+
+
+def get_status(client_id: str, payment_id: str, *, uow_factory: UnitOfWorkFactory) -> PaymentState:
+    """The payment and its entry; ``NotFound`` for malformed, unknown or another client's ids alike."""
     try:
         pid = uuid.UUID(payment_id)
     except ValueError:
@@ -26,4 +31,4 @@ def get_status(client_id: str, payment_id: str, *, uow_factory: UnitOfWorkFactor
             entry_id = uow.ledger.payment_entry_id(pid)
     if payment is None:
         raise NotFound(f"no payment {payment_id!r}")
-    return status_body(payment, str(entry_id) if entry_id is not None else None)
+    return PaymentState(payment, str(entry_id) if entry_id is not None else None)

@@ -14,10 +14,9 @@ from typing import Any
 
 import msgspec
 
-from flosspay.application.accept_payment import Accepted
 from flosspay.application.webhook_views import attempt_view, endpoint_view, event_view
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, NotFound, ValidationFailed
-from flosspay.domain.idempotency import IdempotencyRecord, decide
+from flosspay.domain.idempotency import Answer, IdempotencyRecord, decide
 from flosspay.domain.ports import Clock
 from flosspay.domain.webhook_ports import WebhookUnitOfWork, WebhookUnitOfWorkFactory
 from flosspay.domain.webhooks import (
@@ -47,6 +46,14 @@ class WebhookContext:
 
 
 @dataclass(frozen=True, slots=True)
+class Keyed:
+    """A keyed request's answer (``replayed``: the stored first one, for a repeat)."""
+
+    answer: Answer
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class KeyedRequest:
     client_id: str
     idempotency_key: str
@@ -66,7 +73,7 @@ def _url(data: dict[str, Any], ctx: WebhookContext) -> str:
 
 def _keyed(
     request: KeyedRequest, ctx: WebhookContext, status: int, work: Callable[[WebhookUnitOfWork, datetime], bytes]
-) -> Accepted:
+) -> Keyed:
     """Run ``work`` and claim the key in one transaction; a key used before replays its first answer."""
     now = ctx.clock.now()
     with ctx.uow_factory() as uow:
@@ -82,16 +89,16 @@ def _keyed(
         )
         if uow.idempotency.claim(record, now):
             uow.commit()
-            return Accepted(status, body)
+            return Keyed(Answer(status, body))
         existing = uow.idempotency.get(request.client_id, request.idempotency_key)
     # Leaving the block without commit rolled the work back.
     if existing is None:
-        raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
+        raise IdempotencyInProgress("a request with this idempotency key is in progress; retry shortly")
     decide(existing, request.fingerprint)
-    return Accepted(existing.response_status, existing.response_body, True)
+    return Keyed(existing.answer, replayed=True)
 
 
-def create_endpoint(request: KeyedRequest, data: dict[str, Any], ctx: WebhookContext) -> Accepted:
+def create_endpoint(request: KeyedRequest, data: dict[str, Any], ctx: WebhookContext) -> Keyed:
     """201 with the endpoint and its ``whsec_`` secret: the only answer that ever shows the secret."""
     _unknown_fields(data, ENDPOINT_FIELDS)
     url = _url(data, ctx)
@@ -116,7 +123,7 @@ def create_endpoint(request: KeyedRequest, data: dict[str, Any], ctx: WebhookCon
     return _keyed(request, ctx, 201, work)
 
 
-def rotate_secret(request: KeyedRequest, endpoint_id: str, ctx: WebhookContext) -> Accepted:
+def rotate_secret(request: KeyedRequest, endpoint_id: str, ctx: WebhookContext) -> Keyed:
     """A new secret; the old one keeps signing too (both in one header) for the policy's overlap."""
 
     def work(uow: WebhookUnitOfWork, now: datetime) -> bytes:
@@ -131,7 +138,7 @@ def rotate_secret(request: KeyedRequest, endpoint_id: str, ctx: WebhookContext) 
     return _keyed(request, ctx, 200, work)
 
 
-def redeliver_event(request: KeyedRequest, event_id: str, ctx: WebhookContext) -> Accepted:
+def redeliver_event(request: KeyedRequest, event_id: str, ctx: WebhookContext) -> Keyed:
     """Send an event again to every subscribed endpoint, with a fresh retry budget (202)."""
 
     def work(uow: WebhookUnitOfWork, now: datetime) -> bytes:

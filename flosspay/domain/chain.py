@@ -36,6 +36,8 @@ TRANSITIONS: dict[str, frozenset[tuple[str | None, str]]] = {
             ("ACTION_REQUIRED", "PROCESSING"),
             ("PROCESSING", "COMPLETED"),
             ("PROCESSING", "FAILED"),
+            ("PROCESSING", "DECLINED"),
+            ("PROCESSING", "EXPIRED"),
         }
     ),
     "COLLECT": frozenset(

@@ -1,4 +1,7 @@
-"""Domain errors: what went wrong, in the domain's words; adapters map them to HTTP or CLI output."""
+"""Domain errors: what went wrong, in the domain's words; adapters map them to HTTP or CLI output.
+
+They carry no titles or status codes: the HTTP adapter names each kind (``adapters/http/problems.py``).
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,6 @@ class FieldError:
 class DomainError(Exception):
     """Base of every error the core raises on purpose."""
 
-    title = "Domain error"
-
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
@@ -25,8 +26,6 @@ class DomainError(Exception):
 
 class ValidationFailed(DomainError):
     """Input broke a rule; ``errors`` names each offending field."""
-
-    title = "Validation failed"
 
     def __init__(self, errors: list[FieldError], detail: str | None = None) -> None:
         super().__init__(detail or "; ".join(f"{e.field}: {e.message}" for e in errors))
@@ -36,55 +35,37 @@ class ValidationFailed(DomainError):
 class NotFound(DomainError):
     """No such thing, or not one the caller may see (never reveals another client's data)."""
 
-    title = "Not found"
-
 
 class Unauthenticated(DomainError):
     """The request's credentials are missing, unknown, stale or wrong."""
-
-    title = "Unauthorized"
 
 
 class IdempotencyConflict(DomainError):
     """The idempotency key was already used for a different request."""
 
-    title = "Idempotency key reused"
-
 
 class IdempotencyInProgress(DomainError):
     """A request with this idempotency key is still being handled."""
-
-    title = "Request in progress"
 
 
 class IllegalTransition(DomainError):
     """The state machine refuses this change of status."""
 
-    title = "Illegal state transition"
-
 
 class ConcurrentUpdate(DomainError):
     """Someone else changed the aggregate first (optimistic concurrency)."""
-
-    title = "Concurrent update"
 
 
 class PaymentBusy(DomainError):
     """Another worker holds a live lease on the payment."""
 
-    title = "Payment busy"
-
 
 class ServiceUnavailable(DomainError):
     """A dependency (database, broker) is down; the request may be retried."""
 
-    title = "Service unavailable"
-
 
 class RateLimited(DomainError):
     """The client sent more requests than its rate allows; ``retry_after``: whole seconds to wait."""
-
-    title = "Too many requests"
 
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"rate limit exceeded; retry after {retry_after} s")

@@ -17,14 +17,22 @@ from flosspay.domain.errors import FieldError, IdempotencyConflict, ValidationFa
 MAX_KEY_LENGTH = 255
 
 
-def validate_key(key: str | None) -> str:
-    """A key is 1 to 255 visible ASCII characters (0x21 to 0x7E)."""
+def key_problem(key: str | None) -> str | None:
+    """Why ``key`` cannot be an idempotency key, or None: a key is 1 to 255 visible ASCII characters (0x21-0x7E)."""
     if key is None or key == "":
-        raise ValidationFailed([FieldError("Idempotency-Key", "header is required on every POST")])
+        return "is required"
     if len(key) > MAX_KEY_LENGTH:
-        raise ValidationFailed([FieldError("Idempotency-Key", f"must be at most {MAX_KEY_LENGTH} characters")])
+        return f"must be at most {MAX_KEY_LENGTH} characters"
     if not all("!" <= ch <= "~" for ch in key):
-        raise ValidationFailed([FieldError("Idempotency-Key", "must be visible ASCII characters only")])
+        return "must be visible ASCII characters only"
+    return None
+
+
+def validate_key(key: str | None, field: str = "idempotencyKey") -> str:
+    """``key`` if it can be an idempotency key, else ``ValidationFailed`` naming ``field`` as the client wrote it."""
+    problem = key_problem(key)
+    if problem is not None or key is None:
+        raise ValidationFailed([FieldError(field, problem or "is required")])
     return key
 
 
@@ -95,8 +103,19 @@ def _fingerprint(method: str, path: str, canonical: bytes, key: bytes) -> str:
     return digest.hexdigest()
 
 
+class Answer(msgspec.Struct, frozen=True):
+    """The first answer to a keyed request as an adapter rendered it (over HTTP: status code and body).
+
+    The core stores it and replays it byte for byte, never reading it: what the answer looks like is
+    the adapter's business, that a repeated request gets the same one is the core's.
+    """
+
+    status: int
+    body: bytes
+
+
 class IdempotencyRecord(msgspec.Struct, frozen=True):
-    """The stored first answer to a keyed request."""
+    """The stored first answer to a keyed request (``response_status``/``response_body``: an ``Answer``)."""
 
     client_id: str
     key: str
@@ -107,6 +126,10 @@ class IdempotencyRecord(msgspec.Struct, frozen=True):
     expires_at: datetime
     payment_id: str | None = None
 
+    @property
+    def answer(self) -> Answer:
+        return Answer(self.response_status, self.response_body)
+
 
 class Decision(enum.Enum):
     REPLAY = "replay"
@@ -115,5 +138,5 @@ class Decision(enum.Enum):
 def decide(existing: IdempotencyRecord, request_fingerprint: str) -> Decision:
     """For a key already used: replay the stored answer when it is the same request, else refuse."""
     if existing.fingerprint != request_fingerprint:
-        raise IdempotencyConflict("this Idempotency-Key was already used for a different request; use a new key")
+        raise IdempotencyConflict("this idempotency key was already used for a different request; use a new key")
     return Decision.REPLAY

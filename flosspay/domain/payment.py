@@ -338,7 +338,7 @@ class Payment:
         self.release(now)
 
     def decline(self, code: str, reason: str, now: datetime, attempt: int | None) -> None:
-        """The payer refused a collect request."""
+        """The payer refused: a collect request, or the action a push payment sent them to (a bank's page)."""
         self._transition(PaymentStatus.DECLINED, now, reason, attempt)
         self.failure_code = code
         self.failure_reason = reason

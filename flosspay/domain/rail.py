@@ -21,10 +21,11 @@ class Outcome(enum.StrEnum):
     """A rail's answer, mapped from its PSP's codes to FlossPay's vocabulary.
 
     COMPLETED: money moved. DECLINED: refused for good (``code`` says why). PAYER_DECLINED: the payer
-    refused a collect request. EXPIRED: the payer never answered in time. TRANSIENT: nothing
-    happened, try again (timeouts before sending, 5xx). UNCERTAIN: it may or may not have happened;
-    only a status query resolves it. PENDING: waiting for the payer (collect). ACTION_REQUIRED: the
-    customer must act (3-D Secure). NOT_FOUND: a status query found no such reference.
+    refused a collect request, or an action the rail sent them to (the payment ends DECLINED, not
+    FAILED). EXPIRED: the payer never answered in time. TRANSIENT: nothing happened, try again
+    (timeouts before sending, 5xx). UNCERTAIN: it may or may not have happened; only a status query
+    resolves it. PENDING: waiting for the payer (collect). ACTION_REQUIRED: the customer must act
+    (3-D Secure). NOT_FOUND: a status query found no such reference.
     """
 
     COMPLETED = "COMPLETED"

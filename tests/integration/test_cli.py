@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flosspay.domain.signature import canonical_request, sign
+from flosspay.adapters.http.signature import canonical_request, sign
 
 pytestmark = pytest.mark.integration
 FLOSSPAY = str(Path(sys.executable).parent / "flosspay")

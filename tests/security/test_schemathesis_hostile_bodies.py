@@ -18,7 +18,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from flosspay.domain.signature import canonical_request, sign
+from flosspay.adapters.http.signature import canonical_request, sign
 from tests.integration.http.http_api_support import CLIENT_ID, CLIENT_SECRET, World
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]

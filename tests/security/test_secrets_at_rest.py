@@ -23,6 +23,7 @@ from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import load_settings
 from flosspay.adapters.container import Container, secret_box_for
 from flosspay.adapters.http.app import create_app
+from flosspay.adapters.http.signature import canonical_request, sign
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.tables import api_clients, webhook_endpoints
@@ -32,7 +33,6 @@ from flosspay.adapters.webhooks.sender import HttpxSender
 from flosspay.application.clients import create_client, disable_client, rotate_client_secret
 from flosspay.application.webhook_delivery import deliver_due
 from flosspay.domain.clients import ApiClient
-from flosspay.domain.signature import canonical_request, sign
 from flosspay.domain.webhooks import new_secret
 from tests.db_fixtures import TEST_SECRET_BOX
 from tests.fakes import FakeClock, FakeUnitOfWorkFactory

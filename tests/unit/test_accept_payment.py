@@ -5,12 +5,14 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from flosspay.application.accept_payment import PaymentIntent, accept_payment, convert_fields
-from flosspay.application.collect import CollectCommand, initiate_collect
-from flosspay.application.pay import PayCommand, initiate_pay
+from flosspay.adapters.http.fields import convert_fields
+from flosspay.adapters.http.payments import HTTP_INTAKE
+from flosspay.adapters.http.views import status_body
+from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.policies import IntakePolicy
 from flosspay.application.status import get_status
 from flosspay.domain.errors import IdempotencyConflict, NotFound, ValidationFailed
+from flosspay.domain.idempotency import Answer
 from flosspay.domain.outbox import TOPIC_PROCESS
 from flosspay.domain.payment import Flow, PaymentStatus
 from tests.fakes import FakeClock, FakeFields, FakeRail, FakeRailRegistry, FakeUnitOfWorkFactory
@@ -23,17 +25,32 @@ def env():
     return FakeUnitOfWorkFactory(), FakeRailRegistry(FakeRail()), FakeClock(), IntakePolicy()
 
 
+def upi(sender="alice@upi", receiver="bob@upi"):
+    return {"senderUpi": sender, "receiverUpi": receiver}
+
+
 def pay(env, key="k1", fp="fp1", client="c1", amount=Decimal("28.00"), sender="alice@upi", receiver="bob@upi"):
     uow, rails, clock, policy = env
-    cmd = PayCommand(client, key, fp, sender, receiver, amount)
-    return initiate_pay(cmd, uow_factory=uow, rails=rails, clock=clock, policy=policy)
+    intent = PaymentIntent(client, key, fp, "UPI", Flow.PAY, amount, "INR", upi(sender, receiver))
+    return accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy, **HTTP_INTAKE)
+
+
+def collect(env, minutes=None):
+    uow, rails, clock, policy = env
+    intent = PaymentIntent("c1", "k", "fp", "UPI", Flow.COLLECT, 5, "INR", upi(), expires_in_minutes=minutes)
+    return accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy, **HTTP_INTAKE)
+
+
+def status_of(client, pid, uow):
+    state = get_status(client, pid, uow_factory=uow)
+    return msgspec.json.decode(status_body(state.payment, state.ledger_entry_id))
 
 
 def test_accepts_and_writes_everything_in_one_commit(env):
     result = pay(env)
     store = env[0].store
-    body = msgspec.json.decode(result.body)
-    assert result.status_code == 200 and not result.replayed
+    body = msgspec.json.decode(result.answer.body)
+    assert result.answer.status == 200 and not result.replayed
     assert body["status"] == "QUEUED" and body["amount"] == "28.00" and body["currency"] == "INR"
     assert body["method"] == "UPI" and body["createdAt"] == "2026-01-01T12:00:00Z" and body["message"]
     pid = uuid.UUID(body["id"])
@@ -42,14 +59,14 @@ def test_accepts_and_writes_everything_in_one_commit(env):
     assert store.payments[pid].details == {"senderUpi": "alice@upi", "receiverUpi": "bob@upi"}
     assert [m.topic for m in store.outbox] == [TOPIC_PROCESS] and store.outbox[0].payment_id == pid
     record = store.idempotency[("c1", "k1")]
-    assert record.response_body == result.body and record.payment_id == str(pid)
+    assert record.response_body == result.answer.body and record.payment_id == str(pid)
     assert record.expires_at - record.created_at == IntakePolicy().idempotency_ttl
 
 
 def test_same_key_same_request_replays_without_second_payment(env):
     first = pay(env)
     second = pay(env)
-    assert second.replayed and second.body == first.body and second.status_code == 200
+    assert second.replayed and second.answer == first.answer and second.answer.status == 200
     assert len(env[0].store.payments) == 1 and len(env[0].store.outbox) == 1
 
 
@@ -94,7 +111,7 @@ def test_collects_all_field_errors(env):
         note="n" * 256,
     )
     with pytest.raises(ValidationFailed) as err:
-        accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy)
+        accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy, **HTTP_INTAKE)
     assert {e.field for e in err.value.errors} == {"amount", "note"}
 
 
@@ -108,9 +125,9 @@ def test_unknown_method_names_enabled_ones(env):
     uow, rails, clock, policy = env
     intent = PaymentIntent("c1", "k", "fp", "CHEQUE", Flow.PAY, 1, "INR", {})
     with pytest.raises(ValidationFailed, match="enabled: UPI"):
-        accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy)
+        accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy, **HTTP_INTAKE)
     with pytest.raises(ValidationFailed, match="enabled: none"):
-        accept_payment(intent, uow_factory=uow, rails=FakeRailRegistry(), clock=clock, policy=policy)
+        accept_payment(intent, uow_factory=uow, rails=FakeRailRegistry(), clock=clock, policy=policy, **HTTP_INTAKE)
 
 
 def test_unsupported_flow(env):
@@ -122,39 +139,58 @@ def test_unsupported_flow(env):
         "c1", "k", "fp", "UPI", Flow.COLLECT, 1, "INR", {"senderUpi": "a@upi", "receiverUpi": "b@upi"}
     )
     with pytest.raises(ValidationFailed, match="does not support collect"):
-        accept_payment(intent, uow_factory=uow, rails=FakeRailRegistry(PayOnly()), clock=clock, policy=policy)
+        accept_payment(
+            intent, uow_factory=uow, rails=FakeRailRegistry(PayOnly()), clock=clock, policy=policy, **HTTP_INTAKE
+        )
 
 
 def test_collect_is_requested_with_expiry(env):
-    uow, rails, clock, policy = env
-    cmd = CollectCommand("c1", "k", "fp", "alice@upi", "bob@upi", 5, expires_in_minutes=10)
-    result = initiate_collect(cmd, uow_factory=uow, rails=rails, clock=clock, policy=policy)
-    body = msgspec.json.decode(result.body)
-    assert result.status_code == 202 and body["status"] == "REQUESTED"
+    result = collect(env, 10)
+    body = msgspec.json.decode(result.answer.body)
+    assert result.answer.status == 202 and body["status"] == "REQUESTED"
     assert body["expiresAt"] == "2026-01-01T12:10:00Z"
 
 
 def test_collect_default_expiry_is_thirty_minutes(env):
-    uow, rails, clock, policy = env
-    cmd = CollectCommand("c1", "k", "fp", "alice@upi", "bob@upi", 5)
-    body = msgspec.json.decode(initiate_collect(cmd, uow_factory=uow, rails=rails, clock=clock, policy=policy).body)
+    body = msgspec.json.decode(collect(env).answer.body)
     assert body["expiresAt"] == "2026-01-01T12:30:00Z"
 
 
 @pytest.mark.parametrize("minutes", [0, -1, 64801])
 def test_collect_expiry_bounds(env, minutes):
-    uow, rails, clock, policy = env
-    cmd = CollectCommand("c1", "k", "fp", "alice@upi", "bob@upi", 5, expires_in_minutes=minutes)
     with pytest.raises(ValidationFailed) as err:
-        initiate_collect(cmd, uow_factory=uow, rails=rails, clock=clock, policy=policy)
+        collect(env, minutes)
     assert err.value.errors[0].field == "expiresInMinutes"
 
 
 @pytest.mark.parametrize("minutes", [1, 64800])
 def test_collect_expiry_edges_accepted(env, minutes):
+    assert collect(env, minutes).answer.status == 202
+
+
+def test_the_core_stores_and_replays_what_the_injected_renderer_produced(env):
+    """The answer's bytes are the adapter's: the core keeps them for the key and replays them unread."""
     uow, rails, clock, policy = env
-    cmd = CollectCommand("c1", "k", "fp", "alice@upi", "bob@upi", 5, expires_in_minutes=minutes)
-    assert initiate_collect(cmd, uow_factory=uow, rails=rails, clock=clock, policy=policy).status_code == 202
+    seen = []
+
+    def render(payment):
+        seen.append(payment.id)
+        return Answer(299, b"payment " + str(payment.id).encode())
+
+    def decode(fields, type_):
+        return msgspec.convert(fields, type_)
+
+    intent = PaymentIntent("c1", "k", "fp", "UPI", Flow.PAY, 5, "INR", upi())
+    first = accept_payment(
+        intent, uow_factory=uow, rails=rails, clock=clock, policy=policy, decode=decode, render=render
+    )
+    again = accept_payment(
+        intent, uow_factory=uow, rails=rails, clock=clock, policy=policy, decode=decode, render=render
+    )
+    assert first.answer == Answer(299, b"payment " + str(seen[0]).encode()) and not first.replayed
+    assert again.replayed and again.answer == first.answer and again.payment_id == first.payment_id == str(seen[0])
+    record = uow.store.idempotency[("c1", "k")]
+    assert (record.response_status, record.response_body) == (299, first.answer.body)
 
 
 @pytest.mark.parametrize(
@@ -198,12 +234,12 @@ def test_fifty_parallel_requests_one_payment(env):
     for t in threads:
         t.join()
     assert not errors and len(env[0].store.payments) == 1
-    assert len({r.body for r in results}) == 1 and sum(not r.replayed for r in results) == 1
+    assert len({r.answer.body for r in results}) == 1 and sum(not r.replayed for r in results) == 1
 
 
 def test_status_visible_to_owner_only(env):
-    body = msgspec.json.decode(pay(env).body)
-    status = msgspec.json.decode(get_status("c1", body["id"], uow_factory=env[0]))
+    body = msgspec.json.decode(pay(env).answer.body)
+    status = status_of("c1", body["id"], env[0])
     assert status["status"] == "QUEUED" and status["id"] == body["id"]
     assert status["history"] == [
         {"from": None, "to": "QUEUED", "at": "2026-01-01T12:00:00Z", "reason": "accepted", "attempt": None}
@@ -215,11 +251,11 @@ def test_status_visible_to_owner_only(env):
 
 
 def test_status_shows_failure(env):
-    body = msgspec.json.decode(pay(env).body)
+    body = msgspec.json.decode(pay(env).answer.body)
     stored = env[0].store.payments[uuid.UUID(body["id"])]
     stored.claim("w", env[2].now(), env[2].now())
     stored.fail("Z9", "insufficient funds", env[2].now(), 1)
-    status = msgspec.json.decode(get_status("c1", body["id"], uow_factory=env[0]))
+    status = status_of("c1", body["id"], env[0])
     assert (status["status"], status["failureCode"], status["failureReason"]) == (
         PaymentStatus.FAILED,
         "Z9",

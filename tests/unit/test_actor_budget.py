@@ -13,6 +13,7 @@ import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.adapters.worker.actors import declare_actors
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
@@ -48,7 +49,9 @@ def _run(down: int, *script: RailResult, max_attempts: int = 5):  # type: ignore
         "c1", "k", "fp", "UPI", Flow.PAY, 100, "INR", {"senderUpi": "deemed@upi", "receiverUpi": "shop@upi"}
     )
     pid = uuid.UUID(
-        accept_payment(intent, uow_factory=store, rails=rails, clock=clock, policy=IntakePolicy()).payment_id
+        accept_payment(
+            intent, uow_factory=store, rails=rails, clock=clock, policy=IntakePolicy(), **HTTP_INTAKE
+        ).payment_id
     )
     policy = ProcessingPolicy(
         max_attempts=max_attempts, lease=timedelta(seconds=30), poll_interval=timedelta(seconds=2)

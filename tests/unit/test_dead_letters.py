@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.dead_letters import (
     count_parked,
@@ -120,7 +121,7 @@ def test_a_request_whose_ledger_account_cannot_be_stored_is_refused_naming_the_f
     fields[field] = "b" * 243 + "@bank"
     intent = PaymentIntent("c1", "k2", "fp2", "UPI", w.payment.flow, 100, "INR", fields)
     with pytest.raises(ValidationFailed) as caught:
-        accept_payment(intent, uow_factory=w.uow, rails=w.rails, clock=w.clock, policy=IntakePolicy())
+        accept_payment(intent, uow_factory=w.uow, rails=w.rails, clock=w.clock, policy=IntakePolicy(), **HTTP_INTAKE)
     assert [e.field for e in caught.value.errors] == [field]
     assert len(w.uow.store.payments) == 1  # nothing stored
 
@@ -130,7 +131,9 @@ def test_the_longest_storable_address_is_accepted():
     intent = PaymentIntent(
         "c1", "k3", "fp3", "UPI", w.payment.flow, 100, "INR", {"senderUpi": "a@b", "receiverUpi": "b" * 242 + "@bank"}
     )
-    accepted = accept_payment(intent, uow_factory=w.uow, rails=w.rails, clock=w.clock, policy=IntakePolicy())
+    accepted = accept_payment(
+        intent, uow_factory=w.uow, rails=w.rails, clock=w.clock, policy=IntakePolicy(), **HTTP_INTAKE
+    )
     assert uuid.UUID(accepted.payment_id) in w.uow.store.payments
 
 

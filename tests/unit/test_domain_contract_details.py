@@ -6,7 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flosspay_upi.vpa import Vpa
 
+from flosspay.adapters.http.idempotent import idempotency_key
+from flosspay.adapters.http.signature import timestamp_fresh
 from flosspay.domain.errors import (
     DomainError,
     FieldError,
@@ -25,8 +28,6 @@ from flosspay.domain.payment import (
     RailAttempt,
     StatusChange,
 )
-from flosspay.domain.signature import timestamp_fresh
-from flosspay.domain.vpa import Vpa
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
@@ -87,19 +88,21 @@ def test_vpa_message():
     ],
 )
 def test_idempotency_key_messages(key, message):
-    assert message_of(validate_key, key) == ("Idempotency-Key", message)
+    assert message_of(idempotency_key, key) == ("Idempotency-Key", message)
+    if key is not None:
+        assert message_of(validate_key, key) == ("idempotencyKey", message)
 
 
 def test_conflict_message():
     record = IdempotencyRecord("c", "k", "fp", 200, b"{}", T0, T0)
     with pytest.raises(IdempotencyConflict) as err:
         decide(record, "other")
-    assert err.value.detail == "this Idempotency-Key was already used for a different request; use a new key"
+    assert err.value.detail == "this idempotency key was already used for a different request; use a new key"
 
 
 def test_error_details_and_titles():
     error = DomainError("boom")
-    assert error.detail == "boom" and str(error) == "boom" and error.title == "Domain error"
+    assert error.detail == "boom" and str(error) == "boom" and not hasattr(error, "title")  # titles are HTTP's
     failed = ValidationFailed([FieldError("a", "x"), FieldError("b", "y")])
     assert failed.detail == "a: x; b: y" == str(failed)
     assert ValidationFailed([FieldError("a", "x")], "custom").detail == "custom"

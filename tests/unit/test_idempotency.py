@@ -36,8 +36,8 @@ def test_valid_keys(key):
 )
 def test_invalid_keys(key, message):
     with pytest.raises(ValidationFailed) as err:
-        validate_key(key)
-    assert err.value.errors[0].field == "Idempotency-Key"
+        validate_key(key, "key")
+    assert err.value.errors[0].field == "key"  # the domain names no header: the caller names the field
     assert message in err.value.errors[0].message
 
 

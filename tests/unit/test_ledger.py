@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
+from flosspay.adapters.http.views import state_body
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.ledger_audit import export_lines, verify_database
 from flosspay.application.ledger_chain import Chainer, ChainPolicy, chain_all, chain_pending, checkpoint_now
@@ -183,7 +185,7 @@ class World:
             "c1", uuid.uuid4().hex, "fp", "UPI", Flow.PAY, amount, "INR", {"senderUpi": "a@upi", "receiverUpi": "b@upi"}
         )
         accepted = accept_payment(
-            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy()
+            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy(), **HTTP_INTAKE
         )
         assert accepted.payment_id is not None
         payment_id = uuid.UUID(accepted.payment_id)
@@ -207,9 +209,9 @@ def test_completion_posts_exactly_one_entry_in_the_same_commit_and_failure_posts
     store = world.uow.store
     assert [e.payment_id for e in store.entries.values()] == [paid]
     assert store.payments[failed].is_final
-    status = json.loads(get_status("c1", str(paid), uow_factory=world.uow))
+    status = json.loads(state_body(get_status("c1", str(paid), uow_factory=world.uow)))
     assert status["ledgerEntryId"] == str(payment_entry_id(paid))
-    assert "ledgerEntryId" not in json.loads(get_status("c1", str(failed), uow_factory=world.uow))
+    assert "ledgerEntryId" not in json.loads(state_body(get_status("c1", str(failed), uow_factory=world.uow)))
     # Processing the completed payment again changes nothing.
     process_payment(
         paid,

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.ledger_audit import export_lines, verify_database
 from flosspay.application.ledger_chain import ChainPolicy, chain_all, chain_pending
@@ -57,7 +58,7 @@ class Ledger:
                 "c1", uuid.uuid4().hex, "fp", "UPI", flow, amount, "INR", {"senderUpi": sender, "receiverUpi": receiver}
             )
             accepted = accept_payment(
-                intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy()
+                intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy(), **HTTP_INTAKE
             )
             assert accepted.payment_id is not None
             self.payments.append(uuid.UUID(accepted.payment_id))

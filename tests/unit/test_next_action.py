@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from flosspay.adapters.http.views import state_body
 from flosspay.application.status import get_status
 from flosspay.domain.payment import PaymentStatus
 from flosspay.domain.rail import NextAction, Outcome, RailResult
@@ -18,7 +19,7 @@ CHALLENGE = NextAction("redirect", "https://acs.example/3ds/ch_1?step=1")
 
 
 def status_of(w: World) -> dict[str, object]:
-    body: dict[str, object] = json.loads(get_status("c1", str(w.pid), uow_factory=w.uow))
+    body: dict[str, object] = json.loads(state_body(get_status("c1", str(w.pid), uow_factory=w.uow)))
     return body
 
 

@@ -87,13 +87,16 @@ def test_collect_outcomes():
         assert p.lease_owner is None
 
 
-def test_pay_cannot_be_declined_or_expired():
+@pytest.mark.parametrize(("method", "status"), [("decline", S.DECLINED), ("expire", S.EXPIRED)])
+def test_pay_is_declined_or_expired_only_while_processing(method, status):
+    """A customer sent to act (a bank's page) may refuse or never answer; a queued payment is not theirs yet."""
+    queued = make(Flow.PAY)
+    with pytest.raises(IllegalTransition):
+        getattr(queued, method)("CUSTOMER_DECLINED", "no", T0, 1)
     p = make(Flow.PAY)
     p.claim("w", T0, T0)
-    with pytest.raises(IllegalTransition):
-        p.decline("ZA", "no", T0, 1)
-    with pytest.raises(IllegalTransition):
-        p.expire("U69", "no", T0, 1)
+    getattr(p, method)("CUSTOMER_DECLINED", "no", T0, 1)
+    assert p.status is status and p.failure_code == "CUSTOMER_DECLINED" and p.lease_owner is None
 
 
 def test_final_payment_cannot_change_or_be_claimed():
@@ -195,6 +198,8 @@ def test_transition_table_is_exactly_the_documented_machine():
         (S.PROCESSING, S.FAILED),
         (S.PROCESSING, S.ACTION_REQUIRED),
         (S.ACTION_REQUIRED, S.PROCESSING),
+        (S.PROCESSING, S.DECLINED),
+        (S.PROCESSING, S.EXPIRED),
     }
     assert TRANSITIONS[Flow.COLLECT] == {
         (None, S.REQUESTED),

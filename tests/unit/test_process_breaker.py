@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from flosspay.adapters.breaker_store import InProcessBreakerStore
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.breakers import BreakerPolicy, CircuitBreakers
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
@@ -35,7 +36,7 @@ class World:
             "c1", key, "fp" + key, "UPI", Flow.PAY, 100, "INR", {"senderUpi": "alice@upi", "receiverUpi": "bob@upi"}
         )
         accepted = accept_payment(
-            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy()
+            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy(), **HTTP_INTAKE
         )
         return uuid.UUID(accepted.payment_id)
 

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import Disposition, process_payment
@@ -28,7 +29,7 @@ class World:
             "c1", "k", "fp", "UPI", flow, 100, "INR", {"senderUpi": "alice@upi", "receiverUpi": "bob@upi"}
         )
         accepted = accept_payment(
-            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy()
+            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy(), **HTTP_INTAKE
         )
         self.pid = uuid.UUID(accepted.payment_id)
 
@@ -193,11 +194,23 @@ def test_collect_payer_outcomes(outcome, status):
     assert w.payment.status is status and w.payment.failure_code in ("ZA", "U69")
 
 
-@pytest.mark.parametrize("outcome", [Outcome.PAYER_DECLINED, Outcome.EXPIRED])
-def test_payer_outcomes_on_a_push_payment_fail_it(outcome):
-    w = World(RailResult(outcome, "ZA", "no"))
+@pytest.mark.parametrize(("outcome", "status"), [(Outcome.PAYER_DECLINED, S.DECLINED), (Outcome.EXPIRED, S.EXPIRED)])
+def test_payer_outcomes_on_a_push_payment_end_it_declined_or_expired(outcome, status):
+    w = World(RailResult(outcome, "CUSTOMER_DECLINED", "no"))
     w.run()
-    assert w.payment.status is S.FAILED
+    assert w.payment.status is status and w.payment.failure_code == "CUSTOMER_DECLINED"
+    assert [h.to_status for h in w.payment.history] == [S.QUEUED, S.PROCESSING, status]
+
+
+@pytest.mark.parametrize(("outcome", "status"), [(Outcome.PAYER_DECLINED, S.DECLINED), (Outcome.EXPIRED, S.EXPIRED)])
+def test_a_customer_who_was_sent_to_act_declines_or_never_answers(outcome, status):
+    """A redirect flow (net banking): ACTION_REQUIRED, then the customer's answer settles it by status query."""
+    w = World(RailResult(Outcome.ACTION_REQUIRED, "PENDING", "at the bank"), RailResult(outcome, "SESSION", "no"))
+    assert w.run().disposition is Disposition.SCHEDULED
+    assert w.payment.status is S.ACTION_REQUIRED
+    assert w.run().disposition is Disposition.DONE
+    assert w.payment.status is status and w.payment.failure_code == "SESSION"
+    assert [h.to_status for h in w.payment.history] == [S.QUEUED, S.PROCESSING, S.ACTION_REQUIRED, S.PROCESSING, status]
 
 
 def test_collect_expires_when_payer_never_answers():

@@ -84,6 +84,7 @@ def test_the_largest_valid_request_is_processed_to_a_final_state_and_recorded(
     rail_driver: RailDriver, recording_database: str
 ) -> None:
     from flosspay.adapters.clock import SystemClock
+    from flosspay.adapters.http.payments import HTTP_INTAKE
     from flosspay.adapters.persistence.engine import create_engine
     from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
     from flosspay.application.accept_payment import PaymentIntent, accept_payment
@@ -113,7 +114,7 @@ def test_the_largest_valid_request_is_processed_to_a_final_state_and_recorded(
         )
         try:
             accepted = accept_payment(
-                intent, uow_factory=uow_factory, rails=registry, clock=clock, policy=IntakePolicy()
+                intent, uow_factory=uow_factory, rails=registry, clock=clock, policy=IntakePolicy(), **HTTP_INTAKE
             )
         except ValidationFailed as exc:
             pytest.fail(f"FlossPay refused the rail's largest valid request: {exc.errors!r}", pytrace=False)

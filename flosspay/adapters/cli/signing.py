@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import time
 
-from flosspay.domain.signature import canonical_request, sign
+from flosspay.adapters.http.signature import canonical_request, sign
 
 
 def signed_headers(

@@ -53,7 +53,7 @@ def _fields(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_create(args: argparse.Namespace) -> int:
     result = uc.create_endpoint(_keyed(args), _fields(args), _context(args.client))
-    _print(result.body)
+    _print(result.answer.body)
     print("(the secret is shown only this once)", file=sys.stderr)
     return 0
 
@@ -80,7 +80,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:
-    _print(uc.rotate_secret(_keyed(args), args.endpoint_id, _context(args.client)).body)
+    _print(uc.rotate_secret(_keyed(args), args.endpoint_id, _context(args.client)).answer.body)
     return 0
 
 
@@ -95,7 +95,7 @@ def cmd_attempts(args: argparse.Namespace) -> int:
 
 
 def cmd_redeliver(args: argparse.Namespace) -> int:
-    _print(uc.redeliver_event(_keyed(args), args.event_id, _context(args.client)).body)
+    _print(uc.redeliver_event(_keyed(args), args.event_id, _context(args.client)).answer.body)
     return 0
 
 

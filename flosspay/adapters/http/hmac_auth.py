@@ -17,11 +17,11 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Guard, Scope
 
 from flosspay.adapters.client_cache import MISS as _MISS
+from flosspay.adapters.http.signature import canonical_request, timestamp_fresh, verify
 from flosspay.adapters.metrics import RATE_LIMIT_REJECTIONS
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import RateLimited, Unauthenticated
 from flosspay.domain.ports import Clock, RateLimiter
-from flosspay.domain.signature import canonical_request, timestamp_fresh, verify
 
 CLIENT_ID_HEADER = "X-Client-Id"
 TIMESTAMP_HEADER = "X-Timestamp"

@@ -27,10 +27,10 @@ from flosspay.adapters.http.idempotent import REPLAYED_HEADER
 from flosspay.adapters.http.payloads import CollectRequest, PaymentHeader, PayRequest
 from flosspay.adapters.http.problems import PROBLEM_JSON, Problem
 from flosspay.adapters.http.security_headers import swagger_policy
+from flosspay.adapters.http.views import AcceptedView, StatusView
 from flosspay.adapters.http.webhook_openapi import complete_webhook_operations
 from flosspay.application.ledger_head import LedgerHeadView
 from flosspay.application.rail_status import RailsView
-from flosspay.application.views import AcceptedView, StatusView
 from flosspay.domain.idempotency import MAX_KEY_LENGTH
 from flosspay.domain.ports import RailRegistry
 

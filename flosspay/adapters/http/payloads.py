@@ -14,9 +14,15 @@ import msgspec
 from flosspay.application.accept_payment import MAX_NOTE_LENGTH
 from flosspay.application.policies import IntakePolicy
 from flosspay.domain.money import CURRENCY_EXPONENTS
-from flosspay.domain.vpa import MAX_VPA_LENGTH, VPA_PATTERN
 
 _DEFAULT_COLLECT_MAX = IntakePolicy().collect_max_minutes
+
+# The UPI shortcuts' documented address shape. The UPI rail holds the rule (flosspay_upi.vpa) and
+# checks it again on every path; the core knows neither (the plugin depends on FlossPay, not the
+# reverse), and tests/integration/http/test_upi_shortcuts.py pins these two to the rail's.
+UPI_ADDRESS_PATTERN = r"^[a-zA-Z0-9._-]{2,256}@[a-zA-Z][a-zA-Z0-9]{1,63}$"
+UPI_ADDRESS_MAX_LENGTH = 247
+UPI_METHOD = "UPI"
 
 Amount = Annotated[
     Any,
@@ -55,8 +61,8 @@ UpiAddress = Annotated[
     msgspec.Meta(
         description="UPI Virtual Payment Address (name@bank).",
         examples=["alice@okbank"],
-        max_length=MAX_VPA_LENGTH,
-        extra_json_schema={"pattern": VPA_PATTERN.pattern},
+        max_length=UPI_ADDRESS_MAX_LENGTH,
+        extra_json_schema={"pattern": UPI_ADDRESS_PATTERN},
     ),
 ]
 ExpiresInMinutes = (
@@ -100,6 +106,11 @@ class PaymentHeader(msgspec.Struct, frozen=True, rename="camel"):
     amount: Amount
     currency: Currency = "INR"
     note: Note = None
+
+
+def upi_fields(request: PayRequest | CollectRequest) -> dict[str, str]:
+    """A shortcut's addresses as the UPI rail's own fields, the way ``/payments`` carries them."""
+    return {"senderUpi": request.sender_upi, "receiverUpi": request.receiver_upi}
 
 
 PAYMENT_HEADER_FIELDS = frozenset({"method", "amount", "currency", "note"})

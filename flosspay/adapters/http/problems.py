@@ -61,6 +61,23 @@ _DOMAIN: list[tuple[type[DomainError], int, str]] = [
     (ServiceUnavailable, 503, "service-unavailable"),
 ]
 
+# The problem ``title`` of each problem type (the domain's errors carry no HTTP words).
+_TITLES: dict[str, str] = {
+    "validation-failed": "Validation failed",
+    "unauthenticated": "Unauthorized",
+    "not-found": "Not found",
+    "idempotency-key-reused": "Idempotency key reused",
+    "request-in-progress": "Request in progress",
+    "rate-limited": "Too many requests",
+    "service-unavailable": "Service unavailable",
+}
+
+# What the idempotency errors say over HTTP, where the key is the ``Idempotency-Key`` header.
+_DETAILS: dict[str, str] = {
+    "idempotency-key-reused": "this Idempotency-Key was already used for a different request; use a new key",
+    "request-in-progress": "a request with this Idempotency-Key is in progress; retry shortly",
+}
+
 # Retry-After (seconds) for answers the client should simply try again later.
 _RETRY_AFTER: dict[str, str] = {"request-in-progress": "1", "service-unavailable": "5"}
 
@@ -109,7 +126,9 @@ def to_problem(exc: BaseException) -> tuple[Problem, dict[str, str]]:
             headers = {"Retry-After": _RETRY_AFTER[slug]} if slug in _RETRY_AFTER else {}
             if isinstance(exc, RateLimited):
                 headers = {"Retry-After": str(exc.retry_after)}
-            return Problem(PROBLEM_TYPE_PREFIX + slug, exc.title, status, exc.detail, errors), headers
+            title = _TITLES.get(slug) or getattr(exc, "title", None) or _phrase(status)
+            detail = _DETAILS.get(slug, exc.detail)
+            return Problem(PROBLEM_TYPE_PREFIX + slug, title, status, detail, errors), headers
     if isinstance(exc, ValidationException):
         problems = _from_litestar_validation(exc)
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)

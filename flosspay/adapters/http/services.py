@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flosspay.adapters.http.signature import MAX_CLOCK_SKEW_SECONDS
 from flosspay.application.breakers import CircuitBreakers
 from flosspay.application.policies import IntakePolicy
 from flosspay.application.webhook_endpoints import WebhookContext
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.ports import Clock, HealthProbe, RailRegistry, RateLimiter, UnitOfWorkFactory
-from flosspay.domain.signature import MAX_CLOCK_SKEW_SECONDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import RowMapping, and_, bindparam, literal, or_, select, update
 
+from flosspay.adapters.http.views import status_body
 from flosspay.adapters.persistence.clients import SecretsUnavailable
 from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
@@ -26,7 +27,6 @@ from flosspay.adapters.persistence.tables import (
     webhook_events,
 )
 from flosspay.adapters.secret_box import SecretBox, SecretBoxError
-from flosspay.application.views import status_body
 from flosspay.domain.ledger import payment_entry_id
 from flosspay.domain.payment import Payment, PaymentStatus
 from flosspay.domain.webhooks import (

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 MAX_RETURN_URL = 2048
 _CREDENTIALS = "FLOSSPAY_NETBANKING_API_KEY"
+CUSTOMER_DECLINED = "CUSTOMER_DECLINED"
+"""The gateway's code for a customer who pressed Decline (a bank's own refusal is ``BANK_DECLINED``)."""
 _OUTCOMES = {
     "approved": Outcome.COMPLETED,
     "declined": Outcome.DECLINED,
@@ -143,6 +145,8 @@ def _payment_result(answer: PspAnswer | NoAnswer, *, on_status_query: bool) -> R
             if action is None:
                 return RailResult(Outcome.UNCERTAIN, "BAD_RESPONSE", "the gateway gave no usable bank page")
         code, message, reference = answer.text("code"), answer.text("message"), answer.text("bankReference")
+        if outcome is Outcome.DECLINED and code == CUSTOMER_DECLINED:
+            outcome = Outcome.PAYER_DECLINED  # the customer said no on the bank's page: DECLINED, not FAILED
         return RailResult(outcome, code, message, reference, action)
     if answer.http_status == 404 and on_status_query and answer.text("code") == "not_found":
         return RailResult(Outcome.NOT_FOUND, "NOT_FOUND", "the gateway knows no such payment")

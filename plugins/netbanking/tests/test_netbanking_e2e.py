@@ -64,7 +64,7 @@ def _waiting(client: Client, payment_id: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("decision", "final", "code"), [("approve", "COMPLETED", None), ("decline", "FAILED", "CUSTOMER_DECLINED")]
+    ("decision", "final", "code"), [("approve", "COMPLETED", None), ("decline", "DECLINED", "CUSTOMER_DECLINED")]
 )
 def test_the_customer_clicks_through_the_bank_page(served: Client, decision: str, final: str, code: str | None) -> None:
     payment_id = _pay(served)

@@ -72,3 +72,14 @@ def test_unknown_pages_and_payments() -> None:
     assert gw.page("nope").status == 404 and gw.answer("nope", {}).status == 404
     assert result(gw.lookup("nope")).outcome is Outcome.NOT_FOUND
     assert gw.pay({"reference": "r", "bank": "hdfc"}).status == 400
+
+
+def test_the_customers_decline_is_the_payers_and_the_banks_is_a_refusal() -> None:
+    """Decline on the bank's page ends the payment DECLINED (PAYER_DECLINED); a bank's refusal ends it FAILED."""
+    gw = gateway(Clock())
+    session = result(pay(gw)).next_action.url.rsplit("/", 1)[1]
+    assert gw.answer(session, {"decision": "decline"}).status == 303
+    declined = result(gw.lookup("p-1"))
+    assert (declined.outcome, declined.code) == (Outcome.PAYER_DECLINED, "CUSTOMER_DECLINED")
+    refused = result(pay(gw, bank="XDEC", reference="p-2"))
+    assert (refused.outcome, refused.code) == (Outcome.DECLINED, "BANK_DECLINED")

@@ -26,7 +26,6 @@ from flosspay.railapi import (
     RailResult,
     RefundResult,
     ValidationFailed,
-    Vpa,
     as_refund,
     never_raises,
     reference_refusal,
@@ -36,6 +35,7 @@ from flosspay_upi import codes
 from flosspay_upi.answers import UpiAnswer, read_answer
 from flosspay_upi.fields import UpiFields, UpiPublic
 from flosspay_upi.settings import UpiSettings
+from flosspay_upi.vpa import Vpa
 
 CURRENCY = "INR"
 

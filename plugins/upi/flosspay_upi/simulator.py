@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flosspay.railapi import VPA_PATTERN, Reply
+from flosspay.railapi import Reply
 from flosspay_upi import codes
+from flosspay_upi.vpa import VPA_PATTERN
 
 MAX_REFERENCE_LENGTH = 128
 FLAKY_FAILURES = 2  # a flaky payer's first two submissions of a reference get HTTP 503

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from flosspay_conformance import InvalidInput, RailRequirements, RailScenarios
+from flosspay_upi.vpa import MAX_VPA_LENGTH
 
-from flosspay.railapi import MAX_VPA_LENGTH, Money, RailRequest
+from flosspay.railapi import Money, RailRequest
 
 API_KEY = "sk_test_upi_conformance_5b7d20"
 PAYEE = "shop@okaxis"

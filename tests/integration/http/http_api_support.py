@@ -13,10 +13,12 @@ from typing import Any
 
 import httpx
 import msgspec
+from flosspay_upi.vpa import Vpa
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from flosspay.adapters.http import ApiServices, create_app
+from flosspay.adapters.http.signature import canonical_request, sign
 from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import process_payment
@@ -25,8 +27,6 @@ from flosspay.domain.clients import ApiClient
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow
 from flosspay.domain.rail import PreparedPayment
-from flosspay.domain.signature import canonical_request, sign
-from flosspay.domain.vpa import Vpa
 from flosspay.domain.webhooks import WebhookPolicy
 from tests.fakes import FakeClock, FakeRail, FakeRailRegistry, FakeUnitOfWorkFactory, Store
 

@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from flosspay.domain.signature import canonical_request, sign
+from flosspay.adapters.http.signature import canonical_request, sign
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.adapters.persistence.engine import parse_url
 from flosspay.adapters.persistence.tables import ledger_chain
 from flosspay.application.accept_payment import PaymentIntent, accept_payment
@@ -52,7 +53,7 @@ class LedgerWorld:
             {"senderUpi": sender, "receiverUpi": "bob@upi"},
         )
         accepted = accept_payment(
-            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy()
+            intent, uow_factory=self.uow, rails=self.rails, clock=self.clock, policy=IntakePolicy(), **HTTP_INTAKE
         )
         assert accepted.payment_id is not None
         return uuid.UUID(accepted.payment_id)

@@ -14,6 +14,7 @@ import sqlalchemy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, func, select
 
+from flosspay.adapters.http.views import state_body
 from flosspay.adapters.ledger_signing import Ed25519Signer, verify_signature
 from flosspay.adapters.persistence.tables import (
     ledger_chain,
@@ -63,9 +64,9 @@ def test_a_completed_payment_posts_one_balanced_entry_shown_in_its_status(uow_fa
         ("upi:clearing", -2800, "INR"),
         ("upi:vpa:bob@upi", 2800, "INR"),
     ]
-    status = json.loads(get_status("cl_ledger", str(paid), uow_factory=uow_factory))
+    status = json.loads(state_body(get_status("cl_ledger", str(paid), uow_factory=uow_factory)))
     assert status["status"] == "COMPLETED" and status["ledgerEntryId"] == str(entry_id)
-    assert "ledgerEntryId" not in json.loads(get_status("cl_ledger", str(queued), uow_factory=uow_factory))
+    assert "ledgerEntryId" not in json.loads(state_body(get_status("cl_ledger", str(queued), uow_factory=uow_factory)))
 
     with uow_factory() as uow:
         assert uow.ledger.balance("upi:vpa:alice@upi") == {"INR": -3300}

@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, event, func, select
 
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.adapters.persistence.tables import idempotency_records, outbox, payment_history, payments
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
-from flosspay.application.accept_payment import Accepted, PaymentIntent, accept_payment
+from flosspay.application.accept_payment import PaymentAccepted, PaymentIntent, accept_payment
 from flosspay.application.policies import IntakePolicy
 from flosspay.domain.errors import IdempotencyConflict, IdempotencyInProgress
 from flosspay.domain.payment import Flow
@@ -38,13 +39,14 @@ def _intent(key: str = "key-1", fingerprint: str = "fp-1") -> PaymentIntent:
     )
 
 
-def _accept(uow_factory: SqlUnitOfWorkFactory, intent: PaymentIntent) -> Accepted:
+def _accept(uow_factory: SqlUnitOfWorkFactory, intent: PaymentIntent) -> PaymentAccepted:
     return accept_payment(
         intent,
         uow_factory=uow_factory,
         rails=FakeRailRegistry(FakeRail()),
         clock=FakeClock(),
         policy=IntakePolicy(),
+        **HTTP_INTAKE,
     )
 
 
@@ -96,15 +98,15 @@ def test_an_accepted_payment_is_one_statement_on_postgres_and_four_inserts_on_sq
             ["INSERT", "INTO", "payment_history"],
             ["INSERT", "INTO", "outbox"],
         ]
-    assert not accepted.replayed and accepted.status_code == 200
+    assert not accepted.replayed and accepted.answer.status == 200
     assert _counts(engine) == {"payments": 1, "payment_history": 1, "outbox": 1, "idempotency_records": 1}
     with uow_factory() as uow:
         record = uow.idempotency.get("cl_test", "key-1")
         assert accepted.payment_id is not None
         [due] = uow.outbox.fetch_due(FakeClock().now(), 10)
-    assert record is not None and record.response_body == accepted.body
+    assert record is not None and record.response_body == accepted.answer.body
     assert str(due.payment_id) == accepted.payment_id
-    assert msgspec.json.decode(accepted.body)["id"] == accepted.payment_id
+    assert msgspec.json.decode(accepted.answer.body)["id"] == accepted.payment_id
 
 
 def test_a_replay_returns_the_stored_answer_and_a_different_request_is_refused(
@@ -112,7 +114,7 @@ def test_a_replay_returns_the_stored_answer_and_a_different_request_is_refused(
 ) -> None:
     first = _accept(uow_factory, _intent())
     again = _accept(uow_factory, _intent())
-    assert again.replayed and (again.body, again.payment_id) == (first.body, first.payment_id)
+    assert again.replayed and (again.answer, again.payment_id) == (first.answer, first.payment_id)
     with pytest.raises(IdempotencyConflict):
         _accept(uow_factory, _intent(fingerprint="another request"))
     assert _counts(engine)["payments"] == 1

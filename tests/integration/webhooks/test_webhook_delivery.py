@@ -11,6 +11,7 @@ import pytest
 import standardwebhooks
 from sqlalchemy import func, select
 
+from flosspay.adapters.http.views import state_body
 from flosspay.adapters.persistence.tables import webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_events
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.webhooks.sender import HttpxSender
@@ -54,7 +55,7 @@ def test_a_completed_payment_is_delivered_signed_with_the_status_view_as_data(
     ours = verify(endpoint.secret, got.headers, got.body)
     assert official == ours
     assert ours["type"] == "payment.completed"
-    status = json.loads(get_status(CLIENT, str(payment.id), uow_factory=uow_factory))
+    status = json.loads(state_body(get_status(CLIENT, str(payment.id), uow_factory=uow_factory)))
     assert ours["data"] == status  # exactly what GET …/status returns, ledgerEntryId included
     assert "ledgerEntryId" in ours["data"]
     assert "secret" not in got.body.decode() and endpoint.secret not in got.body.decode()

@@ -18,10 +18,10 @@ from litestar.testing import TestClient
 from flosspay.adapters.config import load_settings
 from flosspay.adapters.container import Container
 from flosspay.adapters.http import create_app
+from flosspay.adapters.http.signature import canonical_request, sign
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.worker.runner import EmbeddedWorker
 from flosspay.application.clients import create_client
-from flosspay.domain.signature import canonical_request, sign
 from tests.fakes import FakeRail, FakeRailRegistry
 from tests.integration.webhooks.receiver import Receiver
 

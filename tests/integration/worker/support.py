@@ -18,6 +18,7 @@ import redis
 from dramatiq import Broker
 
 from flosspay.adapters.clock import SystemClock
+from flosspay.adapters.http.payments import HTTP_INTAKE
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.runner import EmbeddedWorker
 from flosspay.adapters.worker.services import WorkerServices
@@ -71,6 +72,7 @@ def accept(uow_factory: FakeUnitOfWorkFactory, rail: Rail, clock: Clock | None =
         rails=FakeRailRegistry(rail),
         clock=clock or SystemClock(),
         policy=IntakePolicy(),
+        **HTTP_INTAKE,
     )
     assert accepted.payment_id is not None
     return accepted.payment_id

@@ -1,4 +1,4 @@
-"""UPI Virtual Payment Address (``name@handle``), validated by NPCI's accepted shape."""
+"""UPI Virtual Payment Address (``name@handle``), validated by NPCI's accepted shape: UPI's rule, the rail's own."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import msgspec
 
-from flosspay.domain.errors import FieldError, ValidationFailed
+from flosspay.railapi import FieldError, ValidationFailed
 
 VPA_PATTERN = re.compile(r"^[a-zA-Z0-9._-]{2,256}@[a-zA-Z][a-zA-Z0-9]{1,63}$")
 # The longest VPA FlossPay can record: its ledger account ``upi:vpa:<vpa>`` must fit 255 characters.

@@ -1,4 +1,7 @@
-"""What merchants see of a payment: the JSON shapes of the API's answers (camelCase)."""
+"""What merchants see of a payment: the JSON shapes of the API's answers (camelCase, wire names).
+
+The use cases return payments; these views are how the HTTP API (and its webhooks) write them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from flosspay.application.status import PaymentState
 from flosspay.domain.payment import Payment, PaymentStatus
 
 ACCEPT_MESSAGES: dict[PaymentStatus, str] = {
@@ -115,3 +119,8 @@ def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusV
 
 def status_body(payment: Payment, ledger_entry_id: str | None = None) -> bytes:
     return _merge(status_view(payment, ledger_entry_id), payment.public)
+
+
+def state_body(state: PaymentState) -> bytes:
+    """The status JSON of what ``get_status`` found."""
+    return status_body(state.payment, state.ledger_entry_id)

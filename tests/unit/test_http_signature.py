@@ -4,7 +4,7 @@ import hmac
 
 import pytest
 
-from flosspay.domain.signature import canonical_request, sign, timestamp_fresh, verify
+from flosspay.adapters.http.signature import canonical_request, sign, timestamp_fresh, verify
 
 pytestmark = pytest.mark.unit
 

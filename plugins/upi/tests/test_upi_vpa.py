@@ -1,7 +1,7 @@
 import pytest
+from flosspay_upi.vpa import Vpa
 
-from flosspay.domain.errors import ValidationFailed
-from flosspay.domain.vpa import Vpa
+from flosspay.railapi import ValidationFailed
 
 pytestmark = pytest.mark.unit
 
