@@ -12,7 +12,12 @@ from functools import partial
 from dependency_injector import containers, providers
 
 from flosspay import __version__
-from flosspay.adapters.breaker_store import InProcessBreakerStore, MeteredBreakerStore, RedisBreakerStore
+from flosspay.adapters.breaker_store import (
+    CachedBreakerStore,
+    InProcessBreakerStore,
+    MeteredBreakerStore,
+    RedisBreakerStore,
+)
 from flosspay.adapters.client_cache import ClientCache
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings, read_secret_key_files
@@ -63,7 +68,8 @@ def _breaker_store(settings: Settings, registry: RailRegistry) -> BreakerStore:
     if settings.broker.redis_url is None:
         store = InProcessBreakerStore()
     else:
-        store = RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
+        # Reads kept for a moment, changes still compare-and-swap on Redis (ADR 0015).
+        store = CachedBreakerStore(RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace))
     running = {rail.name for method in registry.methods() if (rail := registry.by_method(method)) is not None}
     return MeteredBreakerStore(store, sorted(running))
 
