@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = {"intake": HERE / "intake.py", "ledger": HERE / "ledger.py", "ratelimit": HERE / "rate_limit.py", "drain": HERE / "worker_drain.py"}
+BENCHES = {
+    "intake": HERE / "intake.py",
+    "ledger": HERE / "ledger.py",
+    "ratelimit": HERE / "rate_limit.py",
+    "drain": HERE / "worker_drain.py",
+}
 
 
 def main(argv: list[str]) -> int:

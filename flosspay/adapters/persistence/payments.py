@@ -27,13 +27,17 @@ from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
 from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.intake import accept_sql, execute_accept
+from flosspay.adapters.persistence.ledger import SqlLedgerRepository, entry_row, posting_rows
 from flosspay.adapters.persistence.outbox import SqlOutbox
+from flosspay.adapters.persistence.payment_save import prefixed, save_sql
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
-from flosspay.adapters.persistence.webhooks import SqlWebhookRepository
+from flosspay.adapters.persistence.webhooks import SqlWebhookRepository, event_row
 from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
 from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.ledger import JournalEntry
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Payment
+from flosspay.domain.webhooks import events_for
 
 _CHANGED = (
     "status",
@@ -186,9 +190,23 @@ class SqlPaymentRepository:
         attempts = self._db.execute(_SELECT_ATTEMPTS, params).mappings().all()
         return mapping.payment_from_row(row, history, attempts)
 
-    def save(self, payment: Payment) -> None:
-        """Write the changes if ``payment.version`` is still current, else ``ConcurrentUpdate``."""
+    def save(self, payment: Payment, entry: JournalEntry | None = None) -> None:
+        """Write the changes if ``payment.version`` is still current, else ``ConcurrentUpdate``.
+
+        ``entry``: the journal entry of the money this change moved, written with it (one statement
+        with everything else on PostgreSQL, ADR 0015).
+        """
         stale = ConcurrentUpdate(f"payment {payment.id} changed since it was read")
+        if self._db.is_postgres:
+            self._save_in_one_statement(payment, entry, stale)
+        else:
+            self._save_statement_by_statement(payment, entry, stale)
+        payment.mark_saved()
+        payment.version += 1
+
+    def _save_statement_by_statement(
+        self, payment: Payment, entry: JournalEntry | None, stale: ConcurrentUpdate
+    ) -> None:
         params = mapping.payment_changes(payment) | {"b_id": payment.id, "b_version": payment.version}
         # A lock wait that times out means another transaction is changing this payment right now.
         result = self._db.execute(_UPDATE_PAYMENT, params, lock_timeout=stale)
@@ -202,8 +220,26 @@ class SqlPaymentRepository:
         if payment.touched_attempts:
             rows = [mapping.attempt_row(payment.id, payment.attempts[n - 1]) for n in sorted(payment.touched_attempts)]
             self._db.execute(_upsert_attempt(self._db.is_postgres), rows)
-        payment.mark_saved()
-        payment.version += 1
+        if entry is not None:
+            SqlLedgerRepository(self._db).add(entry)
+
+    def _save_in_one_statement(self, payment: Payment, entry: JournalEntry | None, stale: ConcurrentUpdate) -> None:
+        history = mapping.history_rows(payment)
+        attempts = [mapping.attempt_row(payment.id, payment.attempts[n - 1]) for n in sorted(payment.touched_attempts)]
+        events = [
+            event_row(payment, event, change.at) for event, change in events_for(payment.history, payment.new_history)
+        ]
+        postings = posting_rows(entry) if entry is not None else []
+        params: dict[str, Any] = {"b_id": payment.id, "b_version": payment.version}
+        params |= prefixed("u_", mapping.payment_changes(payment))
+        for prefix, rows in (("h", history), ("a", attempts), ("e", events), ("l", postings)):
+            for i, row in enumerate(rows):
+                params |= prefixed(f"{prefix}{i}_", row)
+        if entry is not None:
+            params |= prefixed("j_", entry_row(entry))
+        sql = save_sql(self._db.engine.dialect, len(history), len(attempts), len(events), len(postings))
+        if not execute_accept(self._db, sql, params, stale):
+            raise stale
 
     def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
         params = {"b_now": now, "b_limit": limit, "b_idle_before": idle_before}
