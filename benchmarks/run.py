@@ -1,4 +1,4 @@
-"""Run FlossPay's benchmarks: `python3 scripts/dev.py bench [intake|ledger|ratelimit|drain] [args...]` (default: all)."""
+"""Run FlossPay's benchmarks: `python3 scripts/dev.py bench [intake|ledger|ratelimit|drain] [args...]` (default all)."""
 
 from __future__ import annotations
 

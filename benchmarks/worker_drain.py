@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy
-
 from intake import BIN, ROOT, drop_database, make_database, shared_dir
 
 if "FLOSSPAY_SHARED_DIR" not in os.environ and (ROOT.parent.parent / "shared" / "bench").is_dir():
