@@ -29,7 +29,7 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.intake import accept_sql, execute_accept
 from flosspay.adapters.persistence.ledger import SqlLedgerRepository, entry_row, posting_rows
 from flosspay.adapters.persistence.outbox import SqlOutbox
-from flosspay.adapters.persistence.payment_save import prefixed, save_sql
+from flosspay.adapters.persistence.payment_save import save_params, save_sql
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
 from flosspay.adapters.persistence.webhooks import SqlWebhookRepository, event_row
 from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
@@ -229,15 +229,18 @@ class SqlPaymentRepository:
         events = [
             event_row(payment, event, change.at) for event, change in events_for(payment.history, payment.new_history)
         ]
-        postings = posting_rows(entry) if entry is not None else []
-        params: dict[str, Any] = {"b_id": payment.id, "b_version": payment.version}
-        params |= prefixed("u_", mapping.payment_changes(payment))
-        for prefix, rows in (("h", history), ("a", attempts), ("e", events), ("l", postings)):
-            for i, row in enumerate(rows):
-                params |= prefixed(f"{prefix}{i}_", row)
-        if entry is not None:
-            params |= prefixed("j_", entry_row(entry))
-        sql = save_sql(self._db.engine.dialect, len(history), len(attempts), len(events), len(postings))
+        changes = mapping.payment_changes(payment)
+        params = save_params(
+            payment.id,
+            payment.version,
+            changes,
+            history,
+            attempts,
+            events,
+            entry_row(entry) if entry is not None else None,
+            posting_rows(entry) if entry is not None else [],
+        )
+        sql = save_sql(tuple(changes), bool(history), bool(attempts), len(events), entry is not None)
         if not execute_accept(self._db, sql, params, stale):
             raise stale
 

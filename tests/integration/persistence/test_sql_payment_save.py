@@ -7,7 +7,7 @@ two concurrent saves of one version win (ADR 0015).
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -210,3 +210,16 @@ def test_two_concurrent_saves_of_one_version_one_wins(uow_factory: SqlUnitOfWork
     assert len(_rows(engine, ledger_entries, payment_id=payment.id)) == 1
     assert len(_rows(engine, ledger_postings, entry_id=payment_entry_id(payment.id))) == 4
     assert [h["to_status"] for h in _rows(engine, payment_history, payment_id=payment.id)].count("COMPLETED") == 1
+
+
+def test_a_naive_time_in_a_saved_row_is_refused_and_nothing_is_written(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine
+) -> None:
+    payment = _claimed(uow_factory)
+    before = _counts(engine)
+    naive = datetime(2026, 1, 1, 12, 0, 1)  # no tzinfo
+    payment.finish_attempt(1, AttemptOutcome.COMPLETED, "00", "approved", naive)
+    with pytest.raises((ValueError, sqlalchemy.exc.StatementError), match="naive"), uow_factory() as uow:
+        uow.payments.save(payment)
+    assert _counts(engine) == before
+    assert _rows(engine, payments, id=payment.id)[0]["version"] == 2
