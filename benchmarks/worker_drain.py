@@ -9,10 +9,12 @@ the ratio of completed/s to the reference durable lifecycle (shared/bench/refere
 measured in the same invocation.
 
     python3 scripts/dev.py bench drain [--payments 3000] [--threads 8] [--py-spy FILE [--gil]] [--repeat 1]
+                                       [--baseline REV]
 
-``--py-spy FILE`` records the worker with ``py-spy record`` (flame graph SVG, or ``.txt`` for collapsed
-stacks) while it drains. The clock starts at the first completed payment (the worker is warm and the
-relay is running), so the start-up of the process is not counted.
+``--baseline REV`` alternates each run with one whose worker runs ``flosspay/`` as of git REV, so a change
+is measured against what it replaced under the same load. ``--py-spy FILE`` records the worker with
+``py-spy record`` (flame graph SVG, or ``.txt`` for collapsed stacks) while it drains. The clock starts at
+the first completed payment (the worker is warm and the relay is running): start-up is not counted.
 """
 
 from __future__ import annotations
@@ -137,10 +139,35 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def drain(args: argparse.Namespace, env: dict[str, str], db_url: str, sandbox_pid: int) -> dict[str, float]:
-    """One worker drains the backlog already in ``db_url``; figures of the steady part."""
+_LAUNCH_FROM = """
+import sys
+finder = "__editable___flosspay_0_1_0_finder"  # the editable install would win over sys.path
+sys.meta_path[:] = [f for f in sys.meta_path if finder not in (getattr(f, "__module__", "") + repr(f))]
+sys.path.insert(0, sys.argv.pop(1))
+from flosspay.adapters.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def export_revision(revision: str, into: Path) -> Path:
+    """``flosspay/`` as it was at ``revision`` (the rails stay the working tree's), for an A/B run."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", revision, "flosspay"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def drain(
+    args: argparse.Namespace, env: dict[str, str], db_url: str, sandbox_pid: int, source: Path | None = None
+) -> dict[str, float]:
+    """One worker drains the backlog already in ``db_url``; figures of the steady part.
+
+    ``source``: run the worker from this copy of ``flosspay/`` instead of the installed one.
+    """
     backends = Backends(db_url)
     cmd = [str(BIN / "flosspay"), "worker", "--threads", str(args.threads)]
+    if source is not None:
+        cmd = [sys.executable, "-c", _LAUNCH_FROM, str(source), *cmd[1:]]
     worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     spy = None
     try:
@@ -207,6 +234,9 @@ def main() -> int:
     parser.add_argument("--reference-clients", type=int, default=8)
     parser.add_argument("--py-spy", help="record the worker with py-spy into this file (.svg, or .txt collapsed)")
     parser.add_argument("--gil", action="store_true", help="with --py-spy: sample only the thread holding the GIL")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="alternate each run with a worker running flosspay/ as of git REV (A/B)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="flosspay-drain-"))
     namespace = f"flosspay-drain-{uuid.uuid4().hex[:8]}"
@@ -235,37 +265,35 @@ def main() -> int:
         databases.append(ref_db)
         ref = reference_lifecycles(args.reference_clients, args.reference_seconds, ref_db)
         print(f"reference payment lifecycle (pgbench, {args.reference_clients} clients): {ref:,.0f}/s", flush=True)
+        variants: list[tuple[str, Path | None]] = [("this tree", None)]
+        if args.baseline:
+            variants.insert(0, (f"baseline {args.baseline}", export_revision(args.baseline, tmp / "baseline")))
+        results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in variants}
         for run in range(args.repeat):
-            db_url = make_database()
-            databases.append(db_url)
-            env["FLOSSPAY_DATABASE_URL"] = db_url
-            subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
-            creds = json.loads(
-                subprocess.run(
-                    [str(BIN / "flosspay"), "clients", "create", "drain", "--json"],
-                    env=env,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                ).stdout
-            )
-            accepted = fill(env, creds["clientId"], args.payments)
-            figures = drain(args, env, db_url, sandbox.pid)
-            total = figures["worker_ms"] + figures["pg_ms"] + figures["psp_ms"]
-            print(
-                f"run {run + 1}: filled {args.payments} ({accepted:,.0f} accepted/s, one thread); one worker "
-                f"({args.threads} threads) drained {figures['measured']:.0f}: {figures['completed_per_s']:,.0f} "
-                f"completed/s, ratio to reference {figures['completed_per_s'] / ref:.3f}",
-                flush=True,
-            )
-            print(
-                f"  CPU per completed payment: worker {figures['worker_ms']:.2f} ms, PostgreSQL backends "
-                f"{figures['pg_ms']:.2f} ms, sandbox PSP {figures['psp_ms']:.2f} ms "
-                f"(PSP share {figures['psp_ms'] / total:.1%}); machine busy {figures['machine_busy']:.0%}",
-                flush=True,
-            )
-            drop_database(db_url)
-            databases.remove(db_url)
+            for label, source in variants:
+                db_url = make_database()
+                databases.append(db_url)
+                env["FLOSSPAY_DATABASE_URL"] = db_url
+                subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
+                creds = json.loads(
+                    subprocess.run(
+                        [str(BIN / "flosspay"), "clients", "create", "drain", "--json"],
+                        env=env,
+                        check=True,
+                        capture_output=True,
+                        text=True,
+                    ).stdout
+                )
+                accepted = fill(env, creds["clientId"], args.payments)
+                figures = drain(args, env, db_url, sandbox.pid, source)
+                results[label].append(figures)
+                _print_run(f"run {run + 1}, {label}", args, accepted, figures, ref)
+                drop_database(db_url)
+                databases.remove(db_url)
+        if args.repeat > 1 or len(variants) > 1:
+            for label, runs in results.items():
+                mean = {k: sum(r[k] for r in runs) / len(runs) for k in runs[0]}
+                _print_run(f"mean of {len(runs)}, {label}", args, None, mean, ref)
     finally:
         sandbox.terminate()
         sandbox.wait(10)
@@ -274,6 +302,24 @@ def main() -> int:
         _flush_namespace(redis_url, namespace)
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def _print_run(
+    label: str, args: argparse.Namespace, accepted: float | None, figures: dict[str, float], ref: float
+) -> None:
+    total = figures["worker_ms"] + figures["pg_ms"] + figures["psp_ms"]
+    filled = f"filled {args.payments} ({accepted:,.0f} accepted/s, one thread); " if accepted is not None else ""
+    print(
+        f"{label}: {filled}one worker ({args.threads} threads) drained {figures['measured']:.0f}: "
+        f"{figures['completed_per_s']:,.0f} completed/s, ratio to reference {figures['completed_per_s'] / ref:.3f}",
+        flush=True,
+    )
+    print(
+        f"  CPU per completed payment: worker {figures['worker_ms']:.2f} ms, PostgreSQL backends "
+        f"{figures['pg_ms']:.2f} ms, sandbox PSP {figures['psp_ms']:.2f} ms "
+        f"(PSP share {figures['psp_ms'] / total:.1%}); machine busy {figures['machine_busy']:.0%}",
+        flush=True,
+    )
 
 
 def _flush_namespace(redis_url: str, namespace: str) -> None:

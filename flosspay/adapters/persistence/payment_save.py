@@ -66,18 +66,18 @@ def save_sql(changed: tuple[str, ...], history: bool, attempts: bool, events: in
     """
     changes = ", ".join(f"{name} = %(u_{name})s{_CASTS.get(name, '')}" for name in changed)
     parts = [
-        f"p AS (UPDATE payments SET {changes}, version = version + 1 "
+        f"p AS (UPDATE payments SET {changes}, version = version + 1 "  # noqa: S608 (names are this module's constants)
         "WHERE id = %(b_id)s AND version = %(b_version)s RETURNING id)"
     ]
     if history:
         parts.append(
-            f"h AS (INSERT INTO payment_history (payment_id, {_names(_HISTORY)}) "
+            f"h AS (INSERT INTO payment_history (payment_id, {_names(_HISTORY)}) "  # noqa: S608 (names are this module's constants)
             f"SELECT p.id, r.* FROM p, {_unnest('h_', _HISTORY)})"
         )
     if attempts:
         changed = ", ".join(f"{name} = excluded.{name}" for name, _ in _ATTEMPTS if name != "number")
         parts.append(
-            f"a AS (INSERT INTO rail_attempts (payment_id, {_names(_ATTEMPTS)}) "
+            f"a AS (INSERT INTO rail_attempts (payment_id, {_names(_ATTEMPTS)}) "  # noqa: S608 (names are this module's constants)
             f"SELECT p.id, r.* FROM p, {_unnest('a_', _ATTEMPTS)} "
             f"ON CONFLICT (payment_id, number) DO UPDATE SET {changed})"
         )
@@ -85,12 +85,12 @@ def save_sql(changed: tuple[str, ...], history: bool, attempts: bool, events: in
         e = f"e{i}_"
         # Stored before (its id is deterministic): its deliveries exist already, so none are added.
         parts.append(
-            f"e{i} AS (INSERT INTO webhook_events (id, client_id, payment_id, type, created_at, payload) "
+            f"e{i} AS (INSERT INTO webhook_events (id, client_id, payment_id, type, created_at, payload) "  # noqa: S608 (names are this module's constants)
             f"SELECT %({e}id)s, %({e}client_id)s, p.id, %({e}type)s, %({e}created_at)s::timestamptz, "
             f"%({e}payload)s::bytea FROM p ON CONFLICT DO NOTHING RETURNING id, client_id, created_at)"
         )
         parts.append(
-            f"d{i} AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, "
+            f"d{i} AS (INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, next_attempt_at, "  # noqa: S608 (names are this module's constants)
             f"created_at) SELECT e{i}.id, w.id, 'PENDING', 0, e{i}.created_at, e{i}.created_at "
             f"FROM e{i} JOIN webhook_endpoints w ON w.client_id = e{i}.client_id AND w.enabled "
             f"AND w.deleted_at IS NULL AND w.events LIKE %({e}pattern)s)"
@@ -102,7 +102,7 @@ def save_sql(changed: tuple[str, ...], history: bool, attempts: bool, events: in
             "%(j_description)s FROM p)"
         )
         parts.append(
-            f"l AS (INSERT INTO ledger_postings (entry_id, {_names(_POSTINGS)}) "
+            f"l AS (INSERT INTO ledger_postings (entry_id, {_names(_POSTINGS)}) "  # noqa: S608 (names are this module's constants)
             f"SELECT %(j_id)s::uuid, r.* FROM p, {_unnest('l_', _POSTINGS)})"
         )
     return "WITH " + ",\n".join(parts) + "\nSELECT count(*) FROM p"
