@@ -19,8 +19,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from flosspay.adapters.persistence.connection import GuardedConnection
+from flosspay.adapters.persistence.failures import translate_driver_error
 
 # name, SQL array type, for the columns sent as arrays (``payment_id`` comes from ``p``)
 _HISTORY = (
@@ -140,3 +146,56 @@ def save_params(
         if isinstance(value, list) and any(isinstance(v, datetime) and v.utcoffset() is None for v in value):
             raise ValueError(f"refusing to store a naive datetime for {name}")
     return params
+
+
+# --- loading, the claim's read ---------------------------------------------------------------------
+
+_HISTORY_READ = ("seq", "from_status", "to_status", "at", "reason", "attempt")
+_ATTEMPT_READ = ("number", "action", "outcome", "code", "reason", "started_at", "finished_at")
+
+
+def _aggregate(table: str, names: Sequence[str], order: str) -> str:
+    values = ", ".join(names)
+    return (
+        f"(SELECT coalesce(json_agg(json_build_array({values}) ORDER BY {order}), '[]') "  # noqa: S608 (constants)
+        f"FROM {table} WHERE payment_id = p.id)"
+    )
+
+
+@functools.cache
+def load_sql(owned: bool) -> str:
+    """The payment row with its history and attempts as JSON arrays: one round trip instead of three."""
+    where = "p.id = %(b_id)s" + (" AND p.client_id = %(b_client)s" if owned else "")
+    history = _aggregate("payment_history", _HISTORY_READ, "seq")
+    attempts = _aggregate("rail_attempts", _ATTEMPT_READ, "number")
+    return f"SELECT p.*, {history} AS _history, {attempts} AS _attempts FROM payments p WHERE {where}"  # noqa: S608
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text).astimezone(UTC) if text is not None else None
+
+
+def loaded_rows(row: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``load_sql``'s row as ``mapping.payment_from_row`` takes it: times aware UTC, as ``UtcDateTime`` reads."""
+    history = [dict(zip(_HISTORY_READ, values, strict=True)) for values in row.pop("_history")]
+    attempts = [dict(zip(_ATTEMPT_READ, values, strict=True)) for values in row.pop("_attempts")]
+    for change in history:
+        change["at"] = _time(change["at"])
+    for attempt in attempts:
+        attempt["started_at"], attempt["finished_at"] = _time(attempt["started_at"]), _time(attempt["finished_at"])
+    return {name: _utc(value) for name, value in row.items()}, history, attempts
+
+
+def fetch_one(db: GuardedConnection, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """Run a query on the unit of work's psycopg connection; its first row by column name, or None."""
+    raw = db.connection.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with raw.cursor(row_factory=dict_row) as cursor:
+            return cursor.execute(sql, params, prepare=True).fetchone()
+    except psycopg.Error as exc:
+        raise translate_driver_error(exc) from exc

@@ -29,7 +29,7 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.intake import accept_sql, execute_accept
 from flosspay.adapters.persistence.ledger import SqlLedgerRepository, entry_row, posting_rows
 from flosspay.adapters.persistence.outbox import SqlOutbox
-from flosspay.adapters.persistence.payment_save import save_params, save_sql
+from flosspay.adapters.persistence.payment_save import fetch_one, load_sql, loaded_rows, save_params, save_sql
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
 from flosspay.adapters.persistence.webhooks import SqlWebhookRepository, event_row
 from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
@@ -176,10 +176,22 @@ class SqlPaymentRepository:
         return stored
 
     def get(self, payment_id: uuid.UUID) -> Payment | None:
+        if self._db.is_postgres:
+            return self._load_in_one_statement(load_sql(False), {"b_id": payment_id})
         return self._load(_SELECT_PAYMENT, {"b_id": payment_id})
 
     def get_owned(self, client_id: str, payment_id: uuid.UUID) -> Payment | None:
+        if self._db.is_postgres:
+            return self._load_in_one_statement(load_sql(True), {"b_id": payment_id, "b_client": client_id})
         return self._load(_SELECT_OWNED, {"b_id": payment_id, "b_client": client_id})
+
+    def _load_in_one_statement(self, sql: str, params: dict[str, Any]) -> Payment | None:
+        """The payment with its history and attempts in one round trip, straight to psycopg (ADR 0015)."""
+        row = fetch_one(self._db, sql, params)
+        if row is None:
+            return None
+        payment, history, attempts = loaded_rows(row)
+        return mapping.payment_from_row(payment, history, attempts)  # type: ignore[arg-type]
 
     def _load(self, query: Select[Any], params: dict[str, Any]) -> Payment | None:
         row = self._db.execute(query, params).mappings().first()

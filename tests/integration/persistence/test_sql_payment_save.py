@@ -7,6 +7,7 @@ two concurrent saves of one version win (ADR 0015).
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -223,3 +224,26 @@ def test_a_naive_time_in_a_saved_row_is_refused_and_nothing_is_written(
         uow.payments.save(payment)
     assert _counts(engine) == before
     assert _rows(engine, payments, id=payment.id)[0]["version"] == 2
+
+
+def test_a_payment_reads_back_whole_with_utc_times_and_only_for_its_owner(uow_factory: SqlUnitOfWorkFactory) -> None:
+    payment = _claimed(uow_factory)  # one attempt still open: finished_at and outcome pending
+    with uow_factory() as uow:
+        loaded = uow.payments.get(payment.id)
+        owned = uow.payments.get_owned("cl_save", payment.id)
+        assert uow.payments.get_owned("cl_other", payment.id) is None
+        assert uow.payments.get(uuid.uuid4()) is None
+    assert loaded is not None and owned is not None
+    for copy in (loaded, owned):
+        assert copy.version == 2 and copy.lease_owner == "w1"
+        assert copy.lease_expires_at == T0 + timedelta(seconds=30)
+        assert copy.lease_expires_at is not None and copy.lease_expires_at.utcoffset() == timedelta(0)
+        assert [(h.from_status, h.to_status, h.at, h.attempt) for h in copy.history] == [
+            (None, PaymentStatus.QUEUED, T0, None),
+            (PaymentStatus.QUEUED, PaymentStatus.PROCESSING, T0, None),
+        ]
+        assert all(h.at.utcoffset() == timedelta(0) for h in copy.history)
+        assert [(a.number, a.action, a.outcome, a.started_at, a.finished_at) for a in copy.attempts] == [
+            (1, "execute", AttemptOutcome.STARTED, T0, None)
+        ]
+        assert copy.details == payment.details and copy.amount == payment.amount
