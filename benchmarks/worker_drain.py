@@ -9,9 +9,9 @@ the ratio of completed/s to the reference durable lifecycle (shared/bench/refere
 measured in the same invocation.
 
     python3 scripts/dev.py bench drain [--payments 3000] [--threads 8] [--py-spy FILE [--gil]] [--repeat 1]
-                                       [--baseline REV]
+                                       [--baseline REV[,REV...]]
 
-``--baseline REV`` alternates each run with one whose worker runs ``flosspay/`` as of git REV, so a change
+``--baseline REV[,REV…]`` alternates each run with ones whose worker runs ``flosspay/`` as of each git REV, so a change
 is measured against what it replaced under the same load. ``--py-spy FILE`` records the worker with
 ``py-spy record`` (flame graph SVG, or ``.txt`` for collapsed stacks) while it drains. The clock starts at
 the first completed payment (the worker is warm and the relay is running): start-up is not counted.
@@ -235,7 +235,9 @@ def main() -> int:
     parser.add_argument("--py-spy", help="record the worker with py-spy into this file (.svg, or .txt collapsed)")
     parser.add_argument("--gil", action="store_true", help="with --py-spy: sample only the thread holding the GIL")
     parser.add_argument(
-        "--baseline", metavar="REV", help="alternate each run with a worker running flosspay/ as of git REV (A/B)"
+        "--baseline",
+        metavar="REV[,REV…]",
+        help="alternate each run with workers running flosspay/ as of these git revisions (A/B)",
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="flosspay-drain-"))
@@ -266,8 +268,8 @@ def main() -> int:
         ref = reference_lifecycles(args.reference_clients, args.reference_seconds, ref_db)
         print(f"reference payment lifecycle (pgbench, {args.reference_clients} clients): {ref:,.0f}/s", flush=True)
         variants: list[tuple[str, Path | None]] = [("this tree", None)]
-        if args.baseline:
-            variants.insert(0, (f"baseline {args.baseline}", export_revision(args.baseline, tmp / "baseline")))
+        for revision in reversed(args.baseline.split(",") if args.baseline else []):
+            variants.insert(0, (f"at {revision}", export_revision(revision, tmp / f"at-{revision}")))
         results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in variants}
         for run in range(args.repeat):
             for label, source in variants:
