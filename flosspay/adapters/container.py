@@ -74,6 +74,14 @@ def _breaker_store(settings: Settings, registry: RailRegistry) -> BreakerStore:
     return MeteredBreakerStore(store, sorted(running))
 
 
+SHARED_SUCCESS_BATCH = 16
+
+
+def _success_batch(settings: Settings) -> int:
+    """Successes counted in the shared (Redis) breakers up to 16 at a time (ADR 0015); in-process, each."""
+    return SHARED_SUCCESS_BATCH if settings.broker.redis_url is not None else 1
+
+
 def _rail_problems(registry: PluginRailRegistry, settings: Settings) -> dict[str, str]:
     from flosspay.adapters.startup import rail_problems
 
@@ -109,7 +117,13 @@ class Container(containers.DeclarativeContainer):
     rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
     clients = providers.Singleton(ClientCache, uow_factory)
     breaker_store = providers.Singleton(_breaker_store, settings, rails)
-    breakers = providers.Singleton(CircuitBreakers, breaker_store, clock, settings.provided.breakers)
+    breakers = providers.Singleton(
+        CircuitBreakers,
+        breaker_store,
+        clock,
+        settings.provided.breakers,
+        success_batch=providers.Callable(_success_batch, settings),
+    )
     rate_limiter = providers.Singleton(build_rate_limiter, settings)
     health = providers.Singleton(
         Health,

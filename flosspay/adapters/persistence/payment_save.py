@@ -81,11 +81,11 @@ def save_sql(changed: tuple[str, ...], history: bool, attempts: bool, events: in
             f"SELECT p.id, r.* FROM p, {_unnest('h_', _HISTORY)})"
         )
     if attempts:
-        changed = ", ".join(f"{name} = excluded.{name}" for name, _ in _ATTEMPTS if name != "number")
+        updates = ", ".join(f"{name} = excluded.{name}" for name, _ in _ATTEMPTS if name != "number")
         parts.append(
             f"a AS (INSERT INTO rail_attempts (payment_id, {_names(_ATTEMPTS)}) "  # noqa: S608 (names are this module's constants)
             f"SELECT p.id, r.* FROM p, {_unnest('a_', _ATTEMPTS)} "
-            f"ON CONFLICT (payment_id, number) DO UPDATE SET {changed})"
+            f"ON CONFLICT (payment_id, number) DO UPDATE SET {updates})"
         )
     for i in range(events):
         e = f"e{i}_"
