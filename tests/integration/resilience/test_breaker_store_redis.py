@@ -185,3 +185,18 @@ def test_cached_store_forgets_its_copy_when_the_store_fails(namespace):
     inner.fail = False
     inner.swap(1, Breaker("upi", calls=5, version=2))  # changed behind the copy's back
     assert cached.load("upi").calls == 5
+
+
+def test_the_container_shares_breakers_through_redis_with_cached_reads_and_batched_successes(
+    redis_url, namespace, tmp_path
+):
+    from flosspay.adapters.config import load_settings
+    from flosspay.adapters.container import SHARED_SUCCESS_BATCH, Container
+
+    env = {"FLOSSPAY_DATA_DIR": str(tmp_path / "shared"), "FLOSSPAY_REDIS_URL": redis_url}
+    shared = Container(settings=load_settings(env | {"FLOSSPAY_QUEUE_NAMESPACE": namespace}))
+    assert isinstance(shared.breaker_store().store, CachedBreakerStore)
+    assert shared.breakers().success_batch == SHARED_SUCCESS_BATCH > 1
+    embedded = Container(settings=load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path / "embedded")}))
+    assert isinstance(embedded.breaker_store().store, InProcessBreakerStore)
+    assert embedded.breakers().success_batch == 1
