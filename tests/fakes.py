@@ -94,7 +94,7 @@ class _Payments:
         stored = self.uow.store.payments.get(payment_id)
         return _snapshot(stored) if stored and stored.client_id == client_id else None
 
-    def save(self, payment: Payment) -> None:
+    def save(self, payment: Payment, entry: JournalEntry | None = None) -> None:
         stored = self.uow.store.payments.get(payment.id)
         if stored is None or stored.version != payment.version:
             raise ConcurrentUpdate(f"payment {payment.id} changed since it was read")
@@ -109,6 +109,8 @@ class _Payments:
             s.sources.extend(rows)
 
         self.uow.pending.append(apply)
+        if entry is not None:
+            self.uow.ledger.add(entry)
         payment.mark_saved()
 
     def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:

@@ -12,7 +12,12 @@ from functools import partial
 from dependency_injector import containers, providers
 
 from flosspay import __version__
-from flosspay.adapters.breaker_store import InProcessBreakerStore, MeteredBreakerStore, RedisBreakerStore
+from flosspay.adapters.breaker_store import (
+    CachedBreakerStore,
+    InProcessBreakerStore,
+    MeteredBreakerStore,
+    RedisBreakerStore,
+)
 from flosspay.adapters.client_cache import ClientCache
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings, read_secret_key_files
@@ -63,9 +68,18 @@ def _breaker_store(settings: Settings, registry: RailRegistry) -> BreakerStore:
     if settings.broker.redis_url is None:
         store = InProcessBreakerStore()
     else:
-        store = RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace)
+        # Reads kept for a moment, changes still compare-and-swap on Redis (ADR 0015).
+        store = CachedBreakerStore(RedisBreakerStore(settings.broker.redis_url, settings.broker.namespace))
     running = {rail.name for method in registry.methods() if (rail := registry.by_method(method)) is not None}
     return MeteredBreakerStore(store, sorted(running))
+
+
+SHARED_SUCCESS_BATCH = 16
+
+
+def _success_batch(settings: Settings) -> int:
+    """Successes counted in the shared (Redis) breakers up to 16 at a time (ADR 0015); in-process, each."""
+    return SHARED_SUCCESS_BATCH if settings.broker.redis_url is not None else 1
 
 
 def _rail_problems(registry: PluginRailRegistry, settings: Settings) -> dict[str, str]:
@@ -103,7 +117,13 @@ class Container(containers.DeclarativeContainer):
     rails = providers.Singleton(_build_rails, rail_loader, settings, start_sandboxes)
     clients = providers.Singleton(ClientCache, uow_factory)
     breaker_store = providers.Singleton(_breaker_store, settings, rails)
-    breakers = providers.Singleton(CircuitBreakers, breaker_store, clock, settings.provided.breakers)
+    breakers = providers.Singleton(
+        CircuitBreakers,
+        breaker_store,
+        clock,
+        settings.provided.breakers,
+        success_batch=providers.Callable(_success_batch, settings),
+    )
     rate_limiter = providers.Singleton(build_rate_limiter, settings)
     health = providers.Singleton(
         Health,

@@ -20,7 +20,7 @@ from flosspay.domain.errors import ConcurrentUpdate, IllegalTransition, PaymentB
 from flosspay.domain.ledger import completed_payment_entry
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import AttemptOutcome, Payment, PaymentStatus
-from flosspay.domain.ports import Clock, RailRegistry, UnitOfWorkFactory
+from flosspay.domain.ports import Clock, RailRegistry, UnitOfWork, UnitOfWorkFactory
 from flosspay.domain.rail import NextAction, Outcome, RailRequest, RailResult
 
 
@@ -126,12 +126,35 @@ def process_payment(
 
     # 3. Record the outcome. Any failure here is an attempt spent: the answer is kept on the attempt.
     try:
-        return _record(payment_id, worker, attempt.number, result, uow_factory, clock, policy)
+        return _record(payment, worker, attempt.number, result, uow_factory, clock, policy)
     except Exception as exc:
         return _record_failure(payment_id, worker, attempt.number, result, exc, uow_factory, clock, policy)
 
 
 def _record(
+    claimed: Payment,
+    worker: str,
+    number: int,
+    result: RailResult,
+    uow_factory: UnitOfWorkFactory,
+    clock: Clock,
+    policy: ProcessingPolicy,
+) -> ProcessResult:
+    """Save the outcome on the payment as claimed, without reading it again.
+
+    The save is an optimistic update on the version the claim wrote: if it succeeds, nobody changed
+    the payment since (so the lease is still ours) and a reload would have found exactly ``claimed``.
+    If it fails, the payment is read again and decided afresh, as if it had been read at first.
+    """
+    with uow_factory() as uow:
+        try:
+            return _apply_and_save(uow, claimed, number, result, clock.now(), policy)
+        except ConcurrentUpdate:
+            pass  # changed since the claim: the rolled-back copy is worthless, read the stored one
+    return _record_reloaded(claimed.id, worker, number, result, uow_factory, clock, policy)
+
+
+def _record_reloaded(
     payment_id: uuid.UUID,
     worker: str,
     number: int,
@@ -144,23 +167,26 @@ def _record(
         fresh = uow.payments.get(payment_id)
         if fresh is None or fresh.is_final or fresh.lease_owner != worker:
             return ProcessResult(Disposition.SKIPPED, "lease lost while the rail answered")
-        payment = fresh
-        now = clock.now()
-        disposition = _apply(payment, number, result, now, policy)
-        if disposition is Disposition.SCHEDULED:
-            uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, now + policy.poll_interval))
-        elif disposition is Disposition.RETRY:
-            # Due back by then: if the broker's retry is lost (its worker died), the stalled sweep
-            # finds the payment once this passes, not only after ``stall_after``.
-            payment.lease_expires_at = now + policy.retry_window
         try:
-            uow.payments.save(payment)
+            return _apply_and_save(uow, fresh, number, result, clock.now(), policy)
         except ConcurrentUpdate:
             return ProcessResult(Disposition.SKIPPED, "changed concurrently while the rail answered")
-        if payment.status is PaymentStatus.COMPLETED:
-            # Money moved: its journal entry commits with the status change, or neither does.
-            uow.ledger.add(completed_payment_entry(payment, now))
-        uow.commit()
+
+
+def _apply_and_save(
+    uow: UnitOfWork, payment: Payment, number: int, result: RailResult, now: datetime, policy: ProcessingPolicy
+) -> ProcessResult:
+    disposition = _apply(payment, number, result, now, policy)
+    if disposition is Disposition.SCHEDULED:
+        uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, now + policy.poll_interval))
+    elif disposition is Disposition.RETRY:
+        # Due back by then: if the broker's retry is lost (its worker died), the stalled sweep
+        # finds the payment once this passes, not only after ``stall_after``.
+        payment.lease_expires_at = now + policy.retry_window
+    # Money moved: its journal entry commits with the status change, or neither does.
+    entry = completed_payment_entry(payment, now) if payment.status is PaymentStatus.COMPLETED else None
+    uow.payments.save(payment, entry)
+    uow.commit()
     return ProcessResult(disposition, f"{result.outcome}{' ' + result.code if result.code else ''}")
 
 

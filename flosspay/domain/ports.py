@@ -45,12 +45,13 @@ class PaymentRepository(Protocol):
         another client's id and a missing id cost the same."""
         ...
 
-    def save(self, payment: Payment) -> None:
+    def save(self, payment: Payment, entry: JournalEntry | None = None) -> None:
         """Persist changes; raises ``ConcurrentUpdate`` if ``payment.version`` is stale.
 
         Writes the payment row with ``version + 1``, appends ``payment.new_history`` and upserts
         the attempts in ``payment.touched_attempts``, then calls ``payment.mark_saved()`` and
-        increments ``payment.version``.
+        increments ``payment.version``. ``entry``, the journal entry of money this change moved, is
+        added with it (as ``LedgerRepository.add``), so the two are one write: both or neither.
         """
         ...
 

@@ -279,3 +279,56 @@ def test_restart_of_in_process_queue_reschedules_every_unfinished_payment():
     w.run()
     w.clock.advance(3600)
     assert recover_stalled(uow_factory=w.uow, clock=w.clock, idle_after=timedelta(0)) == 0  # final now
+
+
+class _Meddling:
+    """A rail that lets ``meddle`` change the payment while the rail call is in flight."""
+
+    def __init__(self, world: World, meddle) -> None:
+        self.world, self.meddle, self.inner = world, meddle, world.rail
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def execute(self, request):
+        meddle, self.meddle = self.meddle, None
+        if meddle is not None:
+            meddle()
+        return self.inner.execute(request)
+
+
+def _with_rail(w: World, rail) -> None:
+    w.rails = FakeRailRegistry(rail)
+
+
+def test_a_payment_taken_over_while_the_rail_answered_is_left_to_its_new_owner():
+    w = World()
+
+    def take_over():  # the lease lapses; another worker claims it and finishes it first
+        w.clock.advance(31)
+        assert w.run("w2").disposition is Disposition.DONE
+
+    _with_rail(w, _Meddling(w, take_over))
+    result = w.run("w1")
+    assert result.disposition is Disposition.SKIPPED and "lease lost" in result.detail
+    p = w.payment
+    assert p.status is S.COMPLETED and [h.to_status for h in p.history] == [S.QUEUED, S.PROCESSING, S.COMPLETED]
+    assert len(w.uow.store.entries) == 1  # one journal entry: the new owner's
+
+
+def test_a_payment_changed_but_still_leased_to_us_is_read_again_and_recorded():
+    w = World()
+
+    def touch():  # someone saves the payment (a new version) without taking the lease
+        with w.uow() as uow:
+            stored = uow.payments.get(w.pid)
+            assert stored is not None and stored.lease_owner == "w1"
+            uow.payments.save(stored)
+            uow.commit()
+
+    _with_rail(w, _Meddling(w, touch))
+    result = w.run("w1")
+    assert result.disposition is Disposition.DONE
+    p = w.payment
+    assert p.status is S.COMPLETED and p.version == 4 and len(w.uow.store.entries) == 1
+    assert [(a.number, a.outcome) for a in p.attempts] == [(1, AttemptOutcome.COMPLETED)]

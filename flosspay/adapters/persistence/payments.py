@@ -27,13 +27,17 @@ from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection, upsert_insert
 from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.intake import accept_sql, execute_accept
+from flosspay.adapters.persistence.ledger import SqlLedgerRepository, entry_row, posting_rows
 from flosspay.adapters.persistence.outbox import SqlOutbox
+from flosspay.adapters.persistence.payment_save import fetch_one, load_sql, loaded_rows, save_params, save_sql
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
-from flosspay.adapters.persistence.webhooks import SqlWebhookRepository
+from flosspay.adapters.persistence.webhooks import SqlWebhookRepository, event_row
 from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
 from flosspay.domain.idempotency import IdempotencyRecord
+from flosspay.domain.ledger import JournalEntry
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Payment
+from flosspay.domain.webhooks import events_for
 
 _CHANGED = (
     "status",
@@ -172,10 +176,22 @@ class SqlPaymentRepository:
         return stored
 
     def get(self, payment_id: uuid.UUID) -> Payment | None:
+        if self._db.is_postgres:
+            return self._load_in_one_statement(load_sql(False), {"b_id": payment_id})
         return self._load(_SELECT_PAYMENT, {"b_id": payment_id})
 
     def get_owned(self, client_id: str, payment_id: uuid.UUID) -> Payment | None:
+        if self._db.is_postgres:
+            return self._load_in_one_statement(load_sql(True), {"b_id": payment_id, "b_client": client_id})
         return self._load(_SELECT_OWNED, {"b_id": payment_id, "b_client": client_id})
+
+    def _load_in_one_statement(self, sql: str, params: dict[str, Any]) -> Payment | None:
+        """The payment with its history and attempts in one round trip, straight to psycopg (ADR 0015)."""
+        row = fetch_one(self._db, sql, params)
+        if row is None:
+            return None
+        payment, history, attempts = loaded_rows(row)
+        return mapping.payment_from_row(payment, history, attempts)  # type: ignore[arg-type]
 
     def _load(self, query: Select[Any], params: dict[str, Any]) -> Payment | None:
         row = self._db.execute(query, params).mappings().first()
@@ -186,9 +202,23 @@ class SqlPaymentRepository:
         attempts = self._db.execute(_SELECT_ATTEMPTS, params).mappings().all()
         return mapping.payment_from_row(row, history, attempts)
 
-    def save(self, payment: Payment) -> None:
-        """Write the changes if ``payment.version`` is still current, else ``ConcurrentUpdate``."""
+    def save(self, payment: Payment, entry: JournalEntry | None = None) -> None:
+        """Write the changes if ``payment.version`` is still current, else ``ConcurrentUpdate``.
+
+        ``entry``: the journal entry of the money this change moved, written with it (one statement
+        with everything else on PostgreSQL, ADR 0015).
+        """
         stale = ConcurrentUpdate(f"payment {payment.id} changed since it was read")
+        if self._db.is_postgres:
+            self._save_in_one_statement(payment, entry, stale)
+        else:
+            self._save_statement_by_statement(payment, entry, stale)
+        payment.mark_saved()
+        payment.version += 1
+
+    def _save_statement_by_statement(
+        self, payment: Payment, entry: JournalEntry | None, stale: ConcurrentUpdate
+    ) -> None:
         params = mapping.payment_changes(payment) | {"b_id": payment.id, "b_version": payment.version}
         # A lock wait that times out means another transaction is changing this payment right now.
         result = self._db.execute(_UPDATE_PAYMENT, params, lock_timeout=stale)
@@ -202,8 +232,29 @@ class SqlPaymentRepository:
         if payment.touched_attempts:
             rows = [mapping.attempt_row(payment.id, payment.attempts[n - 1]) for n in sorted(payment.touched_attempts)]
             self._db.execute(_upsert_attempt(self._db.is_postgres), rows)
-        payment.mark_saved()
-        payment.version += 1
+        if entry is not None:
+            SqlLedgerRepository(self._db).add(entry)
+
+    def _save_in_one_statement(self, payment: Payment, entry: JournalEntry | None, stale: ConcurrentUpdate) -> None:
+        history = mapping.history_rows(payment)
+        attempts = [mapping.attempt_row(payment.id, payment.attempts[n - 1]) for n in sorted(payment.touched_attempts)]
+        events = [
+            event_row(payment, event, change.at) for event, change in events_for(payment.history, payment.new_history)
+        ]
+        changes = mapping.payment_changes(payment)
+        params = save_params(
+            payment.id,
+            payment.version,
+            changes,
+            history,
+            attempts,
+            events,
+            entry_row(entry) if entry is not None else None,
+            posting_rows(entry) if entry is not None else [],
+        )
+        sql = save_sql(tuple(changes), bool(history), bool(attempts), len(events), entry is not None)
+        if not execute_accept(self._db, sql, params, stale):
+            raise stale
 
     def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
         params = {"b_now": now, "b_limit": limit, "b_idle_before": idle_before}

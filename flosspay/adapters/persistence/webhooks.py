@@ -149,6 +149,23 @@ def event_payload(payment: Payment, event: EventType, at: datetime) -> bytes:
     return msgspec.json.encode({"type": event.value, "timestamp": at, "data": data})
 
 
+def payment_event(payment: Payment, event: EventType, at: datetime) -> WebhookEvent:
+    return WebhookEvent(
+        id=event_id(payment.id, event),
+        client_id=payment.client_id,
+        payment_id=payment.id,
+        type=event,
+        created_at=at,
+        payload=event_payload(payment, event, at),
+    )
+
+
+def event_row(payment: Payment, event: EventType, at: datetime) -> dict[str, Any]:
+    """The event's row, and ``pattern``: the LIKE that finds the endpoints subscribed to it."""
+    row = msgspec.structs.asdict(payment_event(payment, event, at)) | {"type": event.value}
+    return row | {"pattern": f"% {event.value} %"}
+
+
 _LIVE_ENDPOINT = and_(_e.client_id == bindparam("b_client"), _e.deleted_at.is_(None))
 _SELECT_ENDPOINT = select(webhook_endpoints).where(_LIVE_ENDPOINT, _e.id == bindparam("b_id"))
 _SELECT_ENDPOINTS = select(webhook_endpoints).where(_LIVE_ENDPOINT).order_by(_e.created_at, _e.id)
@@ -177,16 +194,7 @@ class SqlWebhookRepository:
     def record_payment_events(self, payment: Payment) -> None:
         """Write the events ``payment``'s unsaved history causes, and a delivery per subscribed endpoint."""
         for event, change in events_for(payment.history, payment.new_history):
-            self.add_event(
-                WebhookEvent(
-                    id=event_id(payment.id, event),
-                    client_id=payment.client_id,
-                    payment_id=payment.id,
-                    type=event,
-                    created_at=change.at,
-                    payload=event_payload(payment, event, change.at),
-                )
-            )
+            self.add_event(payment_event(payment, event, change.at))
 
     def add_event(self, event: WebhookEvent) -> int:
         """Store ``event`` (once: its id is deterministic) and fan it out; returns the deliveries made."""

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from flosspay.adapters.breaker_store import InProcessBreakerStore, RedisBreakerStore
+from flosspay.adapters.breaker_store import CachedBreakerStore, InProcessBreakerStore, RedisBreakerStore
 from flosspay.application.breakers import BreakerPolicy, CircuitBreakers
-from flosspay.domain.breaker import Breaker, BreakerConfig, BreakerState
+from flosspay.domain.breaker import Breaker, BreakerConfig, BreakerState, Permit
 from flosspay.domain.rail import Outcome
 from tests.fakes import FakeClock
 
@@ -106,3 +106,97 @@ def test_only_one_probe_passes_when_many_workers_ask_at_once(redis_url, namespac
     for t in threads:
         t.join(30)
     assert sorted(results) == [False] * 6 + [True] * 2
+
+
+class _Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Counting:
+    """Counts the loads that reach the shared store."""
+
+    def __init__(self, store: RedisBreakerStore) -> None:
+        self.store, self.loads = store, 0
+
+    def load(self, service: str) -> Breaker:
+        self.loads += 1
+        return self.store.load(service)
+
+    def swap(self, expected_version: int, breaker: Breaker) -> bool:
+        return self.store.swap(expected_version, breaker)
+
+
+def test_cached_store_answers_reads_from_memory_and_still_loses_no_update(redis_url, namespace):
+    ticks = _Ticks()
+    shared = _Counting(RedisBreakerStore(redis_url, namespace))
+    cached = CachedBreakerStore(shared, ttl_seconds=1.0, monotonic=ticks)
+    cfg = BreakerConfig(failure_threshold=10**6, min_calls=10**6, window=timedelta(hours=1))
+    mine = CircuitBreakers(cached, FakeClock(T0), BreakerPolicy(default=cfg))
+    other = CircuitBreakers(RedisBreakerStore(redis_url, namespace), FakeClock(T0), BreakerPolicy(default=cfg))
+    for _ in range(10):
+        mine.record("upi", mine.acquire("upi"), Outcome.COMPLETED)
+    assert shared.loads == 1  # the first read; every later one is the copy its own swaps keep current
+    other.record("upi", other.acquire("upi"), Outcome.COMPLETED)  # another process changes it: my copy is stale
+    mine.record("upi", mine.acquire("upi"), Outcome.COMPLETED)  # the stale swap fails, the retry reloads
+    breaker = RedisBreakerStore(redis_url, namespace).load("upi")
+    assert breaker.calls == 12 and breaker.version == 12
+
+
+def test_cached_store_sees_a_breaker_opened_elsewhere_within_its_ttl(redis_url, namespace):
+    ticks = _Ticks()
+    clock = FakeClock(T0)
+    cfg = BreakerConfig(failure_threshold=3, cool_down=timedelta(seconds=30))
+    cached = CachedBreakerStore(RedisBreakerStore(redis_url, namespace), ttl_seconds=0.25, monotonic=ticks)
+    mine = CircuitBreakers(cached, clock, BreakerPolicy(default=cfg))
+    other = CircuitBreakers(RedisBreakerStore(redis_url, namespace), clock, BreakerPolicy(default=cfg))
+    assert mine.acquire("upi").allowed
+    for _ in range(3):
+        other.record("upi", other.acquire("upi"), Outcome.UNCERTAIN)
+    assert mine.acquire("upi").allowed  # the copy is younger than the TTL: at most this late
+    ticks.now += 0.25
+    refused = mine.acquire("upi")
+    assert not refused.allowed and refused.retry_at == T0 + timedelta(seconds=30)
+    for _ in range(3):  # and a trip by this process is seen by this process at once
+        mine.record("upi", Permit(True), Outcome.UNCERTAIN)
+    assert not mine.acquire("upi").allowed
+
+
+def test_cached_store_forgets_its_copy_when_the_store_fails(namespace):
+    class Failing(InProcessBreakerStore):
+        fail = False
+
+        def swap(self, expected_version: int, breaker: Breaker) -> bool:
+            if self.fail:
+                raise ConnectionError("down")
+            return super().swap(expected_version, breaker)
+
+    inner = Failing()
+    cached = CachedBreakerStore(inner, ttl_seconds=60, monotonic=_Ticks())
+    assert cached.swap(0, Breaker("upi", calls=1, version=1))
+    inner.fail = True
+    with pytest.raises(ConnectionError):
+        cached.swap(1, Breaker("upi", calls=2, version=2))
+    inner.fail = False
+    inner.swap(1, Breaker("upi", calls=5, version=2))  # changed behind the copy's back
+    assert cached.load("upi").calls == 5
+
+
+def test_the_container_shares_breakers_through_redis_with_cached_reads_and_batched_successes(
+    redis_url, namespace, tmp_path
+):
+    from flosspay.adapters.config import load_settings
+    from flosspay.adapters.container import SHARED_SUCCESS_BATCH, Container
+
+    env = {"FLOSSPAY_DATA_DIR": str(tmp_path / "shared"), "FLOSSPAY_REDIS_URL": redis_url}
+    shared = Container(settings=load_settings(env | {"FLOSSPAY_QUEUE_NAMESPACE": namespace}))
+    assert isinstance(shared.breaker_store().store, CachedBreakerStore)
+    assert shared.breakers().success_batch == SHARED_SUCCESS_BATCH > 1
+    embedded = Container(settings=load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path / "embedded")}))
+    assert isinstance(embedded.breaker_store().store, InProcessBreakerStore)
+    assert embedded.breakers().success_batch == 1
