@@ -1,0 +1,170 @@
+"""Refund a completed payment (``POST /api/v1/transaction/{id}/refunds``), and read refunds back.
+
+Accepting a refund is one transaction: the idempotency key, the reservation of its amount on the
+payment (a guarded UPDATE the database caps at the payment's amount, so concurrent requests at any
+number of API processes never together exceed it), the refund, its first history row and its outbox
+message. A refused request stores nothing, so it may be corrected and retried under the same key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from flosspay.application.accept_payment import Accepted
+from flosspay.application.policies import IntakePolicy
+from flosspay.application.refund_views import (
+    accepted_refund_body,
+    refund_detail_body,
+)
+from flosspay.domain.errors import (
+    FieldError,
+    IdempotencyInProgress,
+    NotFound,
+    NotRefundable,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from flosspay.domain.idempotency import IdempotencyRecord, decide
+from flosspay.domain.ledger import refund_entry_id
+from flosspay.domain.money import Money
+from flosspay.domain.outbox import TOPIC_REFUND, OutboxMessage
+from flosspay.domain.payment import Payment, PaymentStatus
+from flosspay.domain.ports import Clock, RailRegistry, UnitOfWork, UnitOfWorkFactory
+from flosspay.domain.rail import takes_partial_refunds, takes_refunds
+from flosspay.domain.refund import Refund, RefundStatus, check_reason, refund_amount
+
+
+class RefundCommand(msgspec.Struct, frozen=True):
+    """A merchant's refund request as an adapter decoded it; ``amount`` None means all that is left."""
+
+    client_id: str
+    idempotency_key: str
+    fingerprint: str
+    payment_id: str
+    amount: Decimal | int | str | None = None
+    reason: str | None = None
+    request_id: str | None = None
+
+
+def _payment_uuid(payment_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(payment_id)
+    except ValueError:
+        raise NotFound(f"no payment {payment_id!r}") from None
+
+
+def _check_refundable(payment: Payment, rails: RailRegistry, amount: Money) -> None:
+    if payment.status is not PaymentStatus.COMPLETED:
+        raise NotRefundable(f"only a COMPLETED payment can be refunded; this one is {payment.status}")
+    rail = rails.get(payment.rail)
+    if rail is None:
+        raise ServiceUnavailable(f"the {payment.rail} rail is not enabled here, so its refunds cannot be taken")
+    if not takes_refunds(rail):
+        raise NotRefundable(f"the {payment.method} rail ({payment.rail}) does not support refunds")
+    if amount.minor != payment.amount.minor and not takes_partial_refunds(rail):
+        raise NotRefundable(
+            f"the {payment.method} rail ({payment.rail}) does not support partial refunds;"
+            f" refund the whole {payment.amount.format()} {payment.amount.currency}"
+        )
+
+
+def _replay(uow: UnitOfWork, command: RefundCommand, now: datetime | None = None) -> Accepted | None:
+    """The stored answer under the command's key (a live one, if ``now`` is given), else None."""
+    existing = uow.idempotency.get(command.client_id, command.idempotency_key)
+    if existing is None or (now is not None and existing.expires_at <= now):
+        return None
+    decide(existing, command.fingerprint)
+    return Accepted(existing.response_status, existing.response_body, True, existing.payment_id)
+
+
+def request_refund(
+    command: RefundCommand,
+    *,
+    uow_factory: UnitOfWorkFactory,
+    rails: RailRegistry,
+    clock: Clock,
+    policy: IntakePolicy,
+    new_id: Callable[[], uuid.UUID] = uuid.uuid4,
+) -> Accepted:
+    """Accept a refund (202 and its PENDING view) or raise the domain error that says why not.
+
+    A repeat of an accepted request under its key replays the first answer before anything is
+    checked again (a full refund's repeat would otherwise find nothing left to refund).
+    """
+    payment_id = _payment_uuid(command.payment_id)
+    reason = check_reason(command.reason)
+    with uow_factory() as uow:
+        now = clock.now()
+        replayed = _replay(uow, command, now)
+        if replayed is not None:
+            return replayed
+        payment = uow.payments.get_owned(command.client_id, payment_id)
+        if payment is None:
+            raise NotFound(f"no payment {command.payment_id!r}")
+        if payment.status is not PaymentStatus.COMPLETED:
+            raise NotRefundable(f"only a COMPLETED payment can be refunded; this one is {payment.status}")
+        amount = refund_amount(payment, command.amount, uow.refunds.reserved(payment_id))
+        _check_refundable(payment, rails, amount)
+        refund = Refund.request(id=new_id(), payment=payment, amount=amount, reason=reason, now=now)
+        body = accepted_refund_body(refund)
+        record = IdempotencyRecord(
+            client_id=command.client_id,
+            key=command.idempotency_key,
+            fingerprint=command.fingerprint,
+            response_status=202,
+            response_body=body,
+            created_at=now,
+            expires_at=now + policy.idempotency_ttl,
+            payment_id=str(refund.id),
+        )
+        if not uow.idempotency.claim(record, now):
+            # Claimed concurrently under the same key (and committed meanwhile): its answer is the answer.
+            replayed = _replay(uow, command)
+            if replayed is None:
+                raise IdempotencyInProgress("a request with this Idempotency-Key is in progress; retry shortly")
+            return replayed
+        if not uow.refunds.reserve(payment_id, amount.minor):
+            left = Money(max(payment.amount.minor - uow.refunds.reserved(payment_id), 0), amount.currency)
+            raise ValidationFailed([FieldError("amount", f"is more than the refundable remainder ({left.format()})")])
+        uow.refunds.add(refund)
+        uow.outbox.add(
+            OutboxMessage(
+                payment_id=payment.id,
+                topic=TOPIC_REFUND,
+                available_at=now,
+                request_id=command.request_id,
+                refund_id=refund.id,
+            )
+        )
+        uow.commit()
+    return Accepted(202, body, False, str(refund.id))
+
+
+def get_refund(client_id: str, refund_id: str, *, uow_factory: UnitOfWorkFactory) -> bytes:
+    """The refund's JSON with its history; ``NotFound`` for malformed, unknown or another client's ids."""
+    try:
+        rid = uuid.UUID(refund_id)
+    except ValueError:
+        raise NotFound(f"no refund {refund_id!r}") from None
+    with uow_factory() as uow:
+        refund = uow.refunds.get_owned(client_id, rid)
+    if refund is None:
+        raise NotFound(f"no refund {refund_id!r}")
+    entry = str(refund_entry_id(refund.id)) if refund.status is RefundStatus.SUCCEEDED else None
+    return refund_detail_body(refund, entry)
+
+
+def refunds_of_payment(payment_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory) -> list[Refund]:
+    """Every refund of a payment, oldest first (operators' view: the CLI)."""
+    with uow_factory() as uow:
+        return uow.refunds.for_payment(payment_id)
+
+
+def find_refund(refund_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory) -> Refund | None:
+    with uow_factory() as uow:
+        return uow.refunds.get(refund_id)
