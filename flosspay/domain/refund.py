@@ -277,3 +277,9 @@ def check_reason(reason: object, field: str = "reason") -> str | None:
     if len(reason) > MAX_REASON_LENGTH:
         raise ValidationFailed([FieldError(field, f"must be at most {MAX_REASON_LENGTH} characters")])
     return reason
+
+
+def refund_events(refund: Refund) -> list[tuple[str, RefundChange]]:
+    """The webhook event types (``refund.succeeded``/``refund.failed``) a save of the new history causes."""
+    names = {RefundStatus.SUCCEEDED: "refund.succeeded", RefundStatus.FAILED: "refund.failed"}
+    return [(names[c.to_status], c) for c in refund.new_history if c.to_status in names]
