@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
     Executable,
     Select,
     Update,
@@ -55,7 +57,7 @@ _CHANGED = (
     "parked_reason",
     "attempt_floor",
 )
-_amount = bindparam("b_amount")
+_amount: BindParameter[int] = bindparam("b_amount", type_=BigInteger())
 _RESERVE: Update = (
     update(payments)
     .where(
