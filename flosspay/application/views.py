@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from flosspay.application.refund_views import RefundSummary
 from flosspay.domain.payment import Payment, PaymentStatus
 
 ACCEPT_MESSAGES: dict[PaymentStatus, str] = {
@@ -63,6 +64,9 @@ class StatusView(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True
     note: str | None = None
     ledger_entry_id: str | None = None
     next_action: dict[str, str] | None = None
+    # Refunds (issue 13): shown by GET …/status (always; a webhook's payment payload leaves them out).
+    refunded_amount: str | None = None
+    refunds: list[RefundSummary] | None = None
 
 
 def _merge(view: msgspec.Struct, public: dict[str, Any]) -> bytes:
@@ -89,7 +93,12 @@ def accepted_body(payment: Payment) -> bytes:
     return _merge(view, payment.public)
 
 
-def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusView:
+def status_view(
+    payment: Payment,
+    ledger_entry_id: str | None = None,
+    refunded_amount: str | None = None,
+    refunds: list[RefundSummary] | None = None,
+) -> StatusView:
     return StatusView(
         id=str(payment.id),
         status=payment.status,
@@ -110,8 +119,15 @@ def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusV
         note=payment.note,
         ledger_entry_id=ledger_entry_id,
         next_action=payment.next_action if not payment.is_final else None,
+        refunded_amount=refunded_amount,
+        refunds=refunds,
     )
 
 
-def status_body(payment: Payment, ledger_entry_id: str | None = None) -> bytes:
-    return _merge(status_view(payment, ledger_entry_id), payment.public)
+def status_body(
+    payment: Payment,
+    ledger_entry_id: str | None = None,
+    refunded_amount: str | None = None,
+    refunds: list[RefundSummary] | None = None,
+) -> bytes:
+    return _merge(status_view(payment, ledger_entry_id, refunded_amount, refunds), payment.public)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import Any
 
 import dramatiq
 from dramatiq import Actor, Broker
@@ -128,7 +129,7 @@ class RefundRoutingQueue:
             logger.error("outbox message %s is a refund message without a refund id; dropped", message.id)
             return
         delay_ms = int((message.available_at - self.clock.now()).total_seconds() * 1000)
-        options = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
+        options: dict[str, Any] = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
         self.actor.send_with_options(
             args=(str(message.refund_id),), delay=delay_ms if delay_ms > 0 else None, **options
         )
