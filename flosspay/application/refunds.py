@@ -36,7 +36,7 @@ from flosspay.domain.outbox import TOPIC_REFUND, OutboxMessage
 from flosspay.domain.payment import Payment, PaymentStatus
 from flosspay.domain.ports import Clock, RailRegistry, UnitOfWork, UnitOfWorkFactory
 from flosspay.domain.rail import takes_partial_refunds, takes_refunds
-from flosspay.domain.refund import Refund, RefundStatus, check_reason, refund_amount
+from flosspay.domain.refund import Refund, RefundStatus, check_reason, precheck_amount, refund_amount
 
 
 class RefundCommand(msgspec.Struct, frozen=True):
@@ -96,8 +96,9 @@ def request_refund(
     A repeat of an accepted request under its key replays the first answer before anything is
     checked again (a full refund's repeat would otherwise find nothing left to refund).
     """
-    payment_id = _payment_uuid(command.payment_id)
+    precheck_amount(command.amount)  # what needs no payment is refused before any lookup
     reason = check_reason(command.reason)
+    payment_id = _payment_uuid(command.payment_id)
     with uow_factory() as uow:
         now = clock.now()
         replayed = _replay(uow, command, now)

@@ -17,7 +17,7 @@ from datetime import datetime
 import msgspec
 
 from flosspay.domain.errors import FieldError, IllegalTransition, NotRefundable, PaymentBusy, ValidationFailed
-from flosspay.domain.money import Money, parse_money
+from flosspay.domain.money import CURRENCY_EXPONENTS, Money, parse_money
 from flosspay.domain.payment import AttemptOutcome, Payment, PaymentStatus, RailAttempt
 
 MAX_REASON_LENGTH = 255
@@ -267,6 +267,22 @@ def refund_amount(payment: Payment, requested: object, reserved_minor: int, fiel
         left = Money(max(remainder, 0), payment.amount.currency).format()
         raise ValidationFailed([FieldError(field, f"is more than the refundable remainder ({left})")])
     return amount
+
+
+def precheck_amount(requested: object, field: str = "amount") -> None:
+    """Refuse, before the payment is looked up, an amount that is no amount in any currency FlossPay
+    knows (a float, zero, negative, not finite, absurdly large); the currency's own rules come later."""
+    if requested is None:
+        return
+    first: ValidationFailed | None = None
+    for currency in CURRENCY_EXPONENTS:
+        try:
+            parse_money(requested, currency, field)
+            return
+        except ValidationFailed as exc:
+            first = first or exc
+    assert first is not None
+    raise first
 
 
 def check_reason(reason: object, field: str = "reason") -> str | None:
