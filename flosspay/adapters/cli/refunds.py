@@ -87,9 +87,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'REFUND':<36} {'STATUS':<10} {'AMOUNT':>14} {'CUR':<3}  {'CREATED':<32} REASON")
     for v in views:
-        print(
-            f"{v['id']:<36} {v['status']:<10} {v['amount']:>14} {v['currency']:<3}  {v['createdAt']:<32} {v['reason'] or '-'}"
-        )
+        amount = f"{v['amount']:>14} {v['currency']:<3}"
+        print(f"{v['id']:<36} {v['status']:<10} {amount}  {v['createdAt']:<32} {v['reason'] or '-'}")
     return 0
 
 
