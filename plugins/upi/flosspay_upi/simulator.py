@@ -190,7 +190,9 @@ class UpiNetwork:
                 "pspReference": self._new_rrn(),
             }
             self._state.refunds[refund_reference] = done
-            return Reply(200, dict(done))
+            # A slow payer's bank is slow to refund as well: recorded now, answered late.
+            delay = self.slow_seconds if txn.behaviour is Behaviour.SLOW else 0.0
+            return Reply(200, dict(done), delay)
 
     def refunds(self, reference: str | None = None) -> Reply:
         """Every refund made (each refund reference once), optionally of one payment's reference."""

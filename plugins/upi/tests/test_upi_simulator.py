@@ -259,6 +259,16 @@ def test_a_norefund_payer_pays_but_every_refund_is_declined(network: UpiNetwork)
     assert network.lookup("r1").body["refundedMinor"] == 0 and network.refunds().body == {"refunds": []}
 
 
+def test_a_slow_payers_refund_is_recorded_at_once_and_answered_late() -> None:
+    network = UpiNetwork(slow_seconds=2.5)
+    network.submit(payment("r1", "slow.alice@okhdfc"))
+    body = {"refundReference": "f1", "reference": "r1", "amountMinor": 100, "currency": "INR"}
+    first = network.refund(body)
+    assert first.body["code"] == "00" and first.delay_seconds == 2.5
+    assert len(network.refunds().body["refunds"]) == 1
+    assert network.refund(body).delay_seconds == 0.0  # a repeat answers at once
+
+
 def test_the_refund_record_lists_each_refund_once(network: UpiNetwork) -> None:
     network.submit(payment("r1", "alice@okhdfc"))
     network.submit(payment("r2", "bob@okhdfc"))
