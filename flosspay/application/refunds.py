@@ -169,3 +169,28 @@ def refunds_of_payment(payment_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory)
 def find_refund(refund_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory) -> Refund | None:
     with uow_factory() as uow:
         return uow.refunds.get(refund_id)
+
+
+def parked_refunds(*, uow_factory: UnitOfWorkFactory, limit: int = 1000) -> list[Refund]:
+    """Dead-lettered refunds (their money may have moved: an operator settles them), oldest first."""
+    with uow_factory() as uow:
+        found = [uow.refunds.get(i) for i in uow.refunds.find_parked(limit)]
+    return [r for r in found if r is not None]
+
+
+def requeue_refund(refund_id: uuid.UUID, *, uow_factory: UnitOfWorkFactory, clock: Clock) -> bool:
+    """Send a parked refund back to the worker with a fresh attempt budget; False if it is not parked.
+
+    Safe: the rail is asked again under the same reference, so a refund that did go through is
+    answered as done and is never made twice. A second requeue finds nothing and changes nothing.
+    """
+    with uow_factory() as uow:
+        refund = uow.refunds.get(refund_id)
+        if refund is None or not refund.is_parked:
+            return False
+        now = clock.now()
+        refund.unpark(now)
+        uow.refunds.save(refund)
+        uow.outbox.add(OutboxMessage(refund.payment_id, TOPIC_REFUND, now, refund_id=refund.id))
+        uow.commit()
+    return True

@@ -81,6 +81,8 @@ def test_list_and_show(env: dict[str, str]) -> None:
     assert [(a["outcome"], a["code"]) for a in shown["attemptLog"]] == [("DECLINED", "U30")]
     text = run("refunds", "show", str(pending), env=env)
     assert text.returncode == 0 and "status: PENDING" in text.stdout
+    assert json.loads(run("refunds", "list", "--parked", "--json", env=env).stdout) == []
+    assert run("refunds", "requeue", str(pending), env=env).stdout.strip() == "requeued 0 refund(s)"
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,8 @@ def test_list_and_show(env: dict[str, str]) -> None:
         (("refunds", "show", "nope"), "refund 'nope' is not a UUID"),
         (("refunds", "show", "00000000-0000-0000-0000-000000000001"), "no refund"),
         (("refunds", "list", "--payment", "x"), "payment 'x' is not a UUID"),
+        (("refunds", "list"), "give --payment ID, or --parked"),
+        (("refunds", "requeue", "x"), "refund 'x' is not a UUID"),
         (("refunds", "list", "--payment", "00000000-0000-0000-0000-000000000001"), "no payment"),
     ],
 )

@@ -469,3 +469,19 @@ def test_a_rail_result_type_guard() -> None:
     w = World(rail=Wrong(), max_attempts=1)
     rid = w.refund("10")["id"]
     assert w.process(rid) is Disposition.PARKED and w.stored(rid).status is R.PROCESSING
+
+
+def test_a_parked_refund_is_listed_and_requeued_once_and_then_refunds_once() -> None:
+    from flosspay.application.refunds import parked_refunds, requeue_refund
+
+    w = World(max_attempts=1)
+    w.rail.uncertain_refunds = True
+    w.rail.refund_script = [RefundResult(Outcome.UNCERTAIN, "TIMEOUT")]
+    rid = w.refund("10")["id"]
+    assert w.process(rid) is Disposition.PARKED
+    assert [str(r.id) for r in parked_refunds(uow_factory=w.uow)] == [rid]
+    assert requeue_refund(uuid.UUID(rid), uow_factory=w.uow, clock=w.clock) is True
+    assert requeue_refund(uuid.UUID(rid), uow_factory=w.uow, clock=w.clock) is False
+    assert parked_refunds(uow_factory=w.uow) == []
+    assert w.process(rid) is Disposition.DONE
+    assert w.stored(rid).status is R.SUCCEEDED and w.rail.refunds_done == {rid: 1000}

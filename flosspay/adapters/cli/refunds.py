@@ -1,4 +1,4 @@
-"""``flosspay refunds list --payment ID`` and ``flosspay refunds show ID``: an operator's view of refunds."""
+"""``flosspay refunds list --payment ID|--parked``, ``show ID``, ``requeue ID``: an operator's view of refunds."""
 
 from __future__ import annotations
 
@@ -70,15 +70,20 @@ def _view(refund: Any, detail: bool = False) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from flosspay.application.refunds import refunds_of_payment
+    from flosspay.application.refunds import parked_refunds, refunds_of_payment
 
-    payment_id = _uuid(args.payment, "payment")
+    if (args.payment is None) == (not args.parked):
+        raise CliError("give --payment ID, or --parked")
     container = _container()
-    with container.uow_factory()() as uow:
-        payment = uow.payments.get(payment_id)
-    if payment is None:
-        raise CliError(f"no payment {args.payment!r}")
-    views = [_view(r) for r in refunds_of_payment(payment_id, uow_factory=container.uow_factory())]
+    if args.parked:
+        views = [_view(r) for r in parked_refunds(uow_factory=container.uow_factory())]
+    else:
+        payment_id = _uuid(args.payment, "payment")
+        with container.uow_factory()() as uow:
+            payment = uow.payments.get(payment_id)
+        if payment is None:
+            raise CliError(f"no payment {args.payment!r}")
+        views = [_view(r) for r in refunds_of_payment(payment_id, uow_factory=container.uow_factory())]
     if args.json:
         print(json.dumps(views))
         return 0
@@ -114,15 +119,29 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_requeue(args: argparse.Namespace) -> int:
+    from flosspay.application.refunds import requeue_refund
+
+    refund_id = _uuid(args.id, "refund")
+    container = _container()
+    done = requeue_refund(refund_id, uow_factory=container.uow_factory(), clock=container.clock())
+    print(f"requeued {1 if done else 0} refund(s)")
+    return 0
+
+
 def add_refund_commands(sub: Any) -> None:
     """Register ``flosspay refunds …`` on the top-level parser's subparsers."""
     group = sub.add_parser("refunds", help="refunds of payments: list a payment's, show one")
     commands = group.add_subparsers(dest="refunds_command", required=True, metavar="COMMAND")
-    p = commands.add_parser("list", help="a payment's refunds, oldest first")
-    p.add_argument("--payment", required=True, metavar="ID", help="the payment id")
+    p = commands.add_parser("list", help="a payment's refunds (or the dead-lettered ones), oldest first")
+    p.add_argument("--payment", metavar="ID", help="the payment id")
+    p.add_argument("--parked", action="store_true", help="refunds parked for an operator (money may have moved)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(handler=cmd_list)
     p = commands.add_parser("show", help="one refund with its history and attempts at the rail")
     p.add_argument("id", help="the refund id")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_show)
+    p = commands.add_parser("requeue", help="send a parked refund back (the rail is asked under the same reference)")
+    p.add_argument("id", help="the refund id")
+    p.set_defaults(handler=cmd_requeue)
