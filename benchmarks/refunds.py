@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy
@@ -40,7 +41,7 @@ from flosspay.application.accept_payment import PaymentIntent, accept_payment
 from flosspay.application.policies import IntakePolicy
 from flosspay.application.refunds import RefundCommand, request_refund
 from flosspay.domain.errors import ValidationFailed
-from flosspay.domain.payment import Flow, PaymentStatus
+from flosspay.domain.payment import Flow
 from tests.fakes import FakeRail, FakeRailRegistry
 
 DEFAULT_SERVER = os.environ.get("FLOSSPAY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -82,13 +83,13 @@ def main() -> int:
         fields = {"senderUpi": "alice@upi", "receiverUpi": "bob@upi"}
 
         def pay(i: int) -> None:
-            intent = PaymentIntent("c1", f"pay-{i}", "fp", "UPI", Flow.PAY, "100.00", "INR", fields)
+            intent = PaymentIntent("c1", f"pay-{i}", "fp", "UPI", Flow.PAY, Decimal("100.00"), "INR", fields)
             accepted = accept_payment(intent, uow_factory=uow, rails=rails, clock=clock, policy=policy)
             ids[i] = uuid.UUID(str(accepted.payment_id))
 
         anchor_s = _timed(list(range(args.n + 1)), args.threads, pay)
         with engine.begin() as connection:  # completed (not timed): only a COMPLETED payment is refunded
-            connection.exec_driver_sql(f"UPDATE payments SET status = '{PaymentStatus.COMPLETED.value}'")
+            connection.exec_driver_sql("UPDATE payments SET status = 'COMPLETED'")
 
         def refund(i: int) -> None:
             command = RefundCommand("c1", f"refund-{i}", f"fp-{i}", str(ids[i]), "40.00")
