@@ -113,7 +113,7 @@ def render() -> tuple[bytes, str]:
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         if _database is not None:
             registry.register(_database)
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from flosspay import __version__
 
@@ -235,7 +236,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
-def _breaker_states(settings, registry):  # type: ignore[no-untyped-def]
+def _breaker_states(settings: Any, registry: Any) -> dict[str, Any]:
     """Rail name → its breaker view; shared breakers live in Redis, the embedded server's in its process."""
     from flosspay.adapters.breaker_store import RedisBreakerStore
     from flosspay.adapters.clock import SystemClock

@@ -26,7 +26,7 @@ def demo_client(container: Any, settings: Settings) -> ApiClient:
     if path.exists():
         data = json.loads(path.read_text())
         with container.uow_factory()() as uow:
-            client = uow.clients.get(data["clientId"])
+            client: ApiClient | None = uow.clients.get(str(data["clientId"]))
         if client is not None:
             return client
     client = create_client("demo", uow_factory=container.uow_factory(), clock=container.clock())

@@ -81,12 +81,13 @@ def hmac_guard(
         if not isinstance(connection, Request):  # only HTTP routes are guarded
             raise Unauthenticated(_REFUSED)
         body = await connection.body()
-        client = None
+        client: ApiClient | None = None
         if len(client_id) <= MAX_CLIENT_ID_LENGTH:
             # A cache hit needs no thread hop; only a miss may block on the database.
             peek = getattr(find_client, "peek", None)
             cached = peek(client_id) if peek is not None else _MISS
-            client = await anyio.to_thread.run_sync(find_client, client_id) if cached is _MISS else cached
+            found = await anyio.to_thread.run_sync(find_client, client_id) if cached is _MISS else cached
+            client = found if isinstance(found, ApiClient) else None
         key = headers.get(IDEMPOTENCY_KEY_HEADER, "")
         canonicals = [
             canonical_request(connection.method, target, timestamp, key, body)

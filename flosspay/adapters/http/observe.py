@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from flosspay.adapters.logs import request_id_var
@@ -27,7 +28,7 @@ _SANE = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 
 def _request_id(scope: Scope) -> str:
     """The id of this request: already chosen, the client's (if sane), or a new one; kept on the scope."""
-    state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    state: dict[str, Any] = scope.setdefault("state", {})
     chosen = state.get(_STATE_KEY)
     if chosen is None:
         chosen = (
@@ -48,7 +49,7 @@ def observe(metrics: bool = True) -> Callable[[ASGIApp], ASGIApp]:
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         token = request_id_var.set(_request_id(scope))
@@ -62,7 +63,7 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
 
 def observe_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         token = request_id_var.set(_request_id(scope))
@@ -80,7 +81,7 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
         finally:
             request_id_var.reset(token)
             route = scope.get("path_template") or "unmatched"
-            HTTP_LATENCY.labels(route, scope["method"], str(status)).observe(time.perf_counter() - start)
+            HTTP_LATENCY.labels(route, str(scope.get("method", "")), str(status)).observe(time.perf_counter() - start)
 
     return middleware
 

@@ -278,7 +278,7 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
                     "200": _text_response("Every dependency answers."),
                     "503": _text_response("Names the dependencies that do not answer."),
                 }
-    security = [{name: [] for name in _SECURITY_SCHEMES}]
+    security: list[dict[str, list[str]]] = [{name: [] for name in _SECURITY_SCHEMES}]
     complete_webhook_operations(document, _problem_response, _idempotency_parameter, security)  # issue 12
     return document
 

@@ -36,7 +36,7 @@ def security_headers_hook(static_prefix: str) -> Callable[[Message, Scope], Awai
             wanted.append(_NO_STORE)
             wanted.append((CONTENT_SECURITY_POLICY.encode(), API_POLICY.encode()))
         headers.extend((name, value) for name, value in wanted if name not in present)
-        message["headers"] = headers  # type: ignore[typeddict-unknown-key]
+        message["headers"] = headers
 
     return add_security_headers
 

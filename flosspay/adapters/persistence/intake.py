@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from sqlalchemy import Dialect, Executable, bindparam, func, select
+from sqlalchemy import Dialect, Select, bindparam, func, select
 
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.failures import translate_driver_error
@@ -32,13 +32,13 @@ def _params(table: Any, names: tuple[str, ...], prefix: str) -> list[Any]:
 @functools.cache
 def accept_statement(
     payment_columns: tuple[str, ...], history_columns: tuple[str, ...], outbox_columns: tuple[str, ...]
-) -> Executable:
+) -> Select[int]:
     """``SELECT count(*) FROM claim`` with the dependent inserts as CTEs; 1 when the key was claimed.
 
     Bind names are the column names prefixed ``p_`` (payment), ``h_`` (history), ``o_`` (outbox);
     the claim uses the idempotency statement's own names.
     """
-    claim = claim_statement(True).cte("claim")
+    claim = claim_statement(True).cte("claim")  # type: ignore[attr-defined]
     payment = (
         payments.insert()
         .from_select(payment_columns, select(*_params(payments, payment_columns, "p_")).select_from(claim))

@@ -7,9 +7,10 @@ with the status change that causes it, or neither does. Endpoint secrets are sea
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -24,7 +25,7 @@ from flosspay.adapters.persistence.tables import (
     webhook_endpoints,
     webhook_events,
 )
-from flosspay.adapters.secret_box import SecretBox
+from flosspay.adapters.secret_box import SecretBox, SecretBoxError
 from flosspay.application.views import status_body
 from flosspay.domain.ledger import payment_entry_id
 from flosspay.domain.payment import Payment, PaymentStatus
@@ -47,6 +48,11 @@ from flosspay.domain.webhooks import (
 
 _d, _e, _v, _a = webhook_deliveries.c, webhook_endpoints.c, webhook_events.c, webhook_attempts.c
 _now = bindparam("b_now", type_=UtcDateTime())
+logger = logging.getLogger("flosspay.webhooks")
+
+UNOPENABLE_WAIT = timedelta(minutes=5)
+"""How long deliveries to an endpoint whose secret does not open are set aside before the next try."""
+
 _FINISH_DELIVERY = (
     update(webhook_deliveries)
     .where(
@@ -381,16 +387,27 @@ class SqlWebhookRepository:
         rows = self._db.execute(query, {"b_now": now}).mappings().all()
         taken: list[DueDelivery] = []
         probing: set[str] = set()
+        unopenable: set[str] = set()
+        postponed: list[int] = []
         for r in rows:
             endpoint = r["endpoint_id"]
             if breaker_half_open(rule, BreakerState(r["consecutive_failures"], None)):
                 if endpoint in probing:
                     continue
                 probing.add(endpoint)
-            secrets_ = [_open(r, endpoint, "secret", self.box)]
-            expires = r["previous_secret_expires_at"]
-            if r["previous_secret"] and expires is not None and expires > now:
-                secrets_.append(_open(r, endpoint, "previous_secret", self.box))
+            try:
+                secrets_ = [_open(r, endpoint, "secret", self.box)]
+                expires = r["previous_secret_expires_at"]
+                if r["previous_secret"] and expires is not None and expires > now:
+                    secrets_.append(_open(r, endpoint, "previous_secret", self.box))
+            except SecretBoxError as exc:
+                # One endpoint whose secret this server cannot open (a key left out after a
+                # rotation) must not hold up everyone else's deliveries: set it aside, loudly.
+                if endpoint not in unopenable:
+                    logger.error("webhook endpoint %s: %s; its deliveries wait %s", endpoint, exc, UNOPENABLE_WAIT)
+                unopenable.add(endpoint)
+                postponed.append(r["id"])
+                continue
             taken.append(
                 DueDelivery(
                     delivery_id=r["id"],
@@ -402,6 +419,10 @@ class SqlWebhookRepository:
                     secrets=tuple(secrets_),
                     attempts=r["attempts"],
                 )
+            )
+        if postponed:  # still PENDING, attempts unchanged: they go out once the key is configured
+            self._db.execute(
+                update(webhook_deliveries).where(_d.id.in_(postponed)).values(next_attempt_at=now + UNOPENABLE_WAIT)
             )
         if probing:  # hold a tripped endpoint shut while its one probe is in flight
             self._db.execute(
@@ -444,7 +465,7 @@ class SqlWebhookRepository:
             row = self._db.execute(query).first()
             if row is None:
                 continue
-            state = BreakerState(row[0], row[1])
+            state = BreakerState(int(row.consecutive_failures), row.breaker_open_until)
             gone = False
             for o in sorted(by_endpoint[endpoint_id], key=lambda o: o.attempt.attempted_at):
                 state = breaker_after(rule, state, o.succeeded, o.attempt.attempted_at)

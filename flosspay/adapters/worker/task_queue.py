@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.worker.actors import REQUEST_ID_OPTION, ProcessActor
@@ -25,7 +26,7 @@ class DramatiqTaskQueue:
             logger.error("outbox message %s has unknown topic %r; dropped", message.id, message.topic)
             return
         delay_ms = int((message.available_at - self.clock.now()).total_seconds() * 1000)
-        options = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
+        options: dict[str, Any] = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
         self.actor.send_with_options(
             args=(str(message.payment_id),), delay=delay_ms if delay_ms > 0 else None, **options
         )

@@ -11,7 +11,7 @@ import pytest
 import standardwebhooks
 from sqlalchemy import func, select
 
-from flosspay.adapters.persistence.tables import webhook_attempts, webhook_deliveries, webhook_events
+from flosspay.adapters.persistence.tables import webhook_attempts, webhook_deliveries, webhook_endpoints, webhook_events
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.adapters.webhooks.sender import HttpxSender
 from flosspay.application.status import get_status
@@ -314,3 +314,29 @@ def test_a_huge_answer_is_read_only_up_to_the_cap(uow_factory: SqlUnitOfWorkFact
         sender.close()
     assert result.status_code == 200 and result.body_head == "y" * 1024
     assert result.duration_ms < 2000  # 50 MB were not waited for
+
+
+def test_an_endpoint_whose_secret_does_not_open_is_set_aside_and_the_others_still_hear(
+    uow_factory: SqlUnitOfWorkFactory, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(_now())
+    broken = add_endpoint(uow_factory, receiver.url + "/broken", clock.now())
+    add_endpoint(uow_factory, receiver.url + "/fine", clock.now())
+    with uow_factory() as uow:  # as after a key rotation whose previous key was left out
+        uow._db.execute(
+            webhook_endpoints.update().where(webhook_endpoints.c.id == broken.id).values(secret_key_id="gone")
+        )
+        uow.commit()
+    completed_payment(uow_factory, clock.now())
+
+    assert _deliver(uow_factory, clock) == 1
+    assert [d.path for d in receiver.wait_for(1)] == ["/hooks/fine"]
+    assert "its deliveries wait" in caplog.text and "gone" in caplog.text
+    with uow_factory() as uow:
+        rows = uow._db.execute(
+            select(
+                webhook_deliveries.c.status, webhook_deliveries.c.attempts, webhook_deliveries.c.next_attempt_at
+            ).where(webhook_deliveries.c.endpoint_id == broken.id)
+        ).all()
+    assert [(status, attempts) for status, attempts, _ in rows] == [("PENDING", 0)]  # nothing lost, no attempt used
+    assert rows[0][2] > clock.now()  # set aside, not retried on every pass

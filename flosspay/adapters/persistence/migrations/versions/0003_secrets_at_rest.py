@@ -52,7 +52,7 @@ def upgrade() -> None:
     rows = bind.execute(sa.select(clients.c.client_id, clients.c.secret).where(clients.c.secret_key_id.is_(None)))
     plain = rows.all()
     if plain:
-        box = _box()
+        box = _box()  # type: ignore[no-untyped-call]
         for client_id, secret in plain:
             key_id, sealed = box.seal(secret, f"api_clients.secret:{client_id}")
             bind.execute(
