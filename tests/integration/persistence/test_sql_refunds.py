@@ -103,6 +103,11 @@ def test_a_refund_round_trips_succeeds_once_and_posts_its_entry(
     with engine.connect() as connection:
         assert connection.execute(select(refund_history.c.seq)).scalars().all() == [0, 1, 2]
         assert len(connection.execute(select(refund_attempts)).all()) == 1
+        events = connection.execute(
+            select(webhook_events.c.id, webhook_events.c.payload).where(webhook_events.c.type == "refund.succeeded")
+        ).all()
+    [(event_id, payload)] = events  # once, with the refund as GET /refunds/{id} shows it
+    assert event_id.startswith("msg_") and msgspec.json.decode(payload)["data"]["ledgerEntryId"] == str(entry.id)
     assert w.rail.refunds_done == {rid: 4000}
     assert w.reserved() == 4000
 
