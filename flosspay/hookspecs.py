@@ -36,6 +36,13 @@ def flosspay_rail(settings: RailSettings) -> Rail | None:
     number or a secret; no payee means the merchant is paid), and an ACTION_REQUIRED result may
     carry ``next_action`` (``NextAction("redirect", url)``: where the customer must go; FlossPay
     stores it with the payment and shows it as ``nextAction`` in the status until it is final).
+
+    Refunds: a rail class declares ``refunds: ClassVar[bool] = True`` when ``refund()`` gives back a
+    completed payment in full, and ``partial_refunds: ClassVar[bool] = True`` when it also takes several
+    parts adding up to at most the amount (matching its conformance ``RailRequirements``). A rail that
+    declares neither takes no refunds: ``POST /transaction/{id}/refunds`` answers 409 for its payments.
+    ``refund()`` is idempotent by ``refund_reference`` (FlossPay's refund id): asked again after a crash
+    or an unclear answer, it must answer what the first call did, never refund twice.
     """
 
 

@@ -31,6 +31,7 @@ from flosspay.domain.money import Money
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Flow, Payment, PaymentStatus
 from flosspay.domain.rail import Outcome, PreparedPayment, Rail, RailRequest, RailResult, RefundResult
+from flosspay.domain.refund import Refund, RefundStatus
 
 
 class FakeClock:
@@ -63,6 +64,9 @@ class Store:
         self.chain: list[ChainLink] = []
         self.checkpoints: list[Checkpoint] = []
         self.chained_at: datetime | None = None
+        # Refunds (issue 13) and what they hold of each payment's amount (the database's guard).
+        self.refunds: dict[uuid.UUID, Refund] = {}
+        self.reserved: dict[uuid.UUID, int] = {}
 
 
 class _Payments:
@@ -161,6 +165,106 @@ def _new_rows(payment: Payment) -> list[Facts]:
 
 def _snapshot(payment: Payment) -> Payment:
     copied = copy.deepcopy(payment)
+    copied.new_history = []
+    copied.touched_attempts = set()
+    return copied
+
+
+class _Refunds:
+    """Refunds, with the reservation checked against the payment's amount as the database's CHECK does."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.held: dict[uuid.UUID, int] = {}  # this transaction's view of the reservations
+
+    def reserved(self, payment_id: uuid.UUID) -> int:
+        return self.held.get(payment_id, self.uow.store.reserved.get(payment_id, 0))
+
+    def reserve(self, payment_id: uuid.UUID, amount_minor: int) -> bool:
+        payment = self.uow.store.payments.get(payment_id)
+        if payment is None or amount_minor <= 0:
+            return False
+        total = self.reserved(payment_id) + amount_minor
+        if total > payment.amount.minor:
+            return False
+        self.held[payment_id] = total
+        self.uow.pending.append(lambda s: s.reserved.__setitem__(payment_id, total))
+        return True
+
+    def release(self, payment_id: uuid.UUID, amount_minor: int) -> None:
+        total = self.reserved(payment_id) - amount_minor
+        if total < 0:
+            raise ValueError("refund_within_amount: a release below zero")
+        self.held[payment_id] = total
+        self.uow.pending.append(lambda s: s.reserved.__setitem__(payment_id, total))
+
+    def add(self, refund: Refund) -> None:
+        snap = _refund_snapshot(refund)
+        self.uow.pending.append(lambda s: s.refunds.__setitem__(refund.id, snap))
+        refund.mark_saved()
+
+    def get(self, refund_id: uuid.UUID) -> Refund | None:
+        stored = self.uow.store.refunds.get(refund_id)
+        return _refund_snapshot(stored) if stored else None
+
+    def get_owned(self, client_id: str, refund_id: uuid.UUID) -> Refund | None:
+        stored = self.uow.store.refunds.get(refund_id)
+        return _refund_snapshot(stored) if stored and stored.client_id == client_id else None
+
+    def save(self, refund: Refund) -> None:
+        stored = self.uow.store.refunds.get(refund.id)
+        if stored is None or stored.version != refund.version:
+            raise ConcurrentUpdate(f"refund {refund.id} changed since it was read")
+        refund.version += 1
+        snap = _refund_snapshot(refund)
+
+        def apply(s: Store) -> None:
+            current = s.refunds.get(refund.id)
+            if current is None or current.version != snap.version - 1:
+                raise ConcurrentUpdate(f"refund {refund.id} changed since it was read")
+            s.refunds[refund.id] = snap
+
+        self.uow.pending.append(apply)
+        refund.mark_saved()
+
+    def for_payment(self, payment_id: uuid.UUID) -> list[Refund]:
+        found = [_refund_snapshot(r) for r in self.uow.store.refunds.values() if r.payment_id == payment_id]
+        return sorted(found, key=lambda r: (r.created_at, str(r.id)))
+
+    def for_client(self, client_id: str, limit: int) -> list[Refund]:
+        found = [_refund_snapshot(r) for r in self.uow.store.refunds.values() if r.client_id == client_id]
+        return sorted(found, key=lambda r: (r.created_at, str(r.id)), reverse=True)[:limit]
+
+    def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
+        store = self.uow.store
+
+        def quiet_since(r: Refund, since: datetime) -> bool:
+            return not any(
+                m.refund_id == r.id and (m.id not in store.dispatched or store.dispatched_at[m.id] >= since)
+                for m in store.outbox
+            )
+
+        found = []
+        for r in store.refunds.values():
+            if r.is_parked or r.is_final:
+                continue
+            free = r.lease_expires_at is None or r.lease_expires_at < now
+            died = r.status is RefundStatus.PROCESSING and r.lease_expires_at is not None and free
+            if (died and quiet_since(r, r.lease_expires_at)) or (  # type: ignore[arg-type]
+                free and r.updated_at < idle_before and quiet_since(r, idle_before)
+            ):
+                found.append(r)
+        found.sort(key=lambda r: r.lease_expires_at or r.updated_at)
+        return [r.id for r in found][:limit]
+
+    def find_parked(self, limit: int) -> list[uuid.UUID]:
+        parked = [r for r in self.uow.store.refunds.values() if r.parked_at is not None]
+        parked.sort(key=lambda r: r.parked_at or r.updated_at)
+        return [r.id for r in parked][:limit]
+
+
+def _refund_snapshot(refund: Refund) -> Refund:
+    copied = copy.deepcopy(refund)
     copied.new_history = []
     copied.touched_attempts = set()
     return copied
@@ -334,6 +438,7 @@ class FakeUnitOfWork:
         self.pending: list[Any] = []
         self.committed = False
         self.payments = _Payments(self)
+        self.refunds = _Refunds(self)
         self.idempotency = _Idempotency(self)
         self.outbox = _Outbox(self)
         self.clients = _Clients(self)
@@ -356,11 +461,13 @@ class FakeUnitOfWork:
         for apply in self.pending:
             apply(self.store)
         self.pending.clear()
+        self.refunds.held.clear()
         self.store.commits += 1
         self.committed = True
 
     def rollback(self) -> None:
         self.pending.clear()
+        self.refunds.held.clear()
 
 
 class FakeUnitOfWorkFactory:
@@ -394,11 +501,18 @@ class FakeRail:
     method: ClassVar[str] = "UPI"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY, Flow.COLLECT})
     request_type: ClassVar[type[msgspec.Struct]] = FakeFields
+    refunds: ClassVar[bool] = True
+    partial_refunds: ClassVar[bool] = True
 
     def __init__(self, *results: RailResult) -> None:
         self.script = list(results)
         self.calls: list[tuple[str, str]] = []
         self.charged: dict[str, int] = {}
+        self.refund_script: list[RefundResult] = []
+        self.refund_calls: list[str] = []
+        self.refunds_done: dict[str, int] = {}  # refund reference -> minor units given back, once each
+        self.refunds_of: dict[str, list[str]] = {}  # payment reference -> its refund references
+        self.uncertain_refunds = False
 
     def _next(self) -> RailResult:
         return self.script.pop(0) if self.script else RailResult(Outcome.COMPLETED, "00", "approved")
@@ -428,7 +542,30 @@ class FakeRail:
         return self._next() if self.script else RailResult(Outcome.NOT_FOUND)
 
     def refund(self, request: RailRequest, amount: Money, refund_reference: str) -> RefundResult:
-        return RefundResult(Outcome.COMPLETED)
+        """Idempotent by ``refund_reference`` (a repeat answers what the first did); capped at the amount.
+
+        ``refund_script`` lists answers to give first (an UNCERTAIN one still refunds when
+        ``uncertain_refunds`` is set: the answer was lost, the money was not).
+        """
+        self.refund_calls.append(refund_reference)
+        if refund_reference in self.refunds_done:
+            return RefundResult(Outcome.COMPLETED, "00", "refunded")
+        if self.refund_script:
+            scripted = self.refund_script.pop(0)
+            if scripted.outcome is Outcome.UNCERTAIN and self.uncertain_refunds:
+                self.refunds_done[refund_reference] = amount.minor
+                self.refunds_of.setdefault(request.reference, []).append(refund_reference)
+            if scripted.outcome is not Outcome.COMPLETED:
+                return scripted
+        total = self._refunded(request.reference) + amount.minor
+        if total > request.amount.minor:
+            return RefundResult(Outcome.DECLINED, "REFUND_EXCEEDS_PAYMENT", "refunds exceed the payment")
+        self.refunds_done[refund_reference] = amount.minor
+        self.refunds_of.setdefault(request.reference, []).append(refund_reference)
+        return RefundResult(Outcome.COMPLETED, "00", "refunded")
+
+    def _refunded(self, reference: str) -> int:
+        return sum(self.refunds_done[r] for r in self.refunds_of.get(reference, []))
 
 
 class FakeRailRegistry:

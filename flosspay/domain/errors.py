@@ -70,3 +70,9 @@ class RateLimited(DomainError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"rate limit exceeded; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class NotRefundable(DomainError):
+    """The payment cannot be refunded as asked: not COMPLETED, or its rail does not take such refunds."""
+
+    title = "Not refundable"

@@ -8,6 +8,8 @@ from datetime import datetime
 import msgspec
 
 TOPIC_PROCESS = "payment.process"
+TOPIC_REFUND = "refund.process"
+"""Carry out the refund ``refund_id`` (of payment ``payment_id``) at its rail (issue 13)."""
 
 
 class OutboxMessage(msgspec.Struct, frozen=True):
@@ -19,3 +21,5 @@ class OutboxMessage(msgspec.Struct, frozen=True):
     id: int | None = None
     request_id: str | None = None
     """The request that scheduled the work, carried to the worker so its log lines name it."""
+    refund_id: uuid.UUID | None = None
+    """The refund a ``refund.process`` message is for (None for a payment's own messages)."""

@@ -17,6 +17,7 @@ from flosspay.domain.ledger import JournalEntry
 from flosspay.domain.outbox import OutboxMessage
 from flosspay.domain.payment import Payment
 from flosspay.domain.rail import Rail
+from flosspay.domain.refund import Refund
 
 
 class Clock(Protocol):
@@ -76,6 +77,57 @@ class PaymentRepository(Protocol):
     def find_stuck(self, untouched_since: datetime, limit: int) -> list[uuid.UUID]:
         """Payments not final, not parked and unchanged since ``untouched_since`` (nothing is carrying them)."""
         ...
+
+
+class RefundRepository(Protocol):
+    """Refunds (issue 13) and the reservation they hold on their payment's amount."""
+
+    def reserve(self, payment_id: uuid.UUID, amount_minor: int) -> bool:
+        """Add ``amount_minor`` to what refunds hold of the payment, only if the total stays within its
+        amount; False, changing nothing, if it would not. One guarded statement: the database decides,
+        so concurrent requests at several API processes can never together over-refund."""
+        ...
+
+    def release(self, payment_id: uuid.UUID, amount_minor: int) -> None:
+        """Give back a failed refund's reservation (in the transaction that marks it FAILED)."""
+        ...
+
+    def reserved(self, payment_id: uuid.UUID) -> int:
+        """What succeeded and pending refunds hold of the payment (minor units)."""
+        ...
+
+    def add(self, refund: Refund) -> None:
+        """Insert a new refund with its history and attempts."""
+        ...
+
+    def get(self, refund_id: uuid.UUID) -> Refund | None: ...
+
+    def get_owned(self, client_id: str, refund_id: uuid.UUID) -> Refund | None:
+        """``get``, only if ``client_id`` owns it (another client's refund is a missing one)."""
+        ...
+
+    def save(self, refund: Refund) -> None:
+        """Persist changes; ``ConcurrentUpdate`` if ``refund.version`` is stale (as ``PaymentRepository.save``).
+
+        The webhook events a final status causes (``refund.succeeded``, ``refund.failed``) commit with it.
+        """
+        ...
+
+    def for_payment(self, payment_id: uuid.UUID) -> list[Refund]:
+        """The payment's refunds, oldest first."""
+        ...
+
+    def for_client(self, client_id: str, limit: int) -> list[Refund]:
+        """The client's newest refunds, newest first."""
+        ...
+
+    def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:
+        """Refunds a worker should be carrying and is not (as ``PaymentRepository.find_stalled``): PROCESSING
+        with a lapsed lease, or unfinished, unleased and untouched since ``idle_before``; none with a message
+        waiting or dispatched since it stalled; never a parked one."""
+        ...
+
+    def find_parked(self, limit: int) -> list[uuid.UUID]: ...
 
 
 class IdempotencyStore(Protocol):
@@ -194,6 +246,7 @@ class UnitOfWork(Protocol):
     """One database transaction. Commits only when told; leaving the block without commit rolls back."""
 
     payments: PaymentRepository
+    refunds: RefundRepository
     idempotency: IdempotencyStore
     outbox: Outbox
     clients: ClientRepository

@@ -155,3 +155,22 @@ class Rail(Protocol):
 
 RailSettings = Mapping[str, str]
 """A rail's own settings: ``FLOSSPAY_<NAME>_<KEY>`` variables as ``{"<key>": value}`` (lower-case key)."""
+
+
+# --- refund capabilities (issue 13) -----------------------------------------------------------------
+# A rail declares what refunds it takes with optional class attributes, read with these helpers (a
+# rail that names neither takes none, so an older rail keeps working unchanged):
+#   refunds: ClassVar[bool] = True          ``refund()`` gives back a completed payment in full
+#   partial_refunds: ClassVar[bool] = True  and several parts of one, adding up to at most its amount
+# They match the rail's conformance ``RailRequirements.refunds`` / ``partial_refunds``. They are not
+# members of the ``Rail`` Protocol, so ``isinstance(rail, Rail)`` still holds for a rail without them.
+
+
+def takes_refunds(rail: object) -> bool:
+    """True when the rail declares ``refunds = True``."""
+    return getattr(rail, "refunds", False) is True
+
+
+def takes_partial_refunds(rail: object) -> bool:
+    """True when the rail declares both ``refunds`` and ``partial_refunds``."""
+    return takes_refunds(rail) and getattr(rail, "partial_refunds", False) is True

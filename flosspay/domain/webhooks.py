@@ -35,6 +35,8 @@ class EventType(enum.StrEnum):
     PAYMENT_DECLINED = "payment.declined"
     PAYMENT_EXPIRED = "payment.expired"
     PAYMENT_ACTION_REQUIRED = "payment.action_required"
+    REFUND_SUCCEEDED = "refund.succeeded"  # issue 13: a refund's final statuses
+    REFUND_FAILED = "refund.failed"
 
 
 ALL_EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)

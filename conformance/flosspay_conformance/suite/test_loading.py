@@ -35,6 +35,18 @@ def test_declared_collect_capability_matches_flows(rail_under_test: Rail, rail_r
     )
 
 
+def test_declared_refund_capabilities_match_the_rail_class(
+    rail_under_test: Rail, rail_requirements: RailRequirements
+) -> None:
+    """What FlossPay reads (the rail's ``refunds``/``partial_refunds`` class attributes) is what the suite tests."""
+    for name in ("refunds", "partial_refunds"):
+        declared = getattr(rail_under_test, name, False) is True
+        assert declared == getattr(rail_requirements, name), (
+            f"Rail.{name} (a ClassVar[bool], False when absent) must equal RailRequirements.{name}:"
+            " FlossPay takes refunds only for what the rail class declares"
+        )
+
+
 def test_declared_requirements_are_consistent(rail_requirements: RailRequirements) -> None:
     if rail_requirements.partial_refunds:
         assert rail_requirements.refunds, "partial_refunds needs refunds"

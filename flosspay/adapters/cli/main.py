@@ -521,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flosspay.adapters.cli.webhooks import add_webhook_commands
 
     add_webhook_commands(sub)
+    from flosspay.adapters.cli.refunds import add_refund_commands
+
+    add_refund_commands(sub)  # issue 13
     return parser
 
 

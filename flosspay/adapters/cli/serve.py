@@ -15,6 +15,7 @@ from flosspay.adapters.cli.signing import curl_command, signed_headers
 from flosspay.adapters.config import Settings
 from flosspay.adapters.private_files import ensure_private_dir, replace_private_file
 from flosspay.application.clients import create_client
+from flosspay.application.refund_relay import recover_stalled_refunds
 from flosspay.application.relay import recover_stalled
 from flosspay.domain.clients import ApiClient
 
@@ -102,6 +103,7 @@ def serve(settings: Settings, container: Any) -> int:
     if settings.broker.redis_url is None:
         # The in-process queue starts empty: whatever was unfinished when we last stopped goes again.
         recover_stalled(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))
+        recover_stalled_refunds(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))
     worker = EmbeddedWorker(
         container.worker_services(),
         container.broker(),

@@ -22,6 +22,7 @@ from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
 from flosspay.adapters.http.rails import RAIL_HANDLERS
 from flosspay.adapters.http.rate_limit_headers import RateLimitHeadersMiddleware
+from flosspay.adapters.http.refunds import REFUND_HANDLERS
 from flosspay.adapters.http.security_headers import security_headers_hook
 from flosspay.adapters.http.services import ApiServices
 from flosspay.adapters.http.webhooks import WEBHOOK_HANDLERS
@@ -37,6 +38,7 @@ def create_app(services: ApiServices) -> Litestar:
         path=API_PREFIX,
         route_handlers=[
             *PAYMENT_HANDLERS,
+            *REFUND_HANDLERS,
             *LEDGER_HANDLERS,
             *RAIL_HANDLERS,
             *(WEBHOOK_HANDLERS if services.webhooks else []),

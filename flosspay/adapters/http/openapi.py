@@ -26,6 +26,8 @@ from flosspay.adapters.http.hmac_auth import CLIENT_ID_HEADER, SIGNATURE_HEADER,
 from flosspay.adapters.http.idempotent import REPLAYED_HEADER
 from flosspay.adapters.http.payloads import CollectRequest, PaymentHeader, PayRequest
 from flosspay.adapters.http.problems import PROBLEM_JSON, Problem
+from flosspay.adapters.http.refund_views import RefundDetailView, RefundView
+from flosspay.adapters.http.refunds import RefundRequest
 from flosspay.adapters.http.security_headers import swagger_policy
 from flosspay.adapters.http.views import AcceptedView, StatusView
 from flosspay.adapters.http.webhook_openapi import complete_webhook_operations
@@ -52,7 +54,8 @@ _ERRORS = {
     400: "The request is malformed or breaks a rule; `errors` names each field.",
     401: "Missing, stale or wrong signature headers.",
     404: "No such payment for this client.",
-    409: "The Idempotency-Key was used for a different request, or that request is still in progress.",
+    409: "The Idempotency-Key was used for a different request, or that request is still in progress"
+    " (a refund: or the payment cannot be refunded, for example it is not COMPLETED).",
     413: "The body is larger than the limit.",
     415: "The body is not application/json, or not UTF-8.",
     429: "Over this client's rate limit; wait `Retry-After` seconds.",
@@ -67,12 +70,16 @@ _OPERATIONS: dict[str, tuple[str | None, int, str, tuple[int, ...]]] = {
     "initiateCollect": ("CollectRequest", 202, "AcceptedView", _POST_ERRORS),
     "createPayment": ("PaymentRequest", 200, "AcceptedView", _POST_ERRORS),
     "getPaymentStatus": (None, 200, "StatusView", _GET_ERRORS),
+    # Refunds (issue 13)
+    "createRefund": ("RefundRequest", 202, "RefundView", tuple(sorted((*_POST_ERRORS, 404)))),
+    "getRefund": (None, 200, "RefundDetailView", _GET_ERRORS),
     "getLedgerHead": (None, 200, "LedgerHeadView", tuple(s for s in _GET_ERRORS if s != 404)),
     "listRails": (None, 200, "RailsView", tuple(s for s in _GET_ERRORS if s != 404)),
 }
 _SUCCESS_DESCRIPTIONS = {
     "getLedgerHead": "The newest link of the hash chain and the newest checkpoint",
     "listRails": "The enabled rails with their circuit breaker state",
+    "getRefund": "The refund",
 }
 
 
@@ -235,7 +242,19 @@ def complete_document(generated: dict[str, Any], rails: RailRegistry) -> dict[st
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     _, shared = msgspec.json.schema_components(
-        [PayRequest, CollectRequest, PaymentHeader, AcceptedView, StatusView, LedgerHeadView, RailsView, Problem],
+        [
+            PayRequest,
+            CollectRequest,
+            PaymentHeader,
+            AcceptedView,
+            StatusView,
+            LedgerHeadView,
+            RailsView,
+            Problem,
+            RefundRequest,
+            RefundView,
+            RefundDetailView,
+        ],
         ref_template=_REF,
     )
     schemas.update(shared)

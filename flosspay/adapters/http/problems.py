@@ -21,6 +21,7 @@ from flosspay.domain.errors import (
     IdempotencyConflict,
     IdempotencyInProgress,
     NotFound,
+    NotRefundable,
     RateLimited,
     ServiceUnavailable,
     Unauthenticated,
@@ -57,6 +58,7 @@ _DOMAIN: list[tuple[type[DomainError], int, str]] = [
     (NotFound, 404, "not-found"),
     (IdempotencyConflict, 409, "idempotency-key-reused"),
     (IdempotencyInProgress, 409, "request-in-progress"),
+    (NotRefundable, 409, "not-refundable"),
     (RateLimited, 429, "rate-limited"),
     (ServiceUnavailable, 503, "service-unavailable"),
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from flosspay.adapters.http.refund_views import RefundSummary, refund_summaries, refunded_amount
 from flosspay.application.status import PaymentState
 from flosspay.domain.payment import Payment, PaymentStatus
 
@@ -67,6 +68,9 @@ class StatusView(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True
     note: str | None = None
     ledger_entry_id: str | None = None
     next_action: dict[str, str] | None = None
+    # Refunds (issue 13): shown by GET …/status (always; a webhook's payment payload leaves them out).
+    refunded_amount: str | None = None
+    refunds: list[RefundSummary] | None = None
 
 
 def _merge(view: msgspec.Struct, public: dict[str, Any]) -> bytes:
@@ -93,7 +97,12 @@ def accepted_body(payment: Payment) -> bytes:
     return _merge(view, payment.public)
 
 
-def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusView:
+def status_view(
+    payment: Payment,
+    ledger_entry_id: str | None = None,
+    refunded_amount: str | None = None,
+    refunds: list[RefundSummary] | None = None,
+) -> StatusView:
     return StatusView(
         id=str(payment.id),
         status=payment.status,
@@ -114,13 +123,22 @@ def status_view(payment: Payment, ledger_entry_id: str | None = None) -> StatusV
         note=payment.note,
         ledger_entry_id=ledger_entry_id,
         next_action=payment.next_action if not payment.is_final else None,
+        refunded_amount=refunded_amount,
+        refunds=refunds,
     )
 
 
-def status_body(payment: Payment, ledger_entry_id: str | None = None) -> bytes:
-    return _merge(status_view(payment, ledger_entry_id), payment.public)
+def status_body(
+    payment: Payment,
+    ledger_entry_id: str | None = None,
+    refunded: str | None = None,
+    refunds: list[RefundSummary] | None = None,
+) -> bytes:
+    return _merge(status_view(payment, ledger_entry_id, refunded, refunds), payment.public)
 
 
 def state_body(state: PaymentState) -> bytes:
-    """The status JSON of what ``get_status`` found."""
-    return status_body(state.payment, state.ledger_entry_id)
+    """The status JSON of what ``get_status`` found, its refunds included."""
+    refunds = list(state.refunds)
+    refunded = refunded_amount(refunds, state.payment.amount.currency).format()
+    return status_body(state.payment, state.ledger_entry_id, refunded, refund_summaries(refunds))

@@ -183,12 +183,15 @@ def idempotency_from_row(row: Row) -> IdempotencyRecord:
 
 
 def outbox_row(message: OutboxMessage) -> dict[str, Any]:
-    return {
+    row = {
         "payment_id": message.payment_id,
         "topic": message.topic,
         "available_at": message.available_at,
         "request_id": message.request_id,
     }
+    if message.refund_id is not None:  # a refund's message (issue 13); the payment intake's rows stay as they were
+        row["refund_id"] = message.refund_id
+    return row
 
 
 def outbox_from_row(row: Row) -> OutboxMessage:
@@ -198,6 +201,7 @@ def outbox_from_row(row: Row) -> OutboxMessage:
         available_at=row["available_at"],
         id=row["id"],
         request_id=row.get("request_id"),
+        refund_id=row.get("refund_id"),
     )
 
 

@@ -29,7 +29,14 @@ def _due(is_postgres: bool) -> Select[tuple[int, ...]]:
     SQLite needs no lock: its writers are serialized (``BEGIN IMMEDIATE``).
     """
     query = (
-        select(outbox.c.id, outbox.c.payment_id, outbox.c.topic, outbox.c.available_at, outbox.c.request_id)
+        select(
+            outbox.c.id,
+            outbox.c.payment_id,
+            outbox.c.topic,
+            outbox.c.available_at,
+            outbox.c.request_id,
+            outbox.c.refund_id,
+        )
         .where(outbox.c.dispatched_at.is_(None), outbox.c.available_at <= bindparam("b_now", type_=UtcDateTime()))
         .order_by(outbox.c.available_at, outbox.c.id)
         .limit(bindparam("b_limit"))

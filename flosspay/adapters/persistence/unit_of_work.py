@@ -14,6 +14,7 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.ledger import SqlLedgerRepository
 from flosspay.adapters.persistence.outbox import SqlOutbox
 from flosspay.adapters.persistence.payments import SqlPaymentRepository
+from flosspay.adapters.persistence.refunds import SqlRefundRepository
 from flosspay.adapters.persistence.webhooks import SqlWebhookRepository
 from flosspay.adapters.secret_box import SecretBox
 
@@ -28,6 +29,7 @@ class SqlUnitOfWork:
     def __init__(self, engine: Engine, secret_box: SecretBox | None = None) -> None:
         self._db = GuardedConnection(engine)
         self.payments = SqlPaymentRepository(self._db)
+        self.refunds = SqlRefundRepository(self._db)  # issue 13
         self.idempotency = SqlIdempotencyStore(self._db)
         self.outbox = SqlOutbox(self._db)
         self.clients = SqlClientRepository(self._db, secret_box)

@@ -28,6 +28,7 @@ from flosspay.adapters.persistence.tables import (
 )
 from flosspay.adapters.secret_box import SecretBox, SecretBoxError
 from flosspay.domain.ledger import payment_entry_id
+from flosspay.domain.money import Money
 from flosspay.domain.payment import Payment, PaymentStatus
 from flosspay.domain.webhooks import (
     AttemptOutcome,
@@ -145,7 +146,8 @@ def _event(row: RowMapping) -> WebhookEvent:
 def event_payload(payment: Payment, event: EventType, at: datetime) -> bytes:
     """``{"type","timestamp","data"}`` with ``data`` the payment exactly as ``GET …/status`` shows it."""
     ledger = str(payment_entry_id(payment.id)) if payment.status is PaymentStatus.COMPLETED else None
-    data = msgspec.Raw(status_body(payment, ledger))
+    # No refund can exist yet: a payment's events are written with the status change that ends it.
+    data = msgspec.Raw(status_body(payment, ledger, Money(0, payment.amount.currency).format(), []))
     return msgspec.json.encode({"type": event.value, "timestamp": at, "data": data})
 
 

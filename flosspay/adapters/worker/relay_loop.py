@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.ledger_chain import Chainer
+from flosspay.application.refund_relay import recover_stalled_refunds
 from flosspay.application.relay import recover_stalled, relay_outbox
 from flosspay.domain.ports import TaskQueue
 
@@ -86,6 +87,15 @@ class RelayLoop:
             )
         except Exception as exc:
             result.errors.append(f"recovery: {type(exc).__name__}")
+        try:  # issue 13: refunds whose worker died or whose message was lost, same rules
+            result.recovered += recover_stalled_refunds(
+                uow_factory=services.uow_factory,
+                clock=services.clock,
+                batch=services.relay_batch,
+                idle_after=services.policy.stall_after,
+            )
+        except Exception as exc:
+            result.errors.append(f"refund recovery: {type(exc).__name__}")
         try:
             result.sent = relay_outbox(
                 uow_factory=services.uow_factory, queue=self.queue, clock=services.clock, batch=services.relay_batch

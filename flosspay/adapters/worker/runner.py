@@ -16,6 +16,7 @@ import redis
 from dramatiq import Broker
 
 from flosspay.adapters.worker.actors import PAYMENTS_QUEUE, ProcessActor, declare_actors
+from flosspay.adapters.worker.refund_actor import RefundRoutingQueue, declare_refund_actor
 from flosspay.adapters.worker.relay_loop import RelayLoop
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.adapters.worker.task_queue import DramatiqTaskQueue
@@ -60,7 +61,10 @@ class EmbeddedWorker:
         self.threads = threads
         self.worker_timeout_ms = worker_timeout_ms
         self.actor: ProcessActor = declare_actors(broker, services)
-        self.queue = DramatiqTaskQueue(self.actor, services.clock)
+        self.refund_actor = declare_refund_actor(broker, services)  # issue 13: refunds share the pool
+        self.queue = RefundRoutingQueue(
+            DramatiqTaskQueue(self.actor, services.clock), self.refund_actor, services.clock
+        )
         self.relay: RelayLoop | None = RelayLoop(services, self.queue, chainer=chainer) if relay else None
         self._worker: dramatiq.Worker | None = None
         self.webhooks = webhooks

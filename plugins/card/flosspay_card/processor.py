@@ -159,8 +159,12 @@ class CardProcessor:
                     return Reply(409, {"code": "reference_reused", "error": "refund reference used differently"})
                 return Reply(200, dict(known))
             code = "00"
+            card = self._vault.get(charge.token)
+            special = testcards.behaviour_of(card.pan) if card is not None else None
             if charge.status != "succeeded":
                 code = "not_captured"
+            elif special is not None and special.behaviour is Behaviour.NO_REFUND:
+                code = "refund_declined"
             elif currency != charge.currency:
                 code = "currency_mismatch"
             elif charge.refunded_minor + amount_minor > charge.amount_minor:
@@ -178,6 +182,17 @@ class CardProcessor:
                 body["refundedMinor"] = charge.refunded_minor
                 charge.refunds[refund_reference] = body
             return Reply(200, dict(body))
+
+    def refunds(self, reference: str | None = None) -> Reply:
+        """Every refund made (each refund reference once), optionally of one charge's reference."""
+        with self._lock:
+            rows = [
+                dict(body)
+                for charge in self._charges.values()
+                if reference is None or charge.reference == reference
+                for body in charge.refunds.values()
+            ]
+        return Reply(200, {"refunds": rows})
 
     # --- 3-D Secure challenge (the cardholder's browser) ----------------------------------------
 

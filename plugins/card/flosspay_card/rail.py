@@ -57,6 +57,8 @@ class CardRail:
     method: ClassVar[str] = "CARD"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY})
     request_type: ClassVar[type[msgspec.Struct]] = CardFields
+    refunds: ClassVar[bool] = True  # as its conformance requirements declare
+    partial_refunds: ClassVar[bool] = True
     public_type: ClassVar[type[msgspec.Struct]] = CardPublic
 
     def __init__(self, settings: CardSettings, today: Callable[[], date] = lambda: datetime.now(UTC).date()) -> None:

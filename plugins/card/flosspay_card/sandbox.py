@@ -78,6 +78,8 @@ class CardSandbox(SandboxServer):
                 return processor.tokenise(request.body)
             case "POST", ("v1", "charges"):
                 return processor.charge(request.body)
+            case "GET", ("v1", "refunds"):
+                return processor.refunds(request.param("reference"))
             case "POST", ("v1", "charges", reference, "refunds"):
                 return processor.refund(reference, request.body)
         return None

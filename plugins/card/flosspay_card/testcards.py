@@ -17,6 +17,7 @@ class Behaviour(enum.Enum):
     UNCERTAIN = "uncertain"
     SLOW = "slow"
     WRONG_CVV = "wrong_cvv"
+    NO_REFUND = "no_refund"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ TRANSIENT = "4000000000000119"
 UNCERTAIN = "4000000000000101"
 SLOW = "4000000000000259"
 WRONG_CVV = "4000000000000127"
+NO_REFUND = "4000000000005126"
 
 SPECIAL_CARDS: dict[str, SandboxCard] = {
     card.number: card
@@ -53,6 +55,7 @@ SPECIAL_CARDS: dict[str, SandboxCard] = {
         SandboxCard(UNCERTAIN, Behaviour.UNCERTAIN, None, "charged, but the PSP answers HTTP 500"),
         SandboxCard(SLOW, Behaviour.SLOW, None, "charged, answered after a delay (the rail times out)"),
         SandboxCard(WRONG_CVV, Behaviour.WRONG_CVV, "incorrect_cvc", "tokenisation refuses the CVV"),
+        SandboxCard(NO_REFUND, Behaviour.NO_REFUND, "refund_declined", "charged; every refund is declined"),
     )
 }
 

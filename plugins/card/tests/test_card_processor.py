@@ -136,6 +136,25 @@ def test_refunds_are_idempotent_and_capped_at_the_amount(processor: CardProcesso
     assert processor.lookup("pay-1").body["refundedMinor"] == 5_000
 
 
+def test_the_no_refund_card_charges_but_every_refund_is_declined(processor: CardProcessor) -> None:
+    assert charge(processor, tokenise(processor, testcards.NO_REFUND)).body["status"] == "succeeded"
+    declined = refund(processor, "r1", 100).body
+    assert (declined["status"], declined["code"]) == ("declined", "refund_declined")
+    assert processor.lookup("pay-1").body["refundedMinor"] == 0 and processor.refunds().body == {"refunds": []}
+
+
+def test_the_refund_record_lists_each_refund_once(processor: CardProcessor) -> None:
+    charge(processor, tokenise(processor))
+    refund(processor, "r1", 1_000)
+    refund(processor, "r1", 1_000)  # a replay
+    refund(processor, "r2", 2_000)
+    assert [(r["refundReference"], r["amountMinor"]) for r in processor.refunds().body["refunds"]] == [
+        ("r1", 1_000),
+        ("r2", 2_000),
+    ]
+    assert [r["refundReference"] for r in processor.refunds("pay-1").body["refunds"]] == ["r1", "r2"]
+
+
 def test_refunds_need_a_captured_charge_in_its_currency(processor: CardProcessor) -> None:
     charge(processor, tokenise(processor, testcards.DECLINED))
     assert refund(processor, "r1", 100).body["code"] == "not_captured"

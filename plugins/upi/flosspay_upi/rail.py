@@ -47,6 +47,8 @@ class UpiRail:
     method: ClassVar[str] = "UPI"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY, Flow.COLLECT})
     request_type: ClassVar[type[msgspec.Struct]] = UpiFields
+    refunds: ClassVar[bool] = True  # as its conformance requirements declare
+    partial_refunds: ClassVar[bool] = True
     public_type: ClassVar[type[msgspec.Struct]] = UpiPublic
 
     def __init__(self, settings: Mapping[str, str] | UpiSettings) -> None:

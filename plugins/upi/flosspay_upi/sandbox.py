@@ -54,6 +54,8 @@ class UpiSandbox(SandboxServer):
                 return network.lookup(reference)
             case "GET", ("v1", "debits"):
                 return network.debits(request.param("reference"))
+            case "GET", ("v1", "refunds"):
+                return network.refunds(request.param("reference"))
             case "POST", ("v1", "payments"):
                 return network.submit(request.body)
             case "POST", ("v1", "refunds"):

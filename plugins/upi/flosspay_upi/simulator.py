@@ -37,6 +37,7 @@ class Behaviour(enum.Enum):
     SLOW = "slow"
     DECLINE = "decline"
     IGNORE = "ignore"
+    NO_REFUND = "norefund"  # pays as approved; every refund of its payments is declined (U30)
 
     @classmethod
     def of(cls, payer: str) -> Behaviour:
@@ -175,7 +176,7 @@ class UpiNetwork:
             if txn is None:
                 return _not_found()
             self._resolve(txn)
-            refused = _refund_refusal(txn, amount_minor)
+            refused = codes.DEBIT_FAILED if txn.behaviour is Behaviour.NO_REFUND else _refund_refusal(txn, amount_minor)
             if refused is not None:
                 body = {"refundReference": refund_reference, "reference": reference, "code": refused}
                 return Reply(200, body | {"error": codes.reason(refused)})
@@ -190,7 +191,15 @@ class UpiNetwork:
                 "pspReference": self._new_rrn(),
             }
             self._state.refunds[refund_reference] = done
-            return Reply(200, dict(done))
+            # A slow payer's bank is slow to refund as well: recorded now, answered late.
+            delay = self.slow_seconds if txn.behaviour is Behaviour.SLOW else 0.0
+            return Reply(200, dict(done), delay)
+
+    def refunds(self, reference: str | None = None) -> Reply:
+        """Every refund made (each refund reference once), optionally of one payment's reference."""
+        with self._lock:
+            rows = [dict(r) for r in self._state.refunds.values() if reference is None or r["reference"] == reference]
+        return Reply(200, {"refunds": rows})
 
     def debits(self, reference: str | None = None) -> Reply:
         """Every debit made (collects the payer approved by now included), optionally for one reference."""

@@ -252,6 +252,36 @@ def test_refunds_add_up_to_at_most_the_debit(network: UpiNetwork) -> None:
     assert network.lookup("r1").body["refundedMinor"] == 2800
 
 
+def test_a_norefund_payer_pays_but_every_refund_is_declined(network: UpiNetwork) -> None:
+    network.submit(payment("r1", "norefund.shop@okhdfc"))
+    assert network.lookup("r1").body["code"] == "00"
+    assert refund(network, "f1", 100)["code"] == "U30"
+    assert network.lookup("r1").body["refundedMinor"] == 0 and network.refunds().body == {"refunds": []}
+
+
+def test_a_slow_payers_refund_is_recorded_at_once_and_answered_late() -> None:
+    network = UpiNetwork(slow_seconds=2.5)
+    network.submit(payment("r1", "slow.alice@okhdfc"))
+    body = {"refundReference": "f1", "reference": "r1", "amountMinor": 100, "currency": "INR"}
+    first = network.refund(body)
+    assert first.body["code"] == "00" and first.delay_seconds == 2.5
+    assert len(network.refunds().body["refunds"]) == 1
+    assert network.refund(body).delay_seconds == 0.0  # a repeat answers at once
+
+
+def test_the_refund_record_lists_each_refund_once(network: UpiNetwork) -> None:
+    network.submit(payment("r1", "alice@okhdfc"))
+    network.submit(payment("r2", "bob@okhdfc"))
+    refund(network, "f1", 100)
+    refund(network, "f1", 100)  # a replay
+    refund(network, "f2", 200, reference="r2")
+    assert [(r["refundReference"], r["amountMinor"]) for r in network.refunds().body["refunds"]] == [
+        ("f1", 100),
+        ("f2", 200),
+    ]
+    assert [r["refundReference"] for r in network.refunds("r2").body["refunds"]] == ["f2"]
+
+
 def test_a_refund_reference_reused_for_another_amount_is_a_conflict(network: UpiNetwork) -> None:
     network.submit(payment("r1", "alice@okhdfc"))
     refund(network, "f1", 100)

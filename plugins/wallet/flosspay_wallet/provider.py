@@ -24,6 +24,7 @@ BEHAVIOURS: dict[str, str] = {
     "transient": "provider unavailable (HTTP 503); nothing recorded",
     "uncertain": "debited, but the provider answers HTTP 500",
     "slow": "debited, answered after a delay (the rail times out)",
+    "norefund": "debited normally; every refund is declined REFUND_DECLINED (nothing credited back)",
 }
 """Wallet id prefix → behaviour (``empty-1``, ``slow.alice``...). Any other wallet id behaves normally."""
 
@@ -136,6 +137,8 @@ class WalletProvider:
             code = "00"
             if debit.status != "succeeded":
                 code = "NOT_DEBITED"
+            elif behaviour_of(debit.wallet_id) == "norefund":
+                code = "REFUND_DECLINED"
             elif currency != debit.currency:
                 code = "CURRENCY_MISMATCH"
             elif debit.refunded_minor + amount_minor > debit.amount_minor:
@@ -156,6 +159,17 @@ class WalletProvider:
                 body["refundedMinor"] = debit.refunded_minor
                 debit.refunds[refund_reference] = body
             return Reply(200, dict(body))
+
+    def refunds(self, reference: str | None = None) -> Reply:
+        """Every refund credited (each refund reference once), optionally of one debit's reference."""
+        with self._lock:
+            rows = [
+                dict(body)
+                for debit in self._debits.values()
+                if reference is None or debit.reference == reference
+                for body in debit.refunds.values()
+            ]
+        return Reply(200, {"refunds": rows})
 
     def wallet(self, provider: str, wallet_id: str) -> Reply:
         """A wallet's balance and totals (sandbox only: lets tests see every debit)."""

@@ -45,6 +45,8 @@ class WalletRail:
     method: ClassVar[str] = "WALLET"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY})
     request_type: ClassVar[type[msgspec.Struct]] = WalletFields
+    refunds: ClassVar[bool] = True  # as its conformance requirements declare
+    partial_refunds: ClassVar[bool] = True
     public_type: ClassVar[type[msgspec.Struct]] = WalletPublic
 
     def field_enums(self) -> dict[str, list[str]]:

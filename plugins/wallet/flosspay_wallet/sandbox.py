@@ -48,6 +48,8 @@ class WalletSandbox(SandboxServer):
                 return provider.wallet(wallet_provider, wallet_id)
             case "POST", ("v1", "debits"):
                 return provider.debit(request.body)
+            case "GET", ("v1", "refunds"):
+                return provider.refunds(request.param("reference"))
             case "POST", ("v1", "debits", reference, "refunds"):
                 return provider.refund(reference, request.body)
         return None

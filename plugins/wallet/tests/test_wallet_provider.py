@@ -63,6 +63,26 @@ def test_refunds_credit_back_and_never_exceed_the_debit(provider: WalletProvider
     assert (account["balanceMinor"], account["debitedMinor"], account["creditedMinor"]) == (1_000_000, 10_000, 10_000)
 
 
+def test_a_norefund_wallet_is_debited_but_every_refund_is_declined(provider: WalletProvider) -> None:
+    assert debit(provider, "norefund-1", 2_000).body["status"] == "succeeded"
+    declined = refund(provider, "r1", 500).body
+    assert (declined["status"], declined["code"]) == ("declined", "REFUND_DECLINED")
+    assert balance(provider, "norefund-1")["balanceMinor"] == 998_000  # nothing credited back
+    assert provider.refunds().body == {"refunds": []}
+
+
+def test_the_refund_record_lists_each_refund_once(provider: WalletProvider) -> None:
+    debit(provider, "asha", 10_000)
+    refund(provider, "r1", 1_000)
+    refund(provider, "r1", 1_000)  # a replay
+    refund(provider, "r2", 2_000)
+    assert [(r["refundReference"], r["amountMinor"]) for r in provider.refunds().body["refunds"]] == [
+        ("r1", 1_000),
+        ("r2", 2_000),
+    ]
+    assert provider.refunds("other").body == {"refunds": []}
+
+
 def test_a_declined_debit_cannot_be_refunded(provider: WalletProvider) -> None:
     debit(provider, "empty-1", 100)
     assert refund(provider, "r1", 100).body["code"] == "NOT_DEBITED"
@@ -70,7 +90,7 @@ def test_a_declined_debit_cannot_be_refunded(provider: WalletProvider) -> None:
 
 
 def test_test_wallets_behave_as_documented(provider: WalletProvider) -> None:
-    assert set(BEHAVIOURS) == {"empty", "blocked", "transient", "uncertain", "slow"}
+    assert set(BEHAVIOURS) == {"empty", "blocked", "transient", "uncertain", "slow", "norefund"}
     assert debit(provider, "empty-x", 1, "a").body["code"] == "INSUFFICIENT_BALANCE"
     assert debit(provider, "blocked-x", 1, "b").body["code"] == "WALLET_BLOCKED"
     assert debit(provider, "transient-x", 1, "c").status == 503

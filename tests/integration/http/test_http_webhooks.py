@@ -46,6 +46,8 @@ def test_create_shows_the_secret_once_and_never_again(hooks: SignedClient) -> No
         "payment.declined",
         "payment.expired",
         "payment.action_required",
+        "refund.succeeded",
+        "refund.failed",
     ]
     assert created["enabled"] is True and created["url"] == PUBLIC and "createdAt" in created
     listed = hooks.get("/api/v1/webhook-endpoints").json()

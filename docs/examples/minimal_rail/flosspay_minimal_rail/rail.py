@@ -49,6 +49,8 @@ class MinimalRail:
     method: ClassVar[str] = "MINIMAL"
     flows: ClassVar[frozenset[Flow]] = frozenset({Flow.PAY})
     request_type: ClassVar[type[msgspec.Struct]] = MinimalFields
+    refunds: ClassVar[bool] = True  # refund() gives a payment back, whole or in parts
+    partial_refunds: ClassVar[bool] = True
 
     def __init__(self, psp_url: str, api_key: str, timeout_seconds: float) -> None:
         self._psp = PspTransport(psp_url, timeout_seconds=timeout_seconds, api_key=api_key)  # connects on first use
