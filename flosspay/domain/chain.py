@@ -23,6 +23,7 @@ CHECKPOINT_TAG = "flosspay-checkpoint"
 
 HISTORY = "history"
 ENTRY = "entry"
+REFUND_HISTORY = "refund_history"
 
 # The payment state machine: every legal (from, to) step per flow, ``None`` the creation of the payment.
 # The one source: flosspay.domain.payment builds its enum-typed table from it, the verifier checks chains
@@ -52,8 +53,23 @@ TRANSITIONS: dict[str, frozenset[tuple[str | None, str]]] = {
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "DECLINED", "EXPIRED"})
 """Nothing follows one of these in a payment's history."""
 
+# A refund's own state machine (docs/ledger.md §2), the one source for the refunds code and the verifier.
+# PENDING -> FAILED: a refund given up before the rail was asked (the payment was reversed meanwhile, say).
+REFUND_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
+    {
+        (None, "PENDING"),
+        ("PENDING", "PROCESSING"),
+        ("PENDING", "FAILED"),
+        ("PROCESSING", "SUCCEEDED"),
+        ("PROCESSING", "FAILED"),
+    }
+)
+REFUND_FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
+"""Nothing follows one of these in a refund's history; SUCCEEDED is followed by the refund's entry."""
+
 PAYMENT_ENTRY_NAMESPACE = uuid.UUID("6f1d7e0c-3b8a-5d4e-9c2f-0a1b2c3d4e5f")
-"""A payment's one payment entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:<payment id>")``."""
+"""A payment's one payment entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:<payment id>")``;
+a refund's one refund entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "refund:<refund id>")``."""
 
 MAX_ACCOUNT_LENGTH = 255
 
@@ -231,7 +247,45 @@ class EntryFacts:
         )
 
 
-Facts = HistoryFacts | EntryFacts
+@dataclass(frozen=True, slots=True)
+class RefundHistoryFacts:
+    """One row of a refund's status history plus the refund's fixed facts, as chained."""
+
+    kind: ClassVar[str] = REFUND_HISTORY
+
+    refund_id: uuid.UUID
+    index: int
+    from_status: str | None
+    to_status: str
+    attempt: int | None
+    at: datetime
+    payment_id: uuid.UUID
+    currency: str
+    amount: int
+    client_id: str
+    reason: str
+
+    def record(self, seq: int) -> bytes:
+        return canonical(
+            [
+                seq,
+                REFUND_HISTORY,
+                str(self.refund_id),
+                self.index,
+                self.from_status,
+                self.to_status,
+                self.attempt,
+                format_time(self.at),
+                str(self.payment_id),
+                self.currency,
+                self.amount,
+                self.client_id,
+                self.reason,
+            ]
+        )
+
+
+Facts = HistoryFacts | EntryFacts | RefundHistoryFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +308,8 @@ class ChainLink:
     source_pos: int
     prev_hash: bytes
     hash: bytes
+    refund_id: uuid.UUID | None = None
+    """Set for a refund history link (``history_index`` is then the row's index in the refund's history)."""
 
     @classmethod
     def make(cls, seq: int, prev_hash: bytes, pending: Pending) -> ChainLink:
@@ -261,6 +317,10 @@ class ChainLink:
         digest = link_hash(prev_hash, facts.record(seq))
         if isinstance(facts, HistoryFacts):
             return cls(seq, HISTORY, facts.payment_id, facts.index, None, pending.source_pos, prev_hash, digest)
+        if isinstance(facts, RefundHistoryFacts):
+            return cls(
+                seq, REFUND_HISTORY, None, facts.index, None, pending.source_pos, prev_hash, digest, facts.refund_id
+            )
         return cls(seq, ENTRY, facts.payment_id, None, facts.entry_id, pending.source_pos, prev_hash, digest)
 
 

@@ -32,6 +32,9 @@ from flosspay.domain.chain import (
     ISO_4217,
     MAX_ACCOUNT_LENGTH,
     PAYMENT_ENTRY_NAMESPACE,
+    REFUND_FINAL_STATUSES,
+    REFUND_HISTORY,
+    REFUND_TRANSITIONS,
     TRANSITIONS,
     canonical,
     canonical_object,
@@ -40,7 +43,7 @@ from flosspay.domain.chain import (
     parse_time,
 )
 
-ENTRY_KINDS = ("payment", "reversal", "correction")
+ENTRY_KINDS = ("payment", "reversal", "correction", "refund")
 
 SignatureCheck = Callable[[bytes, bytes, bytes], bool]
 """``(public_key, message, signature) -> valid`` for Ed25519."""
@@ -55,7 +58,11 @@ _ENDED = frozenset(_tok(s) for s in ("FAILED", "DECLINED", "EXPIRED"))
 _NULL = b"null"
 _HISTORY = _tok(HISTORY)
 _ENTRY = _tok(ENTRY)
-_PAYMENT, _REVERSAL, _CORRECTION = (_tok(k) for k in ENTRY_KINDS)
+_PAYMENT, _REVERSAL, _CORRECTION, _REFUND = (_tok(k) for k in ENTRY_KINDS)
+_REFUND_LEGAL: frozenset[tuple[bytes, bytes]] = frozenset((_tok(a), _tok(b)) for a, b in REFUND_TRANSITIONS)
+_SUCCEEDED = _tok("SUCCEEDED")
+_REFUND_FAILED = _tok("FAILED")
+_REFUND_ENDED = frozenset(_tok(s) for s in REFUND_FINAL_STATUSES)
 _PLAIN_HEAD = b'{"hash":"'
 _PLAIN_MID = b'","record":'
 _PLAIN_END = b"]}\n"
@@ -99,7 +106,9 @@ _FAST_ENTRY = re.compile(
     + rb"),"
     + _LAST_STRING
 )
-_HAS_PAYMENT, _REVERSED, _IS_REVERSAL = 1, 2, 4
+_HAS_PAYMENT, _REVERSED, _IS_REVERSAL, _IS_REFUND = 1, 2, 4, 8
+_PAYMENT_ENTRY_SIZE = 36
+"""An entry's value (below) is longer than this for a payment entry only: it also holds the amount."""
 _dates: dict[bytes, bool] = {}
 
 
@@ -131,21 +140,28 @@ def _utf8(data: bytes) -> bool:
 
 
 _ENTRY_SEED = PAYMENT_ENTRY_NAMESPACE.bytes + b"payment:"
+_REFUND_SEED = PAYMENT_ENTRY_NAMESPACE.bytes + b"refund:"
 
 
-def _payment_entry_key(pid: bytes) -> bytes:
+def _payment_entry_key(pid: bytes, seed: bytes = _ENTRY_SEED) -> bytes:
     """The 16 bytes of the id of payment ``pid``'s payment entry (``pid`` a token): uuid5, as docs/ledger.md §1 says.
 
     RFC 4122 §4.3 by hand (SHA-1 of namespace and name, version 5, variant 10): 3 us less than ``uuid``.
+    With ``_REFUND_SEED``, the id of refund ``pid``'s refund entry.
     """
-    digest = hashlib.sha1(_ENTRY_SEED + pid[1:-1]).digest()  # noqa: S324 (uuid5 is defined on SHA-1)
+    digest = hashlib.sha1(seed + pid[1:-1]).digest()  # noqa: S324 (uuid5 is defined on SHA-1)
     return digest[:6] + bytes((digest[6] & 0x0F | 0x50, digest[7], digest[8] & 0x3F | 0x80)) + digest[9:16]
+
+
+def _key_token(key: bytes) -> bytes:
+    """The canonical UUID token of 16 id bytes."""
+    h = hexlify(key)
+    return b'"' + h[:8] + b"-" + h[8:12] + b"-" + h[12:16] + b"-" + h[16:20] + b"-" + h[20:] + b'"'
 
 
 def _payment_entry_token(pid: bytes) -> bytes:
     """The id token of the payment entry of payment ``pid`` (a token)."""
-    h = hexlify(_payment_entry_key(pid))
-    return b'"' + h[:8] + b"-" + h[8:12] + b"-" + h[12:16] + b"-" + h[16:20] + b"-" + h[20:] + b'"'
+    return _key_token(_payment_entry_key(pid))
 
 
 _Facts = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
@@ -254,7 +270,19 @@ class ChainVerifier:
         """Payments that ended (FAILED, DECLINED, EXPIRED, or COMPLETED with their entry): nothing may follow."""
         self._entries: dict[bytes, bytes] = {}
         """Entry id -> payment id (16 bytes, zeros for none), flags, the first 16 bytes of SHA-256 of the
-        canonical postings: what a reversal must undo and which payment a reversal or correction names."""
+        canonical postings: what a reversal must undo and which payment a reversal or correction names;
+        for a payment entry then its currency (3 bytes) and amount (ASCII digits), what refunds may take."""
+        self._refunds: dict[bytes, list[Any]] = {}
+        """Open refunds (and SUCCEEDED ones awaiting their entry): refund id token -> ``[status token, next
+        index token, facts token prefix, id key, payment id token, amount, payment entry key, seq]``."""
+        self._refunds_finished: set[bytes] = set()
+        """Refunds that ended (FAILED, or SUCCEEDED with their entry): nothing may follow."""
+        self._refund_waits: dict[bytes, bytes] = {}
+        """Refund entry id (16 bytes) -> the token of the SUCCEEDED refund whose entry it must be."""
+        self._reserved: dict[bytes, int] = {}
+        """Payment entry id -> the amount its pending, processing and succeeded refunds hold."""
+        self._refunded: dict[bytes, int] = {}
+        """Payment entry id -> the amount its refund entries gave back."""
         self._seq = 0
         self._seen_header = not require_header
         self._ended = False
@@ -386,7 +414,7 @@ class ChainVerifier:
                             and eid_key == _payment_entry_key(pid)
                         ):
                             key = state[3]
-                            entries[eid_key] = key + b"\x01" + sha256(body).digest()[:16]
+                            entries[eid_key] = key + b"\x01" + sha256(body).digest()[:16] + facts[1][1:4] + facts[2]
                             del payments[pid]
                             finished_add(key)
                             continue
@@ -415,6 +443,10 @@ class ChainVerifier:
                     message = (
                         f"payment {_s(pid)} COMPLETED at seq {state[4]}, but its payment entry is not in the chain"
                     )
+                    self._problem(0, message, _AT_END)
+            for rid, refund in self._refunds.items():
+                if refund[0] == _SUCCEEDED:
+                    message = f"refund {_s(rid)} SUCCEEDED at seq {refund[7]}, but its refund entry is not in the chain"
                     self._problem(0, message, _AT_END)
         report.problems.sort(key=lambda p: p.rank)  # file order, whichever check found them
         return report
@@ -472,6 +504,8 @@ class ChainVerifier:
                 self._problem(seq, "the record's bytes are not its canonical encoding (docs/ledger.md §2)")
             if values[1] == HISTORY:
                 self._history(values)
+            elif values[1] == REFUND_HISTORY:
+                self._refund_history(values)
             elif values[1] == ENTRY:
                 self._entry(values)
             else:
@@ -486,7 +520,16 @@ class ChainVerifier:
         """A refused payment entry of a COMPLETED payment still ends it: its problem is reported once,
         not again as "COMPLETED without its entry" at the end of the chain."""
         tokens = record.split(b",", 6)
-        if len(tokens) < 6 or tokens[1] != _ENTRY or tokens[3] != _PAYMENT:
+        if len(tokens) < 6 or tokens[1] != _ENTRY:
+            return
+        if tokens[3] == _REFUND:
+            key = _id_key(tokens[2])
+            rid = self._refund_waits.pop(key, None) if key is not None else None
+            refund = self._refunds.pop(rid, None) if rid is not None else None
+            if refund is not None:
+                self._refunds_finished.add(refund[3])
+            return
+        if tokens[3] != _PAYMENT:
             return
         state = self._payments.get(tokens[4])
         if state is not None and state[0] == _COMPLETED:
@@ -556,7 +599,7 @@ class ChainVerifier:
         ref_key = None if ref == _NULL else _id_key(ref)
         if pid_key is None or (ref != _NULL and ref_key is None):
             raise _Bad(f"entry {name}: the payment id and the referenced entry id are UUIDs or null")
-        if kind not in (_PAYMENT, _REVERSAL, _CORRECTION):
+        if kind not in (_PAYMENT, _REVERSAL, _CORRECTION, _REFUND):
             raise _Bad(f"entry {name}: unknown kind {_s(kind)}")
         if not _time_value(values[6]):
             raise _Bad(f"entry {name}: the time {_s(h[6])} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
@@ -589,8 +632,10 @@ class ChainVerifier:
         if key in self._entries:
             raise _Bad(f"entry {name}: chained twice")
         flags = 0 if pid == _NULL else _HAS_PAYMENT
+        extra = b""
         if kind == _PAYMENT:
             self._payment_entry(name, eid, pid, ref, postings)
+            extra = postings[-1][1].encode() + b"%d" % postings[-1][2]
         else:
             if ref_key is None:
                 raise _Bad(f"entry {name}: a {_s(kind)} must reference the entry it changes")
@@ -600,6 +645,8 @@ class ChainVerifier:
             if kind == _REVERSAL:
                 if original[16] & _IS_REVERSAL:
                     raise _Bad(f"entry {name}: entry {_s(ref)} is itself a reversal, and a reversal is not reversed")
+                if original[16] & _IS_REFUND:
+                    raise _Bad(f"entry {name}: entry {_s(ref)} is a refund, and a refund is not reversed")
                 if original[16] & _REVERSED:
                     raise _Bad(f"entry {name}: entry {_s(ref)} is reversed twice")
             if original[:16] != pid_key or original[16] & _HAS_PAYMENT != flags:
@@ -608,15 +655,150 @@ class ChainVerifier:
                     "this one does not"
                 )
             if kind == _REVERSAL:
-                undone = canonical([[account, currency, -amount] for account, currency, amount in postings])
-                if hashlib.sha256(undone).digest()[:16] != original[17:]:
-                    raise _Bad(
-                        f"entry {name}: a reversal negates each posting of entry {_s(ref)}, in order; this one does not"
-                    )
-                self._entries[ref_key] = original[:16] + bytes([original[16] | _REVERSED]) + original[17:]
+                self._reversal(name, ref, ref_key, original, postings)
                 flags |= _IS_REVERSAL
+            elif kind == _REFUND:
+                self._refund_entry(name, key, ref, ref_key, original, postings)
+                flags |= _IS_REFUND
         digest = hashlib.sha256(canonical([list(p) for p in postings])).digest()[:16]
-        self._entries[key] = pid_key + bytes([flags]) + digest
+        self._entries[key] = pid_key + bytes([flags]) + digest + extra
+
+    def _reversal(
+        self, name: str, ref: bytes, ref_key: bytes, original: bytes, postings: list[tuple[str, str, int]]
+    ) -> None:
+        """A reversal negates each posting of the entry, in order; of a partly refunded payment entry,
+        with what its refunds left in place of its amount."""
+        refunded = self._refunded.get(ref_key, 0)
+        undone_postings: list[object] = [[account, currency, -amount] for account, currency, amount in postings]
+        if refunded:
+            whole = int(original[_PAYMENT_ENTRY_SIZE:])
+            left = whole - refunded
+            if left <= 0:
+                raise _Bad(f"entry {name}: entry {_s(ref)} is refunded in full: nothing is left to reverse")
+            if any(abs(amount) != left for _, _, amount in postings):
+                raise _Bad(f"entry {name}: a reversal of entry {_s(ref)}, refunded in part, moves what is left: {left}")
+            undone_postings = [
+                [account, currency, whole if amount < 0 else -whole] for account, currency, amount in postings
+            ]
+        if hashlib.sha256(canonical(undone_postings)).digest()[:16] != original[17:33]:
+            raise _Bad(f"entry {name}: a reversal negates each posting of entry {_s(ref)}, in order; this one does not")
+        self._entries[ref_key] = original[:16] + bytes([original[16] | _REVERSED]) + original[17:]
+
+    def _refund_entry(
+        self, name: str, key: bytes, ref: bytes, ref_key: bytes, original: bytes, postings: list[tuple[str, str, int]]
+    ) -> None:
+        """A refund entry is the entry of a refund that SUCCEEDED just before, given back along its
+        payment entry's accounts, never more than the payment entry moved and never after a reversal."""
+        rid = self._refund_waits.get(key)
+        if rid is None:
+            raise _Bad(
+                f"entry {name}: a refund entry has the id of the entry of a refund that SUCCEEDED earlier in the "
+                "chain and has no entry yet; no refund does"
+            )
+        refund = self._refunds[rid]
+        if len(original) <= _PAYMENT_ENTRY_SIZE or ref_key != refund[6]:
+            raise _Bad(f"entry {name}: a refund entry references the payment entry of its refund's payment")
+        del self._refund_waits[key]
+        del self._refunds[rid]
+        self._refunds_finished.add(refund[3])
+        if original[16] & _REVERSED:
+            raise _Bad(f"entry {name}: entry {_s(ref)} is reversed: nothing is refunded after a reversal")
+        amount, currency = refund[5], original[33:36].decode()
+        signs = [a < 0 for _, _, a in postings]
+        if (
+            len(postings) != 4
+            or signs != [True, False, True, False]
+            or postings[1][0] != postings[2][0]
+            or any(c != currency or abs(a) != amount for _, c, a in postings)
+        ):
+            raise _Bad(
+                f"entry {name}: a refund entry posts four lines of the refund's {amount} {currency}: "
+                "payee -x, clearing +x, clearing -x, payer +x"
+            )
+        whole = int(original[_PAYMENT_ENTRY_SIZE:])
+        paid: list[object] = [
+            [postings[3][0], currency, -whole],
+            [postings[1][0], currency, whole],
+            [postings[1][0], currency, -whole],
+            [postings[0][0], currency, whole],
+        ]
+        if hashlib.sha256(canonical(paid)).digest()[:16] != original[17:33]:
+            raise _Bad(f"entry {name}: a refund entry moves money back along the accounts of entry {_s(ref)}")
+        refunded = self._refunded.get(ref_key, 0) + amount
+        if refunded > whole:
+            raise _Bad(f"entry {name}: refunds of entry {_s(ref)} reach {refunded}, more than its {whole}")
+        self._refunded[ref_key] = refunded
+
+    def _refund_history(self, values: list[object]) -> None:
+        if len(values) != 13 or not isinstance(values[12], str):
+            raise _Bad("a refund history record has 13 fields, the reason last")
+        t = [canonical_value(v) for v in values]
+        rid, index, from_, to, pid = t[2], t[3], t[4], t[5], t[8]
+        name = _s(rid)
+        key = _id_key(rid)
+        if key is None:
+            raise _Bad(f"refund id {name} is not a lower-case hyphenated UUID")
+        if type(values[3]) is not int or values[3] < 0:
+            raise _Bad(f"refund {name}: the history index is not an integer >= 0")
+        if not (t[6] == _NULL or (type(values[6]) is int and _ATTEMPT.fullmatch(t[6]))):
+            raise _Bad(f"refund {name}: the attempt is neither null nor an integer from 1 to 999999999")
+        if not _time_value(values[7]):
+            raise _Bad(f"refund {name}: the time {_s(t[7])} is not YYYY-MM-DDTHH:MM:SS.ffffffZ")
+        if _id_key(pid) is None:
+            raise _Bad(f"refund {name}: payment id {_s(pid)} is not a lower-case hyphenated UUID")
+        if not isinstance(values[9], str) or not isinstance(values[11], str):
+            raise _Bad(f"refund {name}: currency and client are strings")
+        if t[9] not in _CURRENCIES:
+            raise _Bad(f"refund {name}: {_s(t[9])} is not an ISO 4217 currency")
+        if type(values[10]) is not int or not _AMOUNT.fullmatch(t[10]):
+            raise _Bad(f"refund {name}: the amount is not an integer from 1 to 10^15 - 1")
+        prefix = b",".join(t[8:12])
+        state = self._refunds.get(rid)
+        if state is None:
+            if key in self._refunds_finished:
+                raise _Bad(f"refund {name}: a history row after the refund's final status")
+            if index != b"0":
+                raise _Bad(f"refund {name}: history row {_s(index)} with no earlier rows")
+            if from_ != _NULL or (from_, to) not in _REFUND_LEGAL:
+                raise _Bad(f"refund {name}: a refund cannot start in {_s(to)}")
+            entry_key = _payment_entry_key(pid)
+            original = self._entries.get(entry_key)
+            if original is None:
+                raise _Bad(f"refund {name}: payment {_s(pid)} has no payment entry earlier in the chain")
+            if original[16] & _REVERSED:
+                raise _Bad(f"refund {name}: payment {_s(pid)} is reversed: nothing is refunded after a reversal")
+            if original[33:36] != t[9][1:-1]:
+                raise _Bad(f"refund {name}: the refund's currency is not its payment's {original[33:36].decode()}")
+            amount, whole = int(values[10]), int(original[_PAYMENT_ENTRY_SIZE:])
+            reserved = self._reserved.get(entry_key, 0) + amount
+            if reserved > whole:
+                raise _Bad(
+                    f"refund {name}: pending and succeeded refunds of payment {_s(pid)} would hold {reserved}, "
+                    f"more than its {whole}"
+                )
+            self._reserved[entry_key] = reserved
+            state = [to, b"1", prefix, key, pid, amount, entry_key, 0]
+            self._refunds[rid] = state
+        else:
+            if state[0] == _SUCCEEDED:
+                raise _Bad(f"refund {name}: a history row after the refund's final status")
+            if index != state[1]:
+                raise _Bad(f"refund {name}: history row {_s(index)} where row {_s(state[1])} belongs")
+            if prefix != state[2]:
+                raise _Bad(f"refund {name}: payment, currency, amount or client differ from the refund's first row")
+            if from_ != state[0]:
+                raise _Bad(f"refund {name}: row says from {_s(from_)} but the refund was {_s(state[0])}")
+            if (from_, to) not in _REFUND_LEGAL:
+                raise _Bad(f"refund {name}: illegal transition {_s(from_)} -> {_s(to)} for a refund")
+            state[0] = to
+            state[1] = b"%d" % (int(index) + 1)
+        if to == _REFUND_FAILED:
+            self._reserved[state[6]] -= state[5]
+            del self._refunds[rid]
+            self._refunds_finished.add(key)
+        elif to == _SUCCEEDED:
+            state[7] = self._seq
+            self._refund_waits[_payment_entry_key(rid, _REFUND_SEED)] = rid
 
     def _payment_entry(
         self, name: str, eid: bytes, pid: bytes, ref: bytes, postings: list[tuple[str, str, int]]

@@ -127,7 +127,7 @@ def test_a_refused_first_row_is_named_and_its_payment_is_not_followed(
         (lambda r: r.__setitem__(7, "x"), "an entry record has 9 fields, the postings 8th and the description last"),
         (lambda r: r.__setitem__(8, 1), "an entry record has 9 fields, the postings 8th and the description last"),
         (lambda r: r.append("x"), "an entry record has 9 fields, the postings 8th and the description last"),
-        (lambda r: r.__setitem__(3, "refund"), f"entry {EID}: unknown kind refund"),
+        (lambda r: r.__setitem__(3, "gift"), f"entry {EID}: unknown kind gift"),
         (lambda r: r.__setitem__(4, None), f"entry {EID}: a payment entry names its payment and references no entry"),
         (lambda r: r.__setitem__(7, r[7][:1]), f"entry {EID}: fewer than two postings"),
         (lambda r: r.__setitem__(7, []), f"entry {EID}: fewer than two postings"),
@@ -732,9 +732,9 @@ def test_the_rules_half_reads_problem_lines_and_stops_at_the_end() -> None:
     rules = ChainVerifier(links=False).verify([*loose, loose[4]])
     assert rules.ok  # a record after the end line is the chain half's to report
     assert ChainVerifier(links=False).verify([lines[0], b"[1]\n", *lines[1:]]).ok
-    bad = loose[4].replace(b'"payment"', b'"refund"')
+    bad = loose[4].replace(b'"payment"', b'"gift"')
     assert problems(ChainVerifier(links=False).verify([*loose[:4], bad, *loose[5:]])) == [
-        (4, f"entry {EID}: unknown kind refund"),
+        (4, f"entry {EID}: unknown kind gift"),
         (9, REVERSAL_ORPHAN),
         (0, END_NO_ENTRY),
     ]
