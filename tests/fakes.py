@@ -63,6 +63,15 @@ class Store:
         self.chain: list[ChainLink] = []
         self.checkpoints: list[Checkpoint] = []
         self.chained_at: datetime | None = None
+        # Refunds, as far as the ledger needs them (the ledger helper's minimal part): each payment's
+        # refund reservation and the refund history rows by (refund id, index).
+        self.refund_reserved: dict[uuid.UUID, int] = {}
+        self.refund_history: dict[tuple[uuid.UUID, int], RefundHistoryFacts] = {}
+
+    def add_refund_history(self, facts: RefundHistoryFacts) -> None:
+        """A committed refund history row (what the refunds code writes), waiting to be chained."""
+        self.refund_history[(facts.refund_id, facts.index)] = facts
+        self.sources.append(facts)
 
 
 class _Payments:
@@ -270,6 +279,14 @@ class _Ledger:
     def entries_referencing(self, entry_id: uuid.UUID) -> list[JournalEntry]:
         return [e for e in self.uow.store.entries.values() if e.ref_entry_id == entry_id]
 
+    def close_to_refunds(self, payment_id: uuid.UUID, refunded: int) -> bool:
+        store = self.uow.store
+        if store.refund_reserved.get(payment_id, 0) != refunded:
+            return False
+        amount = store.payments[payment_id].amount.minor if payment_id in store.payments else refunded
+        self.uow.pending.append(lambda s: s.refund_reserved.__setitem__(payment_id, amount))
+        return True
+
     def balance(self, account: str, as_of: datetime | None = None) -> dict[str, int]:
         return balance(self.uow.store.entries.values(), account, as_of)
 
@@ -308,6 +325,9 @@ class _Chain:
                 assert link.payment_id is not None and link.history_index is not None
                 payment = store.payments[link.payment_id]
                 facts = history_facts(payment, link.history_index)
+            elif link.kind == "refund_history":
+                assert link.refund_id is not None and link.history_index is not None
+                facts = store.refund_history[(link.refund_id, link.history_index)]
             else:
                 assert link.entry_id is not None
                 facts = store.entries[link.entry_id].facts()
