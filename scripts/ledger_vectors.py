@@ -25,6 +25,7 @@ from flosspay.domain.chain import (
     Facts,
     HistoryFacts,
     Pending,
+    RefundHistoryFacts,
     checkpoint_line,
     end_line,
     header_line,
@@ -32,7 +33,7 @@ from flosspay.domain.chain import (
     link_hash,
     record_line,
 )
-from flosspay.domain.ledger import payment_entry_id
+from flosspay.domain.ledger import payment_entry_id, refund_entry_id
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 P1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -75,6 +76,46 @@ def paid(pid: uuid.UUID) -> list[Facts]:
         row(pid, 2, "PROCESSING", "COMPLETED"),
         EntryFacts(payment_entry_id(pid), "payment", pid, None, T0 + timedelta(seconds=3), POSTINGS, "completed"),
     ]
+
+
+R1 = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
+R2 = uuid.UUID("00000000-0000-4000-8000-0000000000a2")
+
+
+def refund_row(rid: uuid.UUID, index: int, frm: str | None, to: str, amount: int = 800) -> RefundHistoryFacts:
+    at = T0 + timedelta(seconds=20 + index)
+    return RefundHistoryFacts(rid, index, frm, to, None if index == 0 else 1, at, P1, "INR", amount, "cl_demo", "r")
+
+
+def refund_postings(amount: int) -> tuple[tuple[str, str, int], ...]:
+    return (
+        ("upi:vpa:bob@upi", "INR", -amount),
+        ("upi:clearing", "INR", amount),
+        ("upi:clearing", "INR", -amount),
+        ("upi:vpa:alice@upi", "INR", amount),
+    )
+
+
+def refund(rid: uuid.UUID, amount: int = 800, final: str = "SUCCEEDED") -> list[Facts]:
+    """A refund of P1's payment: PENDING, PROCESSING, then ``final`` (and its entry if SUCCEEDED)."""
+    rows: list[Facts] = [
+        refund_row(rid, 0, None, "PENDING", amount),
+        refund_row(rid, 1, "PENDING", "PROCESSING", amount),
+        refund_row(rid, 2, "PROCESSING", final, amount),
+    ]
+    if final == "SUCCEEDED":
+        at = T0 + timedelta(seconds=23)
+        e1 = payment_entry_id(P1)
+        rows.append(EntryFacts(refund_entry_id(rid), "refund", P1, e1, at, refund_postings(amount), f"refund {rid}"))
+    return rows
+
+
+def left_reversal(left: int) -> EntryFacts:
+    """The reversal of P1's payment entry once refunds left ``left`` of it."""
+    postings = tuple((a, c, left if m < 0 else -left) for a, c, m in POSTINGS)
+    return EntryFacts(
+        uuid.UUID(int=12), "reversal", P1, payment_entry_id(P1), T0 + timedelta(seconds=30), postings, "r"
+    )
 
 
 def export(facts: list[Facts], checkpoints: tuple[int, ...] = (), signed: bool = False) -> list[bytes]:
@@ -131,7 +172,34 @@ def vectors() -> dict[str, tuple[list[bytes], dict[str, object]]]:
     ok: dict[str, object] = {"ok": True}
     failed_then_again = [*paid(P1)[:2], row(P1, 2, "PROCESSING", "FAILED"), *paid(P1)]
     twice = [*paid(P1), *paid(P1)]
+    refunds = [*paid(P1), *refund(R1, 800), *refund(R2, 2000, "FAILED"), left_reversal(2000)]
+    too_much = [*paid(P1), *refund(R1, 2000)[:2], refund_row(R2, 0, None, "PENDING", 801)]
     return {
+        "valid-refunds-and-reversal-of-what-is-left.jsonl": (export(refunds), ok),
+        "invalid-refunds-exceed-payment.jsonl": (
+            export(too_much),
+            bad(7, "would hold 2801, more than its 2800"),
+        ),
+        "invalid-refund-after-reversal.jsonl": (
+            export([*paid(P1), left_reversal(2800), refund_row(R1, 0, None, "PENDING")]),
+            bad(6, "nothing is refunded after a reversal"),
+        ),
+        "invalid-refund-succeeded-without-entry.jsonl": (
+            export([*paid(P1), *refund(R1)[:3]]),
+            bad(0, "SUCCEEDED at seq 7, but its refund entry is not in the chain"),
+        ),
+        "invalid-refund-entry-without-refund.jsonl": (
+            export([*paid(P1), *refund(R1)[:2], refund(R1)[3]]),
+            bad(7, "a refund entry has the id of the entry of a refund that SUCCEEDED"),
+        ),
+        "invalid-refund-entry-wrong-amount.jsonl": (
+            relinked(export([*paid(P1), *refund(R1)]), lambda line: line.replace(b"800]", b"700]"), 8),
+            bad(8, "a refund entry posts four lines of the refund's 800 INR"),
+        ),
+        "invalid-reversal-ignores-refunds.jsonl": (
+            export([*paid(P1), *refund(R1), left_reversal(2800)]),
+            bad(9, "refunded in part, moves what is left: 2000"),
+        ),
         "valid-empty-chain.jsonl": (export([]), ok),
         "valid-one-payment.jsonl": (export(paid(P1)), ok),
         "valid-reversal-correction-collect.jsonl": (good, ok),
