@@ -22,6 +22,7 @@ from flosspay.domain.chain import (
     Checkpoint,
     Facts,
     Pending,
+    RefundHistoryFacts,
 )
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import ConcurrentUpdate, FieldError, ValidationFailed

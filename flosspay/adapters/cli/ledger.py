@@ -244,7 +244,8 @@ def _print_entry(entry: JournalEntry, as_json: bool, referencing: list[JournalEn
     for posting in shown["postings"]:
         print(f"  {posting['account']:<{width}}  {posting['amount']:>14} {posting['currency']}")
     for other in referencing or []:
-        print(f"  {'reversed' if other.kind.value == 'reversal' else 'corrected'} by entry {other.id}")
+        done = {"reversal": "reversed", "refund": "refunded"}.get(other.kind.value, "corrected")
+        print(f"  {done} by entry {other.id}")
 
 
 def cmd_entry(args: argparse.Namespace) -> int:
@@ -357,7 +358,9 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_balance)
 
-    p = commands.add_parser("entry", help="show a journal entry, its postings and what reverses or corrects it")
+    p = commands.add_parser(
+        "entry", help="show a journal entry, its postings and what reverses, corrects or refunds it"
+    )
     p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_entry)
@@ -365,7 +368,9 @@ def add_ledger_commands(sub: Any) -> None:
     p = commands.add_parser(
         "reverse",
         help="post the reversal of an entry (every posting negated); an entry is reversed at most once",
-        description="Undo a journal entry by a new entry that negates each of its postings and references it.",
+        description="Undo a journal entry by a new entry that negates each of its postings and references it. "
+        "A payment refunded in part is reversed for what its refunds left, and no refund is accepted after it; "
+        "it is refused while a refund of the payment is pending or processing.",
     )
     p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
     p.add_argument("--reason", required=True, help="why (recorded as the reversal's description)")
