@@ -118,16 +118,23 @@ def left_reversal(left: int) -> EntryFacts:
     )
 
 
-def export(facts: list[Facts], checkpoints: tuple[int, ...] = (), signed: bool = False) -> list[bytes]:
+def export(
+    facts: list[Facts], checkpoints: tuple[int, ...] = (), signed: bool = False, version: int = 2
+) -> list[bytes]:
+    """An export; from version 2 its checkpoints are chained (each names the digest of the one before)."""
     links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
-    lines = [header_line(T0)]
+    lines = [header_line(T0, version)]
+    prev = GENESIS
     for link, item in zip(links, facts, strict=True):
         lines.append(record_line(link.seq, link.hash, item.record(link.seq)))
         if link.seq in checkpoints:
-            checkpoint = Checkpoint(link.seq, link.hash, T0 + timedelta(minutes=1))
+            named = prev if version >= 2 else None
+            checkpoint = Checkpoint(link.seq, link.hash, T0 + timedelta(minutes=1), prev=named)
             if signed:
-                checkpoint = Checkpoint(link.seq, link.hash, checkpoint.at, PUBLIC, KEY.sign(checkpoint.message()))
-            lines.append(checkpoint_line(checkpoint))
+                signature = KEY.sign(checkpoint.message())
+                checkpoint = Checkpoint(link.seq, link.hash, checkpoint.at, PUBLIC, signature, named)
+            prev = checkpoint.digest()
+            lines.append(checkpoint_line(checkpoint, version))
     last = links[-1] if links else None
     lines.append(end_line(last.seq if last else 0, last.hash if last else GENESIS))
     return lines
@@ -174,7 +181,25 @@ def vectors() -> dict[str, tuple[list[bytes], dict[str, object]]]:
     twice = [*paid(P1), *paid(P1)]
     refunds = [*paid(P1), *refund(R1, 800), *refund(R2, 2000, "FAILED"), left_reversal(2000)]
     too_much = [*paid(P1), *refund(R1, 2000)[:2], refund_row(R2, 0, None, "PENDING", 801)]
+    signed = export(full(), checkpoints=(4, 7, 9), signed=True)
+    key_args = {"args": ["--public-key", PUBLIC.hex()]}
     return {
+        "valid-version-1-signed-checkpoint.jsonl": (
+            export(full(), checkpoints=(4, 9), signed=True, version=1),
+            {"ok": True, **key_args},
+        ),
+        "invalid-checkpoint-line-removed.jsonl": (
+            [line for line in signed if not line.startswith(b'{"checkpoint":{"seq":7,')],
+            bad(9, "names previous checkpoint", **key_args),
+        ),
+        "invalid-checkpoint-line-duplicated.jsonl": (
+            [*signed[:6], signed[5], *signed[6:]],
+            bad(4, "names previous checkpoint", **key_args),
+        ),
+        "invalid-version-2-checkpoint-without-prev.jsonl": (
+            [*good[:5], good[5].replace(b'"prev":"' + b"0" * 64 + b'",', b""), *good[6:]],
+            bad(4, "a checkpoint line has exactly the keys"),
+        ),
         "valid-refunds-and-reversal-of-what-is-left.jsonl": (export(refunds), ok),
         "invalid-refunds-exceed-payment.jsonl": (
             export(too_much),
@@ -205,7 +230,7 @@ def vectors() -> dict[str, tuple[list[bytes], dict[str, object]]]:
         "valid-reversal-correction-collect.jsonl": (good, ok),
         "valid-signed-checkpoint.jsonl": (
             export(full(), checkpoints=(4, 9), signed=True),
-            {"ok": True, "args": ["--public-key", PUBLIC.hex()]},
+            {"ok": True, **key_args},
         ),
         "invalid-restart-after-failed.jsonl": (
             export(failed_then_again),
@@ -310,7 +335,8 @@ implementation of the verifier. `expected.json` gives, for each file, the verdic
 invalid one the `seq` of the first problem (0: the export as a whole) and a phrase its message
 contains (the reference verifier's wording; another implementation need only agree on the verdict
 and the `seq`). `args` are the command-line arguments to verify with (the public key that signed
-the checkpoints of `valid-signed-checkpoint.jsonl`).
+the checkpoints of the files that have signed ones). Files are format version 2 (chained
+checkpoints) except `valid-version-1-signed-checkpoint.jsonl`, which every verifier still accepts.
 
 Written by `scripts/ledger_vectors.py` (deterministic); `tests/unit/test_ledger_vectors.py` checks
 that these files are exactly what it writes and that `python -m flosspay.ledger_verify` gives each

@@ -18,7 +18,9 @@ GENESIS = bytes(32)
 """The "previous hash" of record 1: 32 zero bytes."""
 
 EXPORT_FORMAT = "flosspay-ledger-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+"""Version 2 chains checkpoints (each names the digest of the one before it); version 1 still verifies."""
+EXPORT_VERSIONS = (1, 2)
 CHECKPOINT_TAG = "flosspay-checkpoint"
 
 HISTORY = "history"
@@ -353,14 +355,25 @@ class Checkpoint:
     at: datetime
     key: bytes | None = None
     signature: bytes | None = None
+    prev: bytes | None = None
+    """The digest of the checkpoint before this one (GENESIS for the first); None for a checkpoint made
+    before format version 2, which names none (docs/ledger.md §3)."""
 
     def message(self) -> bytes:
         """The exact bytes that are signed."""
-        return checkpoint_message(self.seq, self.hash, self.at)
+        return checkpoint_message(self.seq, self.hash, self.at, self.prev)
+
+    def digest(self) -> bytes:
+        """What the next checkpoint names as its ``prev``: SHA-256 of this one's message."""
+        return hashlib.sha256(self.message()).digest()
 
 
-def checkpoint_message(seq: int, digest: bytes, at: datetime) -> bytes:
-    return canonical([CHECKPOINT_TAG, seq, digest.hex(), format_time(at)])
+def checkpoint_message(seq: int, digest: bytes, at: datetime, prev: bytes | None = None) -> bytes:
+    """``["flosspay-checkpoint",seq,hash,at]``, and the previous checkpoint's digest last from version 2."""
+    values: list[object] = [CHECKPOINT_TAG, seq, digest.hex(), format_time(at)]
+    if prev is not None:
+        values.append(prev.hex())
+    return canonical(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,12 +388,12 @@ class ChainedRecord:
 # --- export lines (JSON Lines) ---------------------------------------------------------------------
 
 
-def header_line(exported_at: datetime) -> bytes:
+def header_line(exported_at: datetime, version: int = EXPORT_VERSION) -> bytes:
     return (
         canonical_object(
             {
                 "format": EXPORT_FORMAT,
-                "version": EXPORT_VERSION,
+                "version": version,
                 "genesis": GENESIS.hex(),
                 "exportedAt": format_time(exported_at),
             }
@@ -409,21 +422,20 @@ def record_line(seq: int, stored_hash: bytes, record: bytes | None, problem: str
     )
 
 
-def checkpoint_line(checkpoint: Checkpoint) -> bytes:
-    return (
-        canonical_object(
-            {
-                "checkpoint": {
-                    "seq": checkpoint.seq,
-                    "hash": checkpoint.hash.hex(),
-                    "at": format_time(checkpoint.at),
-                    "key": checkpoint.key.hex() if checkpoint.key is not None else None,
-                    "signature": checkpoint.signature.hex() if checkpoint.signature is not None else None,
-                }
-            }
-        )
-        + b"\n"
-    )
+def checkpoint_line(checkpoint: Checkpoint, version: int = EXPORT_VERSION) -> bytes:
+    """A checkpoint line; from version 2 with ``prev`` (null for a checkpoint made before version 2)."""
+    body: dict[str, object] = {
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash.hex(),
+        "at": format_time(checkpoint.at),
+    }
+    if version >= 2:
+        body["prev"] = checkpoint.prev.hex() if checkpoint.prev is not None else None
+    elif checkpoint.prev is not None:
+        raise ValueError("a chained checkpoint has no version-1 form")
+    body["key"] = checkpoint.key.hex() if checkpoint.key is not None else None
+    body["signature"] = checkpoint.signature.hex() if checkpoint.signature is not None else None
+    return canonical_object({"checkpoint": body}) + b"\n"
 
 
 HEAD_FORMAT = "flosspay-ledger-head"

@@ -27,6 +27,7 @@ from flosspay.domain.chain import (
     ENTRY,
     EXPORT_FORMAT,
     EXPORT_VERSION,
+    EXPORT_VERSIONS,
     GENESIS,
     HISTORY,
     ISO_4217,
@@ -284,6 +285,11 @@ class ChainVerifier:
         self._refunded: dict[bytes, int] = {}
         """Payment entry id -> the amount its refund entries gave back."""
         self._seq = 0
+        self._version = EXPORT_VERSION
+        self._last_checkpoint = GENESIS
+        """The digest of the last checkpoint line (GENESIS before the first): what the next one names."""
+        self._chained_checkpoints = False
+        """A checkpoint naming its predecessor was seen: every later one must name its predecessor too."""
         self._seen_header = not require_header
         self._ended = False
 
@@ -852,7 +858,7 @@ class ChainVerifier:
         self._framed_line(obj, line)
         if len(self.report.problems) + self.report.more_problems == found:
             # Nothing else wrong with the line: then it must also be in its one exact form.
-            inexact = _inexact(obj, line)
+            inexact = _inexact(obj, line, self._version)
             if inexact is None:
                 pass
             elif "format" in obj:
@@ -884,8 +890,11 @@ class ChainVerifier:
             self._problem(self._next_seq, "a second header line")
             return
         self._seen_header = True
-        if obj.get("format") != EXPORT_FORMAT or obj.get("version") != EXPORT_VERSION:
-            self._problem(0, f"not a {EXPORT_FORMAT} version {EXPORT_VERSION} file", _AT_START)
+        version = obj.get("version")
+        if obj.get("format") != EXPORT_FORMAT or type(version) is not int or version not in EXPORT_VERSIONS:
+            self._problem(0, f"not a {EXPORT_FORMAT} version 1 or 2 file", _AT_START)
+        else:
+            self._version = version
         if obj.get("genesis") != GENESIS.hex():
             self._problem(0, "unexpected genesis value", _AT_START)
 
@@ -941,20 +950,39 @@ class ChainVerifier:
             return
         self.report.checkpoints += 1
         cp_seq, cp_hash, at, key, signature = (raw.get(k) for k in ("seq", "hash", "at", "key", "signature"))
-        if type(cp_seq) is not int or not isinstance(cp_hash, str) or not _is_hex64(cp_hash) or not isinstance(at, str):
+        prev = raw.get("prev")
+        if (
+            type(cp_seq) is not int
+            or not isinstance(cp_hash, str)
+            or not _is_hex64(cp_hash)
+            or not isinstance(at, str)
+            or (prev is not None and (not isinstance(prev, str) or not _is_hex64(prev)))
+        ):
             self._problem(seq, "malformed checkpoint line")
             return
+        try:
+            parse_time(at)
+            values: list[object] = [CHECKPOINT_TAG, cp_seq, cp_hash, at]
+            message = canonical([*values, prev] if prev is not None else values)
+        except ValueError:
+            self._problem(seq, "checkpoint time is malformed")
+            return
+        named, self._last_checkpoint = self._last_checkpoint, hashlib.sha256(message).digest()
+        if prev is not None:
+            self._chained_checkpoints = True
+            if prev != named.hex():
+                self._problem(
+                    seq,
+                    f"checkpoint at seq {cp_seq} names previous checkpoint {prev}, but the one before it is "
+                    f"{named.hex()} (a checkpoint line was removed, added or changed)",
+                )
+        elif self._chained_checkpoints:
+            self._problem(seq, f"checkpoint at seq {cp_seq} names no previous checkpoint, after chained ones")
         if cp_seq != seq:
             self._problem(seq, f"checkpoint for seq {cp_seq} placed after seq {seq}")
             return
         if cp_hash != self._prev.hex():
             self._problem(seq, f"checkpoint at seq {cp_seq} records hash {cp_hash}, the chain has {self._prev.hex()}")
-        try:
-            message = canonical([CHECKPOINT_TAG, cp_seq, cp_hash, at])
-            parse_time(at)
-        except ValueError:
-            self._problem(seq, "checkpoint time is malformed")
-            return
         if signature is None and key is None:
             if self.trusted_keys:
                 self._problem(seq, f"checkpoint at seq {cp_seq} is not signed")
@@ -997,7 +1025,7 @@ class ChainVerifier:
 
 _LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "format": (("format", "version", "genesis", "exportedAt"), ()),
-    "checkpoint": (("checkpoint",), ("seq", "hash", "at", "key", "signature")),
+    "checkpoint": (("checkpoint",), ("seq", "hash", "at", "prev", "key", "signature")),
     "end": (("end",), ("seq", "hash")),
     "problem": (("problem", "seq", "hash", "record"), ()),
     "hash": (("hash", "record"), ()),
@@ -1005,12 +1033,17 @@ _LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 """Each kind of export line (by the key that tells it) and its keys, in their one order (docs/ledger.md §4)."""
 
 
-def _inexact(obj: dict[str, Any], line: bytes) -> str | None:
+_V1_CHECKPOINT = ("seq", "hash", "at", "key", "signature")
+
+
+def _inexact(obj: dict[str, Any], line: bytes, version: int = EXPORT_VERSION) -> str | None:
     """Why ``line`` (parsed as ``obj``) is not in its one exact form, or None if it is."""
     kind = next((k for k in _LAYOUTS if k in obj), None)
     if kind is None:
         return None  # a line of unknown type: reported as such
     keys, inner = _LAYOUTS[kind]
+    if kind == "checkpoint" and version == 1:
+        inner = _V1_CHECKPOINT
     if tuple(obj) != keys or (inner and (not isinstance(obj[kind], dict) or tuple(obj[kind]) != inner)):
         shown = ",".join(keys) + (f" {{{','.join(inner)}}}" if inner else "")
         return f"a {kind} line has exactly the keys {shown}, in that order"

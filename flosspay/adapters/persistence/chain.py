@@ -110,6 +110,7 @@ def _checkpoint(row: RowMapping) -> Checkpoint:
         at=row["at"],
         key=bytes(row["public_key"]) if row["public_key"] is not None else None,
         signature=bytes(row["signature"]) if row["signature"] is not None else None,
+        prev=bytes(row["prev_hash"]) if row["prev_hash"] is not None else None,
     )
 
 
@@ -217,6 +218,7 @@ class SqlChainRepository:
                 "at": checkpoint.at,
                 "public_key": checkpoint.key,
                 "signature": checkpoint.signature,
+                "prev_hash": checkpoint.prev,
             },
         )
 

@@ -372,6 +372,7 @@ ledger_checkpoints = Table(
     Column("at", UtcDateTime(), nullable=False),
     Column("public_key", LargeBinary(32)),
     Column("signature", LargeBinary(64)),
+    Column("prev_hash", LargeBinary(32)),  # migration 0011: the previous checkpoint's digest (NULL: format 1)
 )
 
 # SQLite only (filled by triggers): records in commit order, waiting to be chained. PostgreSQL

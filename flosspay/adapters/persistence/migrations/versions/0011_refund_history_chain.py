@@ -1,4 +1,4 @@
-"""Refund history in the hash chain: a link kind ``refund_history`` and the refund it names.
+"""Refund history in the hash chain (a link kind ``refund_history``), and chained checkpoints.
 
 ``ledger_chain.refund_id`` (with ``history_seq``, unique together) names the refund history row a
 link holds; ``ledger_chain_queue.refund_id`` does the same on SQLite, where a trigger on
@@ -7,6 +7,9 @@ PostgreSQL needs no trigger: ``refund_history.tx`` (migration 0010) orders the r
 
 The CHECK on ``ledger_chain.kind`` is widened in place on SQLite through ``writable_schema`` (as in
 0010): rebuilding the table would drop its append-only triggers.
+
+``ledger_checkpoints.prev_hash`` is the digest of the checkpoint before (ledger format version 2,
+ADR 0014); NULL for checkpoints stored before, which were signed without one.
 
 Refund history rows written before this migration (SQLite) are queued now in their original order;
 refund entries still waiting in the queue are moved behind them, so a refund's SUCCEEDED row is
@@ -70,6 +73,8 @@ def upgrade() -> None:
         op.drop_constraint(op.f("ck_ledger_chain_kind_known"), "ledger_chain", type_="check")
         op.create_check_constraint("kind_known", "ledger_chain", NEW_KINDS)
     op.create_index("uq_ledger_chain_refund_history", "ledger_chain", ["refund_id", "history_seq"], unique=True)
+    # A plain ADD COLUMN on both backends (the table keeps its append-only triggers).
+    op.add_column("ledger_checkpoints", sa.Column("prev_hash", sa.LargeBinary(32), nullable=True))
     if _sqlite():
         op.execute(
             "INSERT INTO ledger_chain_queue (kind, refund_id, history_seq) "
@@ -91,7 +96,13 @@ def downgrade() -> None:
     bind = op.get_bind()
     if bind.exec_driver_sql("SELECT count(*) FROM ledger_chain WHERE kind = 'refund_history'").scalar_one():
         raise RuntimeError("refund history is in the chain: it cannot be downgraded away")
+    if bind.exec_driver_sql("SELECT count(*) FROM ledger_checkpoints WHERE prev_hash IS NOT NULL").scalar_one():
+        raise RuntimeError("chained checkpoints are stored: they cannot be downgraded away")
     op.drop_index("uq_ledger_chain_refund_history", "ledger_chain")
+    if _sqlite():
+        op.execute("ALTER TABLE ledger_checkpoints DROP COLUMN prev_hash")
+    else:
+        op.drop_column("ledger_checkpoints", "prev_hash")
     if _sqlite():
         op.execute("DROP TRIGGER IF EXISTS refund_history_chain_queue")
         op.execute("DELETE FROM ledger_chain_queue WHERE kind = 'refund_history'")
