@@ -18,8 +18,8 @@ from flosspay.domain.chain import (
     header_line,
     record_line,
 )
-from flosspay.domain.chain_verify import Report, SignatureCheck, verify_lines
 from flosspay.domain.ports import CheckpointSigner, Clock, UnitOfWorkFactory
+from flosspay.ledger_verify import Report, SignatureCheck, verify_lines
 
 READ_BATCH = 2000
 

@@ -1,7 +1,7 @@
 """The hash chain over payment history and journal entries: canonical bytes, links, export lines.
 
 Standard library only, and no import from the rest of FlossPay: this module and
-``flosspay.domain.chain_verify`` are the reference implementation of the format specified in
+the ``flosspay.ledger_verify`` package are the reference implementation of the format specified in
 docs/ledger.md, and the offline verifier runs them with nothing else installed.
 """
 

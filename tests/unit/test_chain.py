@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from flosspay import ledger_verify
 from flosspay.adapters.ledger_signing import Ed25519Signer, verify_signature
-from flosspay.domain import chain_verify
 from flosspay.domain.chain import (
     GENESIS,
     Checkpoint,
@@ -39,9 +38,10 @@ from flosspay.domain.chain import (
     parse_time,
     record_line,
 )
-from flosspay.domain.chain_verify import Report, verify_lines
 from flosspay.domain.ledger import payment_entry_id, refund_entry_id
 from flosspay.domain.payment import TRANSITIONS
+from flosspay.ledger_verify import Report, verify_lines
+from flosspay.ledger_verify import values as chain_verify
 
 pytestmark = pytest.mark.unit
 
@@ -218,7 +218,7 @@ def test_a_well_formed_export_verifies() -> None:
     assert report.ok, report.problems
     assert report.head_seq == report.records == len(facts)
     assert report.head_hash == link_all(0, GENESIS, [Pending(f, 0) for f in facts])[-1].hash
-    assert "ledger OK" in chain_verify.describe(report)
+    assert "ledger OK" in ledger_verify.describe(report)
 
 
 def _replace_record(lines: list[bytes], seq: int, old: bytes, new: bytes) -> list[bytes]:

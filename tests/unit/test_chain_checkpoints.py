@@ -13,9 +13,9 @@ from flosspay.application.ledger_audit import export_lines, verify_database
 from flosspay.application.ledger_chain import Chainer, ChainPolicy, checkpoint_now
 from flosspay.application.ledger_corrections import reverse_entry
 from flosspay.domain.chain import GENESIS, Checkpoint, RefundHistoryFacts, checkpoint_line
-from flosspay.domain.chain_verify import verify_lines
 from flosspay.domain.ledger import LedgerError, payment_entry_id, refund_entry
 from flosspay.domain.money import Money
+from flosspay.ledger_verify import verify_lines
 from tests.unit.test_ledger import World
 
 pytestmark = pytest.mark.unit

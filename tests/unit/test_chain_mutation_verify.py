@@ -26,8 +26,8 @@ from flosspay.domain.chain import (
     link_hash,
     record_line,
 )
-from flosspay.domain.chain_verify import ChainVerifier, Problem, Report, describe, merge_reports, verify_lines
 from flosspay.domain.ledger import payment_entry_id
+from flosspay.ledger_verify import ChainVerifier, Problem, Report, describe, merge_reports, verify_lines
 from tests.unit.test_chain import BACK, E1, P1, POSTINGS, T0, entry, export, good_ledger, hist, paid
 
 pytestmark = pytest.mark.unit

@@ -41,7 +41,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_database(args: argparse.Namespace) -> int:
     from flosspay.adapters.ledger_signing import verify_signature
     from flosspay.application.ledger_audit import verify_database
-    from flosspay.domain.chain_verify import describe
+    from flosspay.ledger_verify import describe
 
     keys = [ledger_verify.parse_public_key(k) for k in args.public_key]
     expected = dict(ledger_verify.parse_expected_head(e) for e in args.expect)

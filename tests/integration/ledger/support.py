@@ -20,11 +20,11 @@ from flosspay.application.ledger_audit import verify_database
 from flosspay.application.ledger_chain import ChainPolicy, chain_all
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import process_payment
-from flosspay.domain.chain_verify import Report
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow, Payment
 from flosspay.domain.ports import UnitOfWork, UnitOfWorkFactory
 from flosspay.domain.rail import Outcome, RailResult
+from flosspay.ledger_verify import Report
 from tests.fakes import FakeClock, FakeRail, FakeRailRegistry
 
 POLICY = ProcessingPolicy(max_attempts=3, lease=timedelta(seconds=30), poll_interval=timedelta(seconds=2))

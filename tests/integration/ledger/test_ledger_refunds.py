@@ -26,9 +26,9 @@ from flosspay.adapters.persistence.tables import (
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.application.ledger_audit import export_lines
 from flosspay.application.ledger_corrections import reverse_entry
-from flosspay.domain.chain_verify import verify_lines
 from flosspay.domain.ledger import EntryKind, LedgerError, payment_entry_id, refund_entry, refund_entry_id
 from flosspay.domain.money import Money
+from flosspay.ledger_verify import verify_lines
 from tests.integration.ledger.support import LedgerWorld, as_superuser, seq_of_entry
 
 pytestmark = pytest.mark.integration

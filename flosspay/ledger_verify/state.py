@@ -1,0 +1,117 @@
+"""The verifier's state, and the one place problems are recorded; the other modules add the checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from flosspay.domain.chain import (
+    EXPORT_VERSION,
+    GENESIS,
+)
+from flosspay.ledger_verify.report import Problem, Report
+from flosspay.ledger_verify.values import (
+    SignatureCheck,
+)
+
+
+class VerifierState:
+    """State shared by the fast path, the framing checks and the rules (see ``ChainVerifier``)."""
+
+    def __init__(
+        self,
+        *,
+        check_signature: SignatureCheck | None = None,
+        trusted_keys: Iterable[bytes] = (),
+        expected_heads: dict[int, bytes] | None = None,
+        max_problems: int = 100,
+        require_header: bool = True,
+        links: bool = True,
+        rules: bool = True,
+    ) -> None:
+        """``links``/``rules``: check the chain (hashes, sequence, checkpoints, framing) and/or the
+        ledger rules (balances, status paths); two processes can each take one half of a file."""
+        self.links = links
+        self.rules = rules
+        self.check_signature = check_signature
+        self.trusted_keys = frozenset(trusted_keys)
+        self.expected_heads = dict(expected_heads or {})
+        self.max_problems = max_problems
+        self.report = Report()
+        self._prev = GENESIS
+        self._next_seq = 1
+        self._payments: dict[bytes, list[Any]] = {}
+        """Open payments: payment id token -> ``[status token, next index token, facts, id key]``."""
+        self._finished: set[bytes] = set()
+        """Payments that ended (FAILED, DECLINED, EXPIRED, or COMPLETED with their entry): nothing may follow."""
+        self._entries: dict[bytes, bytes] = {}
+        """Entry id -> payment id (16 bytes, zeros for none), flags, the first 16 bytes of SHA-256 of the
+        canonical postings: what a reversal must undo and which payment a reversal or correction names;
+        for a payment entry then its currency (3 bytes) and amount (ASCII digits), what refunds may take."""
+        self._refunds: dict[bytes, list[Any]] = {}
+        """Open refunds (and SUCCEEDED ones awaiting their entry): refund id token -> ``[status token, next
+        index token, facts token prefix, id key, payment id token, amount, payment entry key, seq]``."""
+        self._refunds_finished: set[bytes] = set()
+        """Refunds that ended (FAILED, or SUCCEEDED with their entry): nothing may follow."""
+        self._refund_waits: dict[bytes, bytes] = {}
+        """Refund entry id (16 bytes) -> the token of the SUCCEEDED refund whose entry it must be."""
+        self._reserved: dict[bytes, int] = {}
+        """Payment entry id -> the amount its pending, processing and succeeded refunds hold."""
+        self._refunded: dict[bytes, int] = {}
+        """Payment entry id -> the amount its refund entries gave back."""
+        self._seq = 0
+        self._version = EXPORT_VERSION
+        self._last_checkpoint = GENESIS
+        """The digest of the last checkpoint line (GENESIS before the first): what the next one names."""
+        self._chained_checkpoints = False
+        """A checkpoint naming its predecessor was seen: every later one must name its predecessor too."""
+        self._seen_header = not require_header
+        self._ended = False
+
+    # --- problems ---------------------------------------------------------------------------------
+
+    def _problem(self, seq: int, what: str, rank: float | None = None) -> None:
+        if len(self.report.problems) < self.max_problems:
+            self.report.problems.append(Problem(seq, what, float(seq) if rank is None else rank))
+        else:
+            self.report.more_problems += 1
+
+    def _hash_mismatch(self, stored_hex: bytes) -> None:
+        """Report it, then carry on from the stored hash so one bad record is reported once."""
+        self._problem(self._next_seq, "hash mismatch: this record or its link was changed after it was chained")
+        try:
+            self._prev = bytes.fromhex(stored_hex.decode())
+        except ValueError:
+            self._problem(self._next_seq, "the stored hash is not 64 hex digits")
+
+    def _seq_problem(self, record: bytes) -> None:
+        expected = self._next_seq
+        try:
+            found = json.loads(record)[0]
+        except (ValueError, TypeError, IndexError, KeyError):
+            found = None
+        if type(found) is not int:
+            self._problem(expected, "the record does not start with its sequence number")
+            return
+        self._gap(found)
+
+    def _gap(self, found: int) -> None:
+        expected = self._next_seq
+        if found > expected:
+            missing = f"seq {expected}" if found == expected + 1 else f"seq {expected}..{found - 1}"
+            self._problem(expected, f"sequence gap: {missing} missing (next record is seq {found})")
+        else:
+            self._problem(expected, f"sequence out of order: found seq {found} where seq {expected} belongs")
+        self._next_seq = found
+
+    # --- implemented by the other parts -----------------------------------------------------------
+
+    def _record(self, seq: int, record: bytes) -> None:
+        raise NotImplementedError
+
+    def _slow_line(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    def _expected_head(self, seq: int) -> None:
+        raise NotImplementedError
