@@ -439,9 +439,15 @@ def checkpoint_line(checkpoint: Checkpoint, version: int = EXPORT_VERSION) -> by
 
 
 HEAD_FORMAT = "flosspay-ledger-head"
+HEAD_TAG = "flosspay-head"
 
 
-def signed_head_line(statement: Checkpoint) -> bytes:
+def head_message(seq: int, digest: bytes, at: datetime, state: bytes) -> bytes:
+    """What a head statement with a state digest signs: ``["flosspay-head",seq,hash,at,state]``."""
+    return canonical([HEAD_TAG, seq, digest.hex(), format_time(at), state.hex()])
+
+
+def signed_head_line(statement: Checkpoint, state: bytes | None = None) -> bytes:
     """``flosspay ledger head --signed``: the head at a moment, signed as a checkpoint is (docs/ledger.md §3).
 
     ``publicKey`` is the signer's raw Ed25519 public key in hex, which is also its id (spelt as the
@@ -449,15 +455,28 @@ def signed_head_line(statement: Checkpoint) -> bytes:
     """
     if statement.key is None or statement.signature is None:
         raise ValueError("a head statement is signed")
+    body: dict[str, object] = {
+        "format": HEAD_FORMAT,
+        "seq": statement.seq,
+        "hash": statement.hash.hex(),
+        "at": format_time(statement.at),
+    }
+    if state is not None:
+        body["state"] = state.hex()  # signed with head_message(); without it, as a checkpoint is
+    body |= {"publicKey": statement.key.hex(), "signature": statement.signature.hex()}
+    return canonical_object(body) + b"\n"
+
+
+def partial_header_line(exported_at: datetime, since_seq: int, since_hash: bytes) -> bytes:
+    """The header of ``export --since``: the records after ``since_seq``, the state there first."""
     return (
         canonical_object(
             {
-                "format": HEAD_FORMAT,
-                "seq": statement.seq,
-                "hash": statement.hash.hex(),
-                "at": format_time(statement.at),
-                "publicKey": statement.key.hex(),
-                "signature": statement.signature.hex(),
+                "format": EXPORT_FORMAT,
+                "version": EXPORT_VERSION,
+                "genesis": GENESIS.hex(),
+                "exportedAt": format_time(exported_at),
+                "since": {"seq": since_seq, "hash": since_hash.hex()},
             }
         )
         + b"\n"

@@ -23,6 +23,7 @@ from flosspay.ledger_verify.files import (
     parse_expected_head,
     parse_public_key,
     parse_signed_head,
+    read_signed_head,
     verify_file,
 )
 from flosspay.ledger_verify.report import Problem, Report, describe, merge_reports
@@ -47,6 +48,7 @@ __all__ = [
     "parse_public_key",
     "parse_signed_head",
     "progress_printer",
+    "read_signed_head",
     "run",
     "signature_check",
     "verify_file",

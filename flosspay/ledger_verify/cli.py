@@ -13,7 +13,7 @@ from flosspay.ledger_verify.files import (
     UsageError,
     parse_expected_head,
     parse_public_key,
-    parse_signed_head,
+    read_signed_head,
     verify_file,
 )
 from flosspay.ledger_verify.report import describe
@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a signed head (`flosspay ledger head --signed`): the export must extend it",
     )
+    parser.add_argument(
+        "--from",
+        dest="start",
+        metavar="FILE",
+        help="the signed head (with its state digest) a partial export (`export --since SEQ`) starts after",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the verdict")
     parser.add_argument(
         "--jobs",
@@ -69,13 +75,26 @@ def run(path: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Verify, print the verdict on ``out``; returns the exit status."""
     keys = [parse_public_key(k) for k in args.public_key]
     expected = dict(parse_expected_head(e) for e in args.expect)
-    expected.update(parse_signed_head(h, keys) for h in args.head)
+    states: dict[int, bytes] = {}
+    for text in args.head:
+        seq, digest, state = read_signed_head(text, keys)
+        expected[seq] = digest
+        if state is not None:
+            states[seq] = state
+    start = None
+    if getattr(args, "start", None):
+        seq, digest, state = read_signed_head(args.start, keys)
+        if state is None:
+            raise UsageError(f"{args.start} names no state digest: --from needs a head from `ledger head --signed`")
+        start = (seq, digest, state)
     report = verify_file(
         path,
         trusted_keys=keys,
         expected_heads=expected,
         progress=None if args.quiet else progress_printer(err),
         jobs=args.jobs,
+        start=start,
+        expected_states=states,
     )
     print(describe(report), file=out)
     return 0 if report.ok else 1

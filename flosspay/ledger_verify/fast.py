@@ -95,7 +95,7 @@ class FastPath(VerifierState):
         for line in lines:
             if (
                 not (line.startswith(_PLAIN_MID, 73) and line.startswith(_PLAIN_HEAD) and line.endswith(_PLAIN_END))
-                or self._ended
+                or self._divert
             ):
                 self._prev, self._next_seq = prev, expected
                 self._slow_line(line)

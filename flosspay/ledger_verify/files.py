@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from flosspay.domain.chain import CHECKPOINT_TAG, HEAD_FORMAT, canonical, parse_time
+from flosspay.domain.chain import CHECKPOINT_TAG, HEAD_FORMAT, HEAD_TAG, canonical, parse_time
 from flosspay.ledger_verify.report import Report, merge_reports
 from flosspay.ledger_verify.signatures import signature_check
 from flosspay.ledger_verify.values import SignatureCheck
@@ -60,6 +60,14 @@ def parse_signed_head(
     The key it names must be one of ``trusted_keys`` when any are given (``--public-key``); the
     signature must verify in any case. Returns ``(seq, hash)`` for the chain to be held to.
     """
+    seq, digest, _ = read_signed_head(text, trusted_keys, check)
+    return seq, digest
+
+
+def read_signed_head(
+    text: str, trusted_keys: Sequence[bytes], check: SignatureCheck | None = None
+) -> tuple[int, bytes, bytes | None]:
+    """As ``parse_signed_head``, with the state digest the statement names (None if it names none)."""
     try:
         raw = Path(text).read_bytes()
     except OSError as exc:
@@ -74,6 +82,12 @@ def parse_signed_head(
             raise ValueError
         digest_bytes, key_bytes, signature_bytes = bytes.fromhex(digest), bytes.fromhex(key), bytes.fromhex(signature)
         message = canonical([CHECKPOINT_TAG, seq, digest, at])
+        state: bytes | None = None
+        if "state" in obj:
+            state = bytes.fromhex(obj["state"])
+            if len(state) != 32 or obj["state"] != state.hex():
+                raise ValueError
+            message = canonical([HEAD_TAG, seq, digest, at, obj["state"]])
         parse_time(at)
         if len(digest_bytes) != 32 or digest != digest_bytes.hex() or key != key_bytes.hex():
             raise ValueError
@@ -83,7 +97,7 @@ def parse_signed_head(
         raise UsageError(f"{text} is signed by key {key}, which is not one given with --public-key")
     if not (check or signature_check())(key_bytes, message, signature_bytes):
         raise UsageError(f"{text}: the signature does not verify: this head was not signed by key {key}")
-    return seq, digest_bytes
+    return seq, digest_bytes, state
 
 
 def _verify_half(
@@ -94,6 +108,8 @@ def _verify_half(
     trusted_keys: Sequence[bytes] = (),
     expected_heads: dict[int, bytes] | None = None,
     progress: Callable[[int], None] | None = None,
+    start: tuple[int, bytes, bytes] | None = None,
+    expected_states: dict[int, bytes] | None = None,
 ) -> Report:
     verifier = ChainVerifier(
         check_signature=signature_check() if links else None,
@@ -101,6 +117,8 @@ def _verify_half(
         expected_heads=expected_heads if links else None,
         links=links,
         rules=rules,
+        start=start,
+        expected_states=expected_states,
     )
     if path == "-":
         return verifier.verify(sys.stdin.buffer, progress)
@@ -119,13 +137,28 @@ def verify_file(
     expected_heads: dict[int, bytes] | None = None,
     progress: Callable[[int], None] | None = None,
     jobs: int | None = None,
+    start: tuple[int, bytes, bytes] | None = None,
+    expected_states: dict[int, bytes] | None = None,
 ) -> Report:
     """Verify the export at ``path`` (``-`` reads standard input).
 
     ``jobs``: 2 splits the work over two processes (the chain in a child, the ledger rules here),
     1 keeps it in this one; by default, big files on machines with two cores or more are split.
+    ``start``: the signed head ``(seq, hash, state digest)`` a partial export starts after;
+    ``expected_states``: state digests of signed heads. Either keeps the work in one process.
     """
     name = str(path)
+    if start is not None or expected_states:
+        return _verify_half(
+            name,
+            links=True,
+            rules=True,
+            trusted_keys=tuple(trusted_keys),
+            expected_heads=expected_heads,
+            progress=progress,
+            start=start,
+            expected_states=expected_states,
+        )
     if jobs is None:
         try:
             big = name != "-" and path.stat().st_size >= PARALLEL_MIN_BYTES

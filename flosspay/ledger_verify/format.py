@@ -45,7 +45,7 @@ class Framing(VerifierState):
             if "hash" in obj and "format" not in obj and not self._ended:
                 self._record_line(obj)
             elif "end" in obj:
-                self._ended = True
+                self._ended = self._divert = True
             return
         if self._ended:
             self._problem(seq, "lines after the end line")
@@ -66,6 +66,11 @@ class Framing(VerifierState):
 
     def _framed_line(self, obj: dict[str, Any], line: bytes) -> None:
         seq = self._next_seq
+        if self._state_lines is not None:
+            if "state" in obj and "format" not in obj:
+                self._state_lines.append(line)
+                return
+            self._state_read()
         if "format" in obj:
             self._header(obj)
         elif not self._seen_header:
@@ -93,6 +98,48 @@ class Framing(VerifierState):
             self._version = version
         if obj.get("genesis") != GENESIS.hex():
             self._problem(0, "unexpected genesis value", _AT_START)
+        if "since" in obj:
+            self._since(obj["since"])
+
+    def _since(self, since: object) -> None:
+        """A partial export: it starts after a head the auditor trusts (``start``), with the state there."""
+        if not isinstance(since, dict) or type(since.get("seq")) is not int or not isinstance(since.get("hash"), str):
+            self._problem(0, "malformed since in the header", _AT_START)
+            return
+        seq, digest = since["seq"], since["hash"]
+        if self.start is None:
+            self._problem(
+                0, f"a partial export (after seq {seq}) is verified from the signed head it starts at", _AT_START
+            )
+        elif (seq, digest) != (self.start[0], self.start[1].hex()):
+            self._problem(
+                0,
+                f"the partial export starts after seq {seq} hash {digest}, the head it is verified from is at seq "
+                f"{self.start[0]} hash {self.start[1].hex()}",
+                _AT_START,
+            )
+        if not _is_hex64(digest) or seq < 0:
+            self._problem(0, "malformed since in the header", _AT_START)
+            return
+        self._prev, self._next_seq = bytes.fromhex(digest), seq + 1
+        self.report.start_seq = seq
+        self._state_lines = []
+        self._divert = True
+
+    def _state_read(self) -> None:
+        """The state lines ended: check them against the head's digest and take them as the state."""
+        from flosspay.ledger_verify.snapshot import StateError, load_state, state_digest
+
+        lines, self._state_lines = self._state_lines or [], None
+        self._divert = self._ended
+        if self.start is not None and state_digest(lines) != self.start[2]:
+            self._problem(
+                0, "the state the partial export carries differs from the one its signed head names", _AT_START
+            )
+        try:
+            load_state(self, [json.loads(line)["state"] for line in lines])
+        except (StateError, ValueError, TypeError) as exc:
+            self._problem(0, f"the partial export's state cannot be read: {exc}", _AT_START)
 
     def _record_line(self, obj: dict[str, object]) -> None:
         """A record line that is not in the plain form: a reported problem, or unusual formatting."""
@@ -209,7 +256,7 @@ class Framing(VerifierState):
 
     def _end(self, raw: object) -> None:
         seq = self._next_seq - 1
-        self._ended = True
+        self._ended = self._divert = True
         if not isinstance(raw, dict) or type(raw.get("seq")) is not int or not isinstance(raw.get("hash"), str):
             self._problem(seq, "malformed end line")
             return
@@ -221,6 +268,7 @@ class Framing(VerifierState):
 
 _LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "format": (("format", "version", "genesis", "exportedAt"), ()),
+    "state": (("state",), ()),
     "checkpoint": (("checkpoint",), ("seq", "hash", "at", "prev", "key", "signature")),
     "end": (("end",), ("seq", "hash")),
     "problem": (("problem", "seq", "hash", "record"), ()),
@@ -238,6 +286,10 @@ def _inexact(obj: dict[str, Any], line: bytes, version: int = EXPORT_VERSION) ->
     if kind is None:
         return None  # a line of unknown type: reported as such
     keys, inner = _LAYOUTS[kind]
+    if kind == "format" and "since" in obj:
+        keys, inner = (*keys, "since"), ()
+        if not isinstance(obj["since"], dict) or tuple(obj["since"]) != ("seq", "hash"):
+            return "a format line's since has exactly the keys seq,hash, in that order"
     if kind == "checkpoint" and version == 1:
         inner = _V1_CHECKPOINT
     if tuple(obj) != keys or (inner and (not isinstance(obj[kind], dict) or tuple(obj[kind]) != inner)):

@@ -37,6 +37,8 @@ class Report:
     unchecked_signatures: int = 0
     problems: list[Problem] = field(default_factory=list)
     more_problems: int = 0
+    start_seq: int = 0
+    """A partial export: the seq of the signed head it starts after (0: the whole chain)."""
 
     @property
     def ok(self) -> bool:
@@ -53,15 +55,18 @@ def describe(report: Report) -> str:
     checkpoints = f"{report.checkpoints} checkpoint(s), {report.signed_checkpoints} with a verified signature"
     if report.unchecked_signatures:
         checkpoints += f", {report.unchecked_signatures} signature(s) not checked"
+    records = f"{report.records} records"
+    if report.start_seq:
+        records = f"records {report.start_seq + 1}..{report.records} (after the signed head at seq {report.start_seq})"
     if report.ok:
-        return f"ledger OK: {report.records} records, {head}; {checkpoints}"
+        return f"ledger OK: {records}, {head}; {checkpoints}"
     first = report.problems[0]
     where = f"at seq {first.seq}" if first.seq else "in the export"
     lines = [f"ledger verification FAILED {where}: {first.what}"]
     lines += [f"  also: {p}" for p in report.problems[1:]]
     if report.more_problems:
         lines.append(f"  ... and {report.more_problems} more problem(s)")
-    lines.append(f"checked {report.records} records, {head}; {checkpoints}")
+    lines.append(f"checked {records}, {head}; {checkpoints}")
     return "\n".join(lines)
 
 
@@ -77,4 +82,5 @@ def merge_reports(links: Report, rules: Report, max_problems: int = 100) -> Repo
         unchecked_signatures=links.unchecked_signatures,
         problems=problems[:max_problems],
         more_problems=links.more_problems + rules.more_problems + max(0, len(problems) - max_problems),
+        start_seq=links.start_seq,
     )

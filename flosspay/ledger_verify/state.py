@@ -29,9 +29,14 @@ class VerifierState:
         require_header: bool = True,
         links: bool = True,
         rules: bool = True,
+        start: tuple[int, bytes, bytes] | None = None,
+        expected_states: dict[int, bytes] | None = None,
+        open_end: bool = False,
     ) -> None:
         """``links``/``rules``: check the chain (hashes, sequence, checkpoints, framing) and/or the
-        ledger rules (balances, status paths); two processes can each take one half of a file."""
+        ledger rules (balances, status paths); two processes can each take one half of a file.
+        ``start``: ``(seq, hash, state digest)`` of a signed head a partial export starts at;
+        ``expected_states``: ``{seq: state digest}`` the chain's state must have there (the end)."""
         self.links = links
         self.rules = rules
         self.check_signature = check_signature
@@ -68,6 +73,14 @@ class VerifierState:
         """A checkpoint naming its predecessor was seen: every later one must name its predecessor too."""
         self._seen_header = not require_header
         self._ended = False
+        self._divert = False
+        """Every line takes the general path (after the end line, or while a partial export's state is read)."""
+        self.start = start
+        self.expected_states = dict(expected_states or {})
+        self.open_end = open_end
+        """The chain goes on after these lines (a state being taken): an entry still to come is no problem."""
+        self._state_lines: list[bytes] | None = None
+        """A partial export's state lines, while they are read (None: not reading them)."""
 
     # --- problems ---------------------------------------------------------------------------------
 

@@ -60,7 +60,13 @@ class ChainVerifier(FastPath, Framing, Rules):
             for seq in sorted(s for s in self.expected_heads if s > report.head_seq):
                 message = f"the chain ends at seq {report.head_seq}, before the expected head at seq {seq}"
                 self._problem(0, message, _AT_END)
-        if self.rules:
+        if self.rules and report.head_seq in self.expected_states:
+            from flosspay.ledger_verify.snapshot import state_digest, state_lines
+
+            if state_digest(state_lines(self)) != self.expected_states[report.head_seq]:
+                message = f"the chain's state at seq {report.head_seq} differs from the one its signed head names"
+                self._problem(0, message, _AT_END)
+        if self.rules and not self.open_end:
             for pid, state in self._payments.items():
                 if state[0] == _COMPLETED:
                     message = (

@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,10 +94,23 @@ def _report_unfinished(container: Any, stuck_after_seconds: float | None) -> boo
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from flosspay.application.ledger_audit import export_lines
+    from flosspay.application.ledger_audit import export_lines, export_since
+    from flosspay.domain.ledger import LedgerError
 
     container = _container()
-    lines = export_lines(uow_factory=container.uow_factory(), clock=container.clock())
+    if args.since is not None:
+        if args.since < 0:
+            raise LedgerCliError("--since wants a sequence number of 0 or more")
+        import itertools
+
+        part = export_since(args.since, uow_factory=container.uow_factory(), clock=container.clock())
+        try:
+            first = next(part)  # the state is taken first: an unverifiable chain fails before anything is written
+        except LedgerError as exc:
+            raise LedgerCliError(str(exc)) from None
+        lines: Iterator[bytes] = itertools.chain([first], part)
+    else:
+        lines = export_lines(uow_factory=container.uow_factory(), clock=container.clock())
     count = 0
     if args.file == "-":
         out = sys.stdout.buffer
@@ -151,12 +165,21 @@ def cmd_head(args: argparse.Namespace) -> int:
     chain_all(uow_factory=container.uow_factory(), clock=container.clock(), policy=container.chain_policy())
     head = ledger_head(uow_factory=container.uow_factory())
     if signer is not None:
-        from flosspay.domain.chain import Checkpoint, signed_head_line
+        from flosspay.application.ledger_audit import state_at
+        from flosspay.domain.chain import Checkpoint, head_message, signed_head_line
+        from flosspay.domain.ledger import LedgerError
+        from flosspay.ledger_verify.snapshot import state_digest
 
+        try:
+            _, lines = state_at(head.seq, uow_factory=container.uow_factory(), clock=container.clock())
+        except LedgerError as exc:
+            raise LedgerCliError(f"not signing: {exc}") from None
+        state = state_digest(lines)
         at = container.clock().now()
-        unsigned = Checkpoint(head.seq, bytes.fromhex(head.hash), at)
-        statement = Checkpoint(head.seq, unsigned.hash, at, signer.public_key, signer.sign(unsigned.message()))
-        print(signed_head_line(statement).decode(), end="")
+        digest = bytes.fromhex(head.hash)
+        signature = signer.sign(head_message(head.seq, digest, at, state))
+        statement = Checkpoint(head.seq, digest, at, signer.public_key, signature)
+        print(signed_head_line(statement, state).decode(), end="")
         return 0
     print(msgspec.json.encode(head).decode() if args.json else f"{head.seq}:{head.hash}")
     return 0
@@ -333,6 +356,12 @@ def add_ledger_commands(sub: Any) -> None:
 
     p = commands.add_parser("export", help="write the chain as JSON Lines (verify it with `verify --file`)")
     p.add_argument("file", help="output file ('-' for stdout)")
+    p.add_argument(
+        "--since",
+        type=int,
+        metavar="SEQ",
+        help="only the records after SEQ, with the verifier's state there (verify it with `--from HEAD`)",
+    )
     p.set_defaults(handler=cmd_export)
 
     p = commands.add_parser("checkpoint", help="record (and sign) a checkpoint of the chain head now")
@@ -344,7 +373,8 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument(
         "--signed",
         action="store_true",
-        help="print a head statement signed with FLOSSPAY_LEDGER_SIGNING_KEY (for `verify --file F --head FILE`)",
+        help="print a head statement signed with FLOSSPAY_LEDGER_SIGNING_KEY, naming the verified state there "
+        "(for `verify --file F --head FILE`, and `verify --file PART --from FILE` of `export --since SEQ`)",
     )
     p.set_defaults(handler=cmd_head)
 
