@@ -17,6 +17,7 @@ from flosspay.ledger_verify.files import (
     verify_file,
 )
 from flosspay.ledger_verify.report import describe
+from flosspay.ledger_verify.state import MEMORY_ITEMS
 
 
 def progress_printer(out: TextIO, every_seconds: float = 2.0) -> Callable[[int], None]:
@@ -62,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="the signed head (with its state digest) a partial export (`export --since SEQ`) starts after",
     )
+    parser.add_argument(
+        "--memory-items",
+        type=int,
+        default=MEMORY_ITEMS,
+        metavar="N",
+        help="ended payments and entries held in memory before they move to a temporary file (bounds memory)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines, only the verdict")
     parser.add_argument(
         "--jobs",
@@ -95,6 +103,7 @@ def run(path: Path, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         jobs=args.jobs,
         start=start,
         expected_states=states,
+        memory_items=max(1, getattr(args, "memory_items", MEMORY_ITEMS)),
     )
     print(describe(report), file=out)
     return 0 if report.ok else 1

@@ -71,6 +71,10 @@ _FAST_ENTRY = re.compile(
 )
 
 
+_SPILL_CHECK_EVERY = 4096
+"""Records between two looks at how much the verifier holds in memory."""
+
+
 class FastPath(VerifierState):
     """The loop over the lines: plain record lines in the common shapes are checked here."""
 
@@ -90,6 +94,10 @@ class FastPath(VerifierState):
         heads = self.expected_heads
         links, rules = self.links, self.rules
         next_progress = self._next_seq - 1 + every
+        spill = self._spill
+        memory_items = self.memory_items
+        spill_every = max(1, min(_SPILL_CHECK_EVERY, memory_items))
+        next_spill_check = self._next_seq + spill_every
         prev = self._prev
         expected = self._next_seq
         for line in lines:
@@ -121,6 +129,11 @@ class FastPath(VerifierState):
             if progress is not None and expected > next_progress:
                 progress(expected - 1)
                 next_progress += every
+            if expected > next_spill_check:
+                next_spill_check += spill_every
+                if len(finished) > memory_items or len(entries) > memory_items:
+                    self._spill_now()  # bounded memory: ended ids and entries move to disk
+                    spill = self._spill
             if not rules:
                 continue
             # The common shapes, each decided by one match; anything else goes to _record (same rules, slower).
@@ -138,6 +151,7 @@ class FastPath(VerifierState):
                                 and currency in currencies
                                 and (flow, _NULL, to) in legal
                                 and key not in finished
+                                and (spill is None or not spill.has_finished(key))
                             ):
                                 facts = _facts(flow, currency, amount, prefix, rail.decode())
                                 payments[pid] = [to, b"1", facts, key]  # a first status is never final

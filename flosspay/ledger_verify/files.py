@@ -13,6 +13,7 @@ from pathlib import Path
 from flosspay.domain.chain import CHECKPOINT_TAG, HEAD_FORMAT, HEAD_TAG, canonical, parse_time
 from flosspay.ledger_verify.report import Report, merge_reports
 from flosspay.ledger_verify.signatures import signature_check
+from flosspay.ledger_verify.state import MEMORY_ITEMS
 from flosspay.ledger_verify.values import SignatureCheck
 from flosspay.ledger_verify.verifier import ChainVerifier
 
@@ -110,8 +111,10 @@ def _verify_half(
     progress: Callable[[int], None] | None = None,
     start: tuple[int, bytes, bytes] | None = None,
     expected_states: dict[int, bytes] | None = None,
+    memory_items: int = MEMORY_ITEMS,
 ) -> Report:
     verifier = ChainVerifier(
+        memory_items=memory_items,
         check_signature=signature_check() if links else None,
         trusted_keys=trusted_keys if links else (),
         expected_heads=expected_heads if links else None,
@@ -139,6 +142,7 @@ def verify_file(
     jobs: int | None = None,
     start: tuple[int, bytes, bytes] | None = None,
     expected_states: dict[int, bytes] | None = None,
+    memory_items: int = MEMORY_ITEMS,
 ) -> Report:
     """Verify the export at ``path`` (``-`` reads standard input).
 
@@ -158,6 +162,7 @@ def verify_file(
             progress=progress,
             start=start,
             expected_states=expected_states,
+            memory_items=memory_items,
         )
     if jobs is None:
         try:
@@ -168,7 +173,13 @@ def verify_file(
     keys = tuple(trusted_keys)
     if jobs < 2 or name == "-":
         return _verify_half(
-            name, links=True, rules=True, trusted_keys=keys, expected_heads=expected_heads, progress=progress
+            name,
+            links=True,
+            rules=True,
+            trusted_keys=keys,
+            expected_heads=expected_heads,
+            progress=progress,
+            memory_items=memory_items,
         )
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -176,5 +187,5 @@ def verify_file(
         chain_half = pool.submit(
             _verify_half, name, links=True, rules=False, trusted_keys=keys, expected_heads=expected_heads
         )
-        rules = _verify_half(name, links=False, rules=True, progress=progress)
+        rules = _verify_half(name, links=False, rules=True, progress=progress, memory_items=memory_items)
         return merge_reports(chain_half.result(), rules)

@@ -122,7 +122,7 @@ class Rules(VerifierState):
         prefix = b",".join(t[8:13]) + b',"'
         state = self._payments.get(pid)
         if state is None:
-            if key in self._finished:
+            if self._is_finished(key):
                 raise _Bad(f"payment {name}: a history row after the payment's final status")
             if index != b"0":
                 raise _Bad(f"payment {name}: history row {_s(index)} with no earlier rows")
@@ -191,7 +191,7 @@ class Rules(VerifierState):
         for currency, total in sums.items():
             if total:
                 raise _Bad(f"entry {name}: postings in {currency} sum to {total}, not 0 (unbalanced)")
-        if key in self._entries:
+        if self._entry_value(key) is not None:
             raise _Bad(f"entry {name}: chained twice")
         flags = 0 if pid == _NULL else _HAS_PAYMENT
         extra = b""
@@ -201,7 +201,7 @@ class Rules(VerifierState):
         else:
             if ref_key is None:
                 raise _Bad(f"entry {name}: a {_s(kind)} must reference the entry it changes")
-            original = self._entries.get(ref_key)
+            original = self._entry_value(ref_key)
             if original is None:
                 raise _Bad(f"entry {name}: references entry {_s(ref)}, which is not earlier in the chain")
             if kind == _REVERSAL:
@@ -324,7 +324,7 @@ class Rules(VerifierState):
             if from_ != _NULL or (from_, to) not in _REFUND_LEGAL:
                 raise _Bad(f"refund {name}: a refund cannot start in {_s(to)}")
             entry_key = _payment_entry_key(pid)
-            original = self._entries.get(entry_key)
+            original = self._entry_value(entry_key)
             if original is None:
                 raise _Bad(f"refund {name}: payment {_s(pid)} has no payment entry earlier in the chain")
             if original[16] & _REVERSED:

@@ -49,8 +49,8 @@ def state_items(verifier: VerifierState) -> list[list[object]]:
         completed = state[4] if len(state) > 4 else None
         status, index = _token_text(state[0]), int(state[1])
         items.append(["payment", _token_text(pid), status, index, flow, currency, amount, client, rail, completed])
-    items += [["finished", _uuid(key)] for key in sorted(verifier._finished)]
-    for key, value in sorted(verifier._entries.items()):
+    items += [["finished", _uuid(key)] for key in verifier._all_finished()]
+    for key, value in verifier._all_entries():
         flags = value[16]
         named = _uuid(value[:16]) if flags & 1 else None
         currency = value[33:36].decode() if len(value) > 36 else None

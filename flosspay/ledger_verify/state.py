@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flosspay.domain.chain import (
@@ -11,9 +11,13 @@ from flosspay.domain.chain import (
     GENESIS,
 )
 from flosspay.ledger_verify.report import Problem, Report
+from flosspay.ledger_verify.spill import SpillStore
 from flosspay.ledger_verify.values import (
     SignatureCheck,
 )
+
+MEMORY_ITEMS = 1_000_000
+"""Ended payments (and, separately, entries) kept in memory before they move to disk: ~150 MB at most."""
 
 
 class VerifierState:
@@ -32,11 +36,13 @@ class VerifierState:
         start: tuple[int, bytes, bytes] | None = None,
         expected_states: dict[int, bytes] | None = None,
         open_end: bool = False,
+        memory_items: int = MEMORY_ITEMS,
     ) -> None:
         """``links``/``rules``: check the chain (hashes, sequence, checkpoints, framing) and/or the
         ledger rules (balances, status paths); two processes can each take one half of a file.
         ``start``: ``(seq, hash, state digest)`` of a signed head a partial export starts at;
-        ``expected_states``: ``{seq: state digest}`` the chain's state must have there (the end)."""
+        ``expected_states``: ``{seq: state digest}`` the chain's state must have there (the end).
+        ``memory_items``: ended payments and entries kept in memory before they move to disk."""
         self.links = links
         self.rules = rules
         self.check_signature = check_signature
@@ -78,6 +84,9 @@ class VerifierState:
         self.start = start
         self.expected_states = dict(expected_states or {})
         self.open_end = open_end
+        self.memory_items = memory_items
+        self._spill: SpillStore | None = None
+        """Ended payments' ids and entries moved out of memory (None until the first move)."""
         """The chain goes on after these lines (a state being taken): an entry still to come is no problem."""
         self._state_lines: list[bytes] | None = None
         """A partial export's state lines, while they are read (None: not reading them)."""
@@ -117,6 +126,42 @@ class VerifierState:
         else:
             self._problem(expected, f"sequence out of order: found seq {found} where seq {expected} belongs")
         self._next_seq = found
+
+    # --- ended payments and entries, in memory or on disk ----------------------------------------------
+
+    def _spill_now(self) -> None:
+        """Move every ended payment's id and every entry to disk (the in-memory containers stay, empty)."""
+        if self._spill is None:
+            self._spill = SpillStore()
+        self._spill.add_finished(self._finished)
+        self._spill.put_entries(self._entries.items())
+        self._finished.clear()
+        self._entries.clear()
+
+    def _is_finished(self, key: bytes) -> bool:
+        return key in self._finished or (self._spill is not None and self._spill.has_finished(key))
+
+    def _entry_value(self, key: bytes) -> bytes | None:
+        found = self._entries.get(key)
+        if found is None and self._spill is not None:
+            found = self._spill.entry(key)
+        return found
+
+    def _all_finished(self) -> Iterator[bytes]:
+        """Every ended payment's id, in byte order."""
+        if self._spill is None:
+            yield from sorted(self._finished)
+            return
+        self._spill_now()
+        yield from self._spill.finished()
+
+    def _all_entries(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every entry, in byte order of its id."""
+        if self._spill is None:
+            yield from sorted(self._entries.items())
+            return
+        self._spill_now()
+        yield from self._spill.entries()
 
     # --- implemented by the other parts -----------------------------------------------------------
 

@@ -170,3 +170,14 @@ def test_the_operator_exports_since_a_seq_only_from_a_chain_that_verifies() -> N
         list(export_since(99, uow_factory=world.uow, clock=world.clock))
     lines = list(export_since(0, uow_factory=world.uow, clock=world.clock))
     assert json.loads(lines[0])["since"] == {"seq": 0, "hash": "0" * 64}
+
+
+def test_the_state_is_the_same_whether_memory_or_disk_held_it(tmp_path: Path) -> None:
+    world, _, _, _ = _day_one(tmp_path)
+    world.pay(12)
+    chain_all(uow_factory=world.uow, clock=world.clock)
+    lines = list(export_lines(uow_factory=world.uow, clock=world.clock))
+    in_memory, on_disk = ChainVerifier(), ChainVerifier(memory_items=1)
+    assert in_memory.verify(lines).ok and on_disk.verify(lines).ok
+    assert on_disk._spill is not None and len(on_disk._entries) <= 1  # the rest moved out of memory
+    assert state_lines(on_disk) == state_lines(in_memory)

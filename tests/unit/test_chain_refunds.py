@@ -10,7 +10,7 @@ import pytest
 from flosspay.domain.chain import EntryFacts, Facts, RefundHistoryFacts
 from flosspay.domain.ledger import refund_entry_id
 from tests.unit.test_chain import E1, P1, POSTINGS, T0, entry, export, paid
-from tests.unit.test_chain_mutation_verify import both_forms
+from tests.unit.test_chain_mutation_verify import both_forms, loosen
 
 pytestmark = pytest.mark.unit
 
@@ -167,3 +167,19 @@ def test_a_refund_entry_is_not_reversed_and_refunds_only_a_payment_entry() -> No
     assert verdict([*PAID, correction, *succeeded(R1)[:-1], wrong_ref]) == [
         (9, f"entry {eid}: a refund entry references the payment entry of its refund's payment"),
     ]  # a refused refund entry still ends its refund: not reported again at the end
+
+
+def test_the_refund_rules_judge_alike_with_entries_on_disk() -> None:
+    from flosspay.ledger_verify import ChainVerifier
+
+    cases = [
+        [*PAID, *succeeded(R1, 800), *succeeded(R2, 1000), reversal(1000)],
+        [*PAID, *succeeded(R1), reversal(2800)],
+        [*PAID, reversal(2800), rh(R1, 0, None, "PENDING")],
+        [*PAID, *refunded(R1, 2000), rh(R2, 0, None, "PENDING", 801)],
+    ]
+    for facts in cases:
+        for lines in (export(facts), [loosen(line) for line in export(facts)]):
+            memory = ChainVerifier().verify(lines)
+            disk = ChainVerifier(memory_items=1).verify(lines)
+            assert [(p.seq, p.what) for p in disk.problems] == [(p.seq, p.what) for p in memory.problems]
