@@ -40,18 +40,21 @@ def export_lines(
 
 
 def export_since(
-    since: int, *, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = READ_BATCH
+    since: int, *, uow_factory: UnitOfWorkFactory, clock: Clock, batch: int = READ_BATCH, upto: int | None = None
 ) -> Iterator[bytes]:
     """``export --since SEQ``: the records after ``since``, preceded by the verifier's state there.
 
     The state is taken by verifying the chain up to ``since`` (the operator's cost, once); an
     auditor holding the signed head at ``since`` then checks the part alone (docs/ledger.md §4).
     Raises LedgerError if the chain does not verify up to there, or ``since`` is beyond its head.
+    ``upto``: end the part at that seq (a signed head's), not at the head when the export starts.
     """
+    if upto is not None and upto < since:
+        raise LedgerError(f"--upto {upto} is before --since {since}")
     report, lines = state_at(since, uow_factory=uow_factory, clock=clock, batch=batch)
     yield partial_header_line(clock.now(), since, report.head_hash)
     yield from lines
-    yield from _records(uow_factory=uow_factory, batch=batch, after=since, prev_hash=report.head_hash, upto=None)
+    yield from _records(uow_factory=uow_factory, batch=batch, after=since, prev_hash=report.head_hash, upto=upto)
 
 
 def state_at(
@@ -72,9 +75,10 @@ def state_at(
 def _records(
     *, uow_factory: UnitOfWorkFactory, batch: int, after: int, prev_hash: bytes, upto: int | None
 ) -> Iterator[bytes]:
-    if upto is None:
-        with uow_factory() as uow:
-            upto = uow.chain.head().seq
+    with uow_factory() as uow:
+        head = uow.chain.head().seq
+    if upto is None or upto > head:
+        upto = head
     last_hash = prev_hash
     last_seq = after
     while after < upto:

@@ -102,7 +102,10 @@ def test_a_day_is_verified_from_the_signed_head_of_the_day_before(tmp_path: Path
     fresh = world.pay(12)
     _refund(world, fresh, 200)
     day2, end = _head(world, tmp_path, "day2.json")
-    part = _write(list(export_since(seq, uow_factory=world.uow, clock=world.clock)), tmp_path / "part.jsonl")
+    world.pay(7)  # the chain goes on after the new head: the part ends at it all the same
+    chain_all(uow_factory=world.uow, clock=world.clock)
+    lines = list(export_since(seq, uow_factory=world.uow, clock=world.clock, upto=end))
+    part = _write(lines, tmp_path / "part.jsonl")
     start = ledger_verify.read_signed_head(str(day1), [PUBLIC])
     assert start[2] is not None
     report = ledger_verify.verify_file(part, trusted_keys=[PUBLIC], start=(start[0], start[1], start[2]))

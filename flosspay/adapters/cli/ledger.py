@@ -97,13 +97,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     from flosspay.application.ledger_audit import export_lines, export_since
     from flosspay.domain.ledger import LedgerError
 
+    if args.upto is not None and args.since is None:
+        raise LedgerCliError("--upto goes with --since")
     container = _container()
     if args.since is not None:
         if args.since < 0:
             raise LedgerCliError("--since wants a sequence number of 0 or more")
         import itertools
 
-        part = export_since(args.since, uow_factory=container.uow_factory(), clock=container.clock())
+        part = export_since(args.since, uow_factory=container.uow_factory(), clock=container.clock(), upto=args.upto)
         try:
             first = next(part)  # the state is taken first: an unverifiable chain fails before anything is written
         except LedgerError as exc:
@@ -361,6 +363,12 @@ def add_ledger_commands(sub: Any) -> None:
         type=int,
         metavar="SEQ",
         help="only the records after SEQ, with the verifier's state there (verify it with `--from HEAD`)",
+    )
+    p.add_argument(
+        "--upto",
+        type=int,
+        metavar="SEQ",
+        help="with --since: end at SEQ (a signed head's), so `verify --head` checks its state at the end",
     )
     p.set_defaults(handler=cmd_export)
 
