@@ -79,7 +79,7 @@ def test(extra: list[str]) -> int:
     _say("ruff")
     if _run(str(BIN / "ruff"), "check", ".") or _run(str(BIN / "ruff"), "format", "--check", "--quiet", "."):
         return 1
-    _say("mypy --strict flosspay/domain flosspay/application flosspay/railkit")
+    _say("mypy --strict flosspay/domain flosspay/application flosspay/ledger_verify flosspay/railkit")
     if _run(str(BIN / "mypy")):
         return 1
     _say("lint-imports (layer contracts in pyproject.toml)")
