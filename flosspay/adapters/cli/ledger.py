@@ -34,6 +34,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         if args.file is not None:
             return ledger_verify.run(args.file, args, sys.stdout, sys.stderr)
+        if args.start is not None:
+            raise LedgerCliError("--from verifies a partial export: give it with --file PART")
         return _verify_database(args)
     except ledger_verify.UsageError as exc:
         raise LedgerCliError(str(exc)) from None

@@ -329,3 +329,10 @@ def test_an_export_is_verified_against_a_signed_head(
     assert code == 1 and "verified from the signed head it starts at" in out, out
     code, _, err = run(capsys, "ledger", "export", "--since", "99999", str(tmp_path / "none.jsonl"))
     assert code == 1 and "there is no seq 99999" in err and len(err.strip().splitlines()) == 1
+
+
+def test_from_is_for_a_partial_export_file(configured: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ledger", "verify", "--from", "head.json")
+    assert code == 1 and "--from verifies a partial export" in err
+    code, _, err = run(capsys, "ledger", "export", "--upto", "3", "x.jsonl")
+    assert code == 1 and "--upto goes with --since" in err
