@@ -32,6 +32,9 @@ def reverse_entry(
             raise LedgerError(f"journal entry {entry_id} is already reversed")
         refunded = sum(e.postings[-1].amount.minor for e in referencing if e.kind is EntryKind.REFUND)
         reversal = original.reversal(new_id(), clock.now(), description, refunded)
+        # The reversal first: of two racing ones the unique index lets one through, the other is told
+        # "already reversed"; then the payment is closed to refunds, or the whole transaction undone.
+        uow.ledger.add(reversal)
         if (
             original.kind is EntryKind.PAYMENT
             and original.payment_id is not None
@@ -40,7 +43,6 @@ def reverse_entry(
             raise LedgerError(
                 f"payment {original.payment_id} has a refund pending or processing: reverse it once that refund ended"
             )
-        uow.ledger.add(reversal)
         uow.commit()
     return reversal
 
