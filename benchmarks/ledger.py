@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ledger.py [--entries 20000] [--threads 4] [--server URL]
     .venv/bin/python benchmarks/ledger.py --synthetic 10000000 big.jsonl   # a valid export, no database
-    .venv/bin/python benchmarks/ledger.py --memory big.jsonl [--jobs 2]     # records/s and peak RSS
+    .venv/bin/python benchmarks/ledger.py --memory big.jsonl [--jobs 2] [--memory-items N]  # records/s, peak RSS
 
 Creates a scratch database on the server (dropped afterwards), fills it with N completed payments
 (3 history rows each; not timed), then times:
@@ -168,12 +168,15 @@ def write_synthetic(path: Path, records: int) -> int:
     return seq
 
 
-def peak_rss(path: Path, jobs: int) -> None:
+def peak_rss(path: Path, jobs: int, memory_items: int | None = None) -> None:
     """Verify ``path`` in this fresh process and print the records/s and the peak resident memory."""
     import resource
 
     began = time.perf_counter()
-    report = ledger_verify.verify_file(path, jobs=jobs)
+    if memory_items is None:
+        report = ledger_verify.verify_file(path, jobs=jobs)
+    else:
+        report = ledger_verify.verify_file(path, jobs=jobs, memory_items=memory_items)
     taken = time.perf_counter() - began
     assert report.ok, report.problems[:3]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -182,6 +185,7 @@ def peak_rss(path: Path, jobs: int) -> None:
         f"  verify --jobs {jobs}: {rate(report.records, taken)}; peak RSS {peak / 2**20:,.0f} MiB"
         + (f" (child {children / 2**20:,.0f} MiB)" if jobs > 1 else "")
         + f", {peak / report.records:.1f} bytes a record"
+        + (f" (--memory-items {memory_items:,})" if memory_items is not None else "")
     )
 
 
@@ -190,6 +194,7 @@ def main() -> int:
     parser.add_argument("--synthetic", nargs=2, metavar=("RECORDS", "FILE"), help="write a valid export, no database")
     parser.add_argument("--memory", metavar="FILE", type=Path, help="verify FILE; print records/s and peak RSS")
     parser.add_argument("--jobs", type=int, default=1, help="with --memory: processes (1 or 2)")
+    parser.add_argument("--memory-items", type=int, help="with --memory: items held in memory before moving to disk")
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL (a scratch DB is made)")
@@ -202,7 +207,7 @@ def main() -> int:
         print(f"wrote {written:,} records to {args.synthetic[1]} in {time.perf_counter() - began:.0f} s")
         return 0
     if args.memory is not None:
-        peak_rss(args.memory, args.jobs)
+        peak_rss(args.memory, args.jobs, args.memory_items)
         return 0
     if args.offline is not None:
         return time_offline(args.offline)

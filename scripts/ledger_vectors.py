@@ -25,6 +25,7 @@ from flosspay.domain.chain import (
     Facts,
     HistoryFacts,
     Pending,
+    RefundHistoryFacts,
     checkpoint_line,
     end_line,
     header_line,
@@ -32,7 +33,7 @@ from flosspay.domain.chain import (
     link_hash,
     record_line,
 )
-from flosspay.domain.ledger import payment_entry_id
+from flosspay.domain.ledger import payment_entry_id, refund_entry_id
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
 P1 = uuid.UUID("00000000-0000-4000-8000-000000000001")
@@ -77,16 +78,63 @@ def paid(pid: uuid.UUID) -> list[Facts]:
     ]
 
 
-def export(facts: list[Facts], checkpoints: tuple[int, ...] = (), signed: bool = False) -> list[bytes]:
+R1 = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
+R2 = uuid.UUID("00000000-0000-4000-8000-0000000000a2")
+
+
+def refund_row(rid: uuid.UUID, index: int, frm: str | None, to: str, amount: int = 800) -> RefundHistoryFacts:
+    at = T0 + timedelta(seconds=20 + index)
+    return RefundHistoryFacts(rid, index, frm, to, None if index == 0 else 1, at, P1, "INR", amount, "cl_demo", "r")
+
+
+def refund_postings(amount: int) -> tuple[tuple[str, str, int], ...]:
+    return (
+        ("upi:vpa:bob@upi", "INR", -amount),
+        ("upi:clearing", "INR", amount),
+        ("upi:clearing", "INR", -amount),
+        ("upi:vpa:alice@upi", "INR", amount),
+    )
+
+
+def refund(rid: uuid.UUID, amount: int = 800, final: str = "SUCCEEDED") -> list[Facts]:
+    """A refund of P1's payment: PENDING, PROCESSING, then ``final`` (and its entry if SUCCEEDED)."""
+    rows: list[Facts] = [
+        refund_row(rid, 0, None, "PENDING", amount),
+        refund_row(rid, 1, "PENDING", "PROCESSING", amount),
+        refund_row(rid, 2, "PROCESSING", final, amount),
+    ]
+    if final == "SUCCEEDED":
+        at = T0 + timedelta(seconds=23)
+        e1 = payment_entry_id(P1)
+        rows.append(EntryFacts(refund_entry_id(rid), "refund", P1, e1, at, refund_postings(amount), f"refund {rid}"))
+    return rows
+
+
+def left_reversal(left: int) -> EntryFacts:
+    """The reversal of P1's payment entry once refunds left ``left`` of it."""
+    postings = tuple((a, c, left if m < 0 else -left) for a, c, m in POSTINGS)
+    return EntryFacts(
+        uuid.UUID(int=12), "reversal", P1, payment_entry_id(P1), T0 + timedelta(seconds=30), postings, "r"
+    )
+
+
+def export(
+    facts: list[Facts], checkpoints: tuple[int, ...] = (), signed: bool = False, version: int = 2
+) -> list[bytes]:
+    """An export; from version 2 its checkpoints are chained (each names the digest of the one before)."""
     links = link_all(0, GENESIS, [Pending(f, 0) for f in facts])
-    lines = [header_line(T0)]
+    lines = [header_line(T0, version)]
+    prev = GENESIS
     for link, item in zip(links, facts, strict=True):
         lines.append(record_line(link.seq, link.hash, item.record(link.seq)))
         if link.seq in checkpoints:
-            checkpoint = Checkpoint(link.seq, link.hash, T0 + timedelta(minutes=1))
+            named = prev if version >= 2 else None
+            checkpoint = Checkpoint(link.seq, link.hash, T0 + timedelta(minutes=1), prev=named)
             if signed:
-                checkpoint = Checkpoint(link.seq, link.hash, checkpoint.at, PUBLIC, KEY.sign(checkpoint.message()))
-            lines.append(checkpoint_line(checkpoint))
+                signature = KEY.sign(checkpoint.message())
+                checkpoint = Checkpoint(link.seq, link.hash, checkpoint.at, PUBLIC, signature, named)
+            prev = checkpoint.digest()
+            lines.append(checkpoint_line(checkpoint, version))
     last = links[-1] if links else None
     lines.append(end_line(last.seq if last else 0, last.hash if last else GENESIS))
     return lines
@@ -131,13 +179,58 @@ def vectors() -> dict[str, tuple[list[bytes], dict[str, object]]]:
     ok: dict[str, object] = {"ok": True}
     failed_then_again = [*paid(P1)[:2], row(P1, 2, "PROCESSING", "FAILED"), *paid(P1)]
     twice = [*paid(P1), *paid(P1)]
+    refunds = [*paid(P1), *refund(R1, 800), *refund(R2, 2000, "FAILED"), left_reversal(2000)]
+    too_much = [*paid(P1), *refund(R1, 2000)[:2], refund_row(R2, 0, None, "PENDING", 801)]
+    signed = export(full(), checkpoints=(4, 7, 9), signed=True)
+    key_args = {"args": ["--public-key", PUBLIC.hex()]}
     return {
+        "valid-version-1-signed-checkpoint.jsonl": (
+            export(full(), checkpoints=(4, 9), signed=True, version=1),
+            {"ok": True, **key_args},
+        ),
+        "invalid-checkpoint-line-removed.jsonl": (
+            [line for line in signed if not line.startswith(b'{"checkpoint":{"seq":7,')],
+            bad(9, "names previous checkpoint", **key_args),
+        ),
+        "invalid-checkpoint-line-duplicated.jsonl": (
+            [*signed[:6], signed[5], *signed[6:]],
+            bad(4, "names previous checkpoint", **key_args),
+        ),
+        "invalid-version-2-checkpoint-without-prev.jsonl": (
+            [*good[:5], good[5].replace(b'"prev":"' + b"0" * 64 + b'",', b""), *good[6:]],
+            bad(4, "a checkpoint line has exactly the keys"),
+        ),
+        "valid-refunds-and-reversal-of-what-is-left.jsonl": (export(refunds), ok),
+        "invalid-refunds-exceed-payment.jsonl": (
+            export(too_much),
+            bad(7, "would hold 2801, more than its 2800"),
+        ),
+        "invalid-refund-after-reversal.jsonl": (
+            export([*paid(P1), left_reversal(2800), refund_row(R1, 0, None, "PENDING")]),
+            bad(6, "nothing is refunded after a reversal"),
+        ),
+        "invalid-refund-succeeded-without-entry.jsonl": (
+            export([*paid(P1), *refund(R1)[:3]]),
+            bad(0, "SUCCEEDED at seq 7, but its refund entry is not in the chain"),
+        ),
+        "invalid-refund-entry-without-refund.jsonl": (
+            export([*paid(P1), *refund(R1)[:2], refund(R1)[3]]),
+            bad(7, "a refund entry has the id of the entry of a refund that SUCCEEDED"),
+        ),
+        "invalid-refund-entry-wrong-amount.jsonl": (
+            relinked(export([*paid(P1), *refund(R1)]), lambda line: line.replace(b"800]", b"700]"), 8),
+            bad(8, "a refund entry posts four lines of the refund's 800 INR"),
+        ),
+        "invalid-reversal-ignores-refunds.jsonl": (
+            export([*paid(P1), *refund(R1), left_reversal(2800)]),
+            bad(9, "refunded in part, moves what is left: 2000"),
+        ),
         "valid-empty-chain.jsonl": (export([]), ok),
         "valid-one-payment.jsonl": (export(paid(P1)), ok),
         "valid-reversal-correction-collect.jsonl": (good, ok),
         "valid-signed-checkpoint.jsonl": (
             export(full(), checkpoints=(4, 9), signed=True),
-            {"ok": True, "args": ["--public-key", PUBLIC.hex()]},
+            {"ok": True, **key_args},
         ),
         "invalid-restart-after-failed.jsonl": (
             export(failed_then_again),
@@ -240,7 +333,8 @@ implementation of the verifier. `expected.json` gives, for each file, the verdic
 invalid one the `seq` of the first problem (0: the export as a whole) and a phrase its message
 contains (the reference verifier's wording; another implementation need only agree on the verdict
 and the `seq`). `args` are the command-line arguments to verify with (the public key that signed
-the checkpoints of `valid-signed-checkpoint.jsonl`).
+the checkpoints of the files that have signed ones). Files are format version 2 (chained
+checkpoints) except `valid-version-1-signed-checkpoint.jsonl`, which every verifier still accepts.
 
 Written by `scripts/ledger_vectors.py` (deterministic); `tests/unit/test_ledger_vectors.py` checks
 that these files are exactly what it writes and that `python -m flosspay.ledger_verify` gives each

@@ -22,6 +22,7 @@ from flosspay.domain.chain import (
     Checkpoint,
     Facts,
     Pending,
+    RefundHistoryFacts,
 )
 from flosspay.domain.clients import ApiClient
 from flosspay.domain.errors import ConcurrentUpdate, FieldError, ValidationFailed
@@ -64,9 +65,18 @@ class Store:
         self.chain: list[ChainLink] = []
         self.checkpoints: list[Checkpoint] = []
         self.chained_at: datetime | None = None
-        # Refunds (issue 13) and what they hold of each payment's amount (the database's guard).
+        # Refunds (issue 13) and what they hold of each payment's amount (the database's guard);
+        # ``refund_reserved`` is the same dict under the name the ledger's fake uses.
         self.refunds: dict[uuid.UUID, Refund] = {}
         self.reserved: dict[uuid.UUID, int] = {}
+        self.refund_reserved = self.reserved
+        # The refund history rows by (refund id, index), as the chain sees them.
+        self.refund_history: dict[tuple[uuid.UUID, int], RefundHistoryFacts] = {}
+
+    def add_refund_history(self, facts: RefundHistoryFacts) -> None:
+        """A committed refund history row (what the refunds code writes), waiting to be chained."""
+        self.refund_history[(facts.refund_id, facts.index)] = facts
+        self.sources.append(facts)
 
 
 class _Payments:
@@ -198,9 +208,29 @@ class _Refunds:
         self.held[payment_id] = total
         self.uow.pending.append(lambda s: s.reserved.__setitem__(payment_id, total))
 
+    def _chain_new_history(self, refund: Refund) -> None:
+        """The history rows this save adds reach the fake chain, as the SQL triggers/tx order make them."""
+        first = len(refund.history) - len(refund.new_history)
+        for offset, change in enumerate(list(refund.new_history)):
+            facts = RefundHistoryFacts(
+                refund.id,
+                first + offset,
+                change.from_status.value if change.from_status is not None else None,
+                change.to_status.value,
+                change.attempt,
+                change.at,
+                refund.payment_id,
+                refund.amount.currency,
+                refund.amount.minor,
+                refund.client_id,
+                change.reason,
+            )
+            self.uow.pending.append(lambda s, f=facts: s.add_refund_history(f))
+
     def add(self, refund: Refund) -> None:
         snap = _refund_snapshot(refund)
         self.uow.pending.append(lambda s: s.refunds.__setitem__(refund.id, snap))
+        self._chain_new_history(refund)
         refund.mark_saved()
 
     def get(self, refund_id: uuid.UUID) -> Refund | None:
@@ -225,6 +255,7 @@ class _Refunds:
             s.refunds[refund.id] = snap
 
         self.uow.pending.append(apply)
+        self._chain_new_history(refund)
         refund.mark_saved()
 
     def for_payment(self, payment_id: uuid.UUID) -> list[Refund]:
@@ -376,6 +407,14 @@ class _Ledger:
     def entries_referencing(self, entry_id: uuid.UUID) -> list[JournalEntry]:
         return [e for e in self.uow.store.entries.values() if e.ref_entry_id == entry_id]
 
+    def close_to_refunds(self, payment_id: uuid.UUID, refunded: int) -> bool:
+        store = self.uow.store
+        if store.refund_reserved.get(payment_id, 0) != refunded:
+            return False
+        amount = store.payments[payment_id].amount.minor if payment_id in store.payments else refunded
+        self.uow.pending.append(lambda s: s.refund_reserved.__setitem__(payment_id, amount))
+        return True
+
     def balance(self, account: str, as_of: datetime | None = None) -> dict[str, int]:
         return balance(self.uow.store.entries.values(), account, as_of)
 
@@ -414,6 +453,9 @@ class _Chain:
                 assert link.payment_id is not None and link.history_index is not None
                 payment = store.payments[link.payment_id]
                 facts = history_facts(payment, link.history_index)
+            elif link.kind == "refund_history":
+                assert link.refund_id is not None and link.history_index is not None
+                facts = store.refund_history[(link.refund_id, link.history_index)]
             else:
                 assert link.entry_id is not None
                 facts = store.entries[link.entry_id].facts()

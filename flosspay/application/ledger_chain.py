@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from flosspay.domain.chain import ChainHead, Checkpoint, link_all
+from flosspay.domain.chain import GENESIS, ChainHead, Checkpoint, link_all
 from flosspay.domain.errors import ServiceUnavailable
 from flosspay.domain.ledger import LedgerError
 from flosspay.domain.ports import CheckpointSigner, Clock, UnitOfWorkFactory
@@ -39,12 +39,16 @@ class ChainPass:
     busy: bool = False
 
 
-def make_checkpoint(head: ChainHead, clock: Clock, signer: CheckpointSigner | None) -> Checkpoint:
+def make_checkpoint(
+    head: ChainHead, clock: Clock, signer: CheckpointSigner | None, last: Checkpoint | None = None
+) -> Checkpoint:
+    """A checkpoint of ``head`` chained to ``last``, the newest stored one (docs/ledger.md §3)."""
     at = clock.now()
-    unsigned = Checkpoint(head.seq, head.hash, at)
+    prev = last.digest() if last is not None else GENESIS
+    unsigned = Checkpoint(head.seq, head.hash, at, prev=prev)
     if signer is None:
         return unsigned
-    return Checkpoint(head.seq, head.hash, at, signer.public_key, signer.sign(unsigned.message()))
+    return Checkpoint(head.seq, head.hash, at, signer.public_key, signer.sign(unsigned.message()), prev)
 
 
 def chain_pending(
@@ -70,7 +74,7 @@ def chain_pending(
         if policy.checkpoint_every:
             last = uow.chain.last_checkpoint()
             if head.seq - (last.seq if last is not None else 0) >= policy.checkpoint_every:
-                checkpoint = make_checkpoint(head, clock, signer)
+                checkpoint = make_checkpoint(head, clock, signer, last)
                 uow.chain.add_checkpoint(checkpoint)
         uow.commit()
     return ChainPass(len(links), head, checkpoint)
@@ -123,7 +127,7 @@ def checkpoint_now(
             return last
         if last is not None and last.seq == head.seq:
             raise LedgerError(f"seq {head.seq} already has an unsigned checkpoint; chain more records first")
-        checkpoint = make_checkpoint(head, clock, signer)
+        checkpoint = make_checkpoint(head, clock, signer, last)
         uow.chain.add_checkpoint(checkpoint)
         uow.commit()
     return checkpoint

@@ -1,7 +1,7 @@
 """The hash chain over payment history and journal entries: canonical bytes, links, export lines.
 
 Standard library only, and no import from the rest of FlossPay: this module and
-``flosspay.domain.chain_verify`` are the reference implementation of the format specified in
+the ``flosspay.ledger_verify`` package are the reference implementation of the format specified in
 docs/ledger.md, and the offline verifier runs them with nothing else installed.
 """
 
@@ -18,11 +18,14 @@ GENESIS = bytes(32)
 """The "previous hash" of record 1: 32 zero bytes."""
 
 EXPORT_FORMAT = "flosspay-ledger-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
+"""Version 2 chains checkpoints (each names the digest of the one before it); version 1 still verifies."""
+EXPORT_VERSIONS = (1, 2)
 CHECKPOINT_TAG = "flosspay-checkpoint"
 
 HISTORY = "history"
 ENTRY = "entry"
+REFUND_HISTORY = "refund_history"
 
 # The payment state machine: every legal (from, to) step per flow, ``None`` the creation of the payment.
 # The one source: flosspay.domain.payment builds its enum-typed table from it, the verifier checks chains
@@ -54,8 +57,23 @@ TRANSITIONS: dict[str, frozenset[tuple[str | None, str]]] = {
 FINAL_STATUSES = frozenset({"COMPLETED", "FAILED", "DECLINED", "EXPIRED"})
 """Nothing follows one of these in a payment's history."""
 
+# A refund's own state machine (docs/ledger.md §2), the one source for the refunds code and the verifier.
+# PENDING -> FAILED: a refund given up before the rail was asked (the payment was reversed meanwhile, say).
+REFUND_TRANSITIONS: frozenset[tuple[str | None, str]] = frozenset(
+    {
+        (None, "PENDING"),
+        ("PENDING", "PROCESSING"),
+        ("PENDING", "FAILED"),
+        ("PROCESSING", "SUCCEEDED"),
+        ("PROCESSING", "FAILED"),
+    }
+)
+REFUND_FINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED"})
+"""Nothing follows one of these in a refund's history; SUCCEEDED is followed by the refund's entry."""
+
 PAYMENT_ENTRY_NAMESPACE = uuid.UUID("6f1d7e0c-3b8a-5d4e-9c2f-0a1b2c3d4e5f")
-"""A payment's one payment entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:<payment id>")``."""
+"""A payment's one payment entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "payment:<payment id>")``;
+a refund's one refund entry has id ``uuid5(PAYMENT_ENTRY_NAMESPACE, "refund:<refund id>")``."""
 
 MAX_ACCOUNT_LENGTH = 255
 
@@ -233,7 +251,45 @@ class EntryFacts:
         )
 
 
-Facts = HistoryFacts | EntryFacts
+@dataclass(frozen=True, slots=True)
+class RefundHistoryFacts:
+    """One row of a refund's status history plus the refund's fixed facts, as chained."""
+
+    kind: ClassVar[str] = REFUND_HISTORY
+
+    refund_id: uuid.UUID
+    index: int
+    from_status: str | None
+    to_status: str
+    attempt: int | None
+    at: datetime
+    payment_id: uuid.UUID
+    currency: str
+    amount: int
+    client_id: str
+    reason: str
+
+    def record(self, seq: int) -> bytes:
+        return canonical(
+            [
+                seq,
+                REFUND_HISTORY,
+                str(self.refund_id),
+                self.index,
+                self.from_status,
+                self.to_status,
+                self.attempt,
+                format_time(self.at),
+                str(self.payment_id),
+                self.currency,
+                self.amount,
+                self.client_id,
+                self.reason,
+            ]
+        )
+
+
+Facts = HistoryFacts | EntryFacts | RefundHistoryFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +312,8 @@ class ChainLink:
     source_pos: int
     prev_hash: bytes
     hash: bytes
+    refund_id: uuid.UUID | None = None
+    """Set for a refund history link (``history_index`` is then the row's index in the refund's history)."""
 
     @classmethod
     def make(cls, seq: int, prev_hash: bytes, pending: Pending) -> ChainLink:
@@ -263,6 +321,10 @@ class ChainLink:
         digest = link_hash(prev_hash, facts.record(seq))
         if isinstance(facts, HistoryFacts):
             return cls(seq, HISTORY, facts.payment_id, facts.index, None, pending.source_pos, prev_hash, digest)
+        if isinstance(facts, RefundHistoryFacts):
+            return cls(
+                seq, REFUND_HISTORY, None, facts.index, None, pending.source_pos, prev_hash, digest, facts.refund_id
+            )
         return cls(seq, ENTRY, facts.payment_id, None, facts.entry_id, pending.source_pos, prev_hash, digest)
 
 
@@ -295,14 +357,25 @@ class Checkpoint:
     at: datetime
     key: bytes | None = None
     signature: bytes | None = None
+    prev: bytes | None = None
+    """The digest of the checkpoint before this one (GENESIS for the first); None for a checkpoint made
+    before format version 2, which names none (docs/ledger.md §3)."""
 
     def message(self) -> bytes:
         """The exact bytes that are signed."""
-        return checkpoint_message(self.seq, self.hash, self.at)
+        return checkpoint_message(self.seq, self.hash, self.at, self.prev)
+
+    def digest(self) -> bytes:
+        """What the next checkpoint names as its ``prev``: SHA-256 of this one's message."""
+        return hashlib.sha256(self.message()).digest()
 
 
-def checkpoint_message(seq: int, digest: bytes, at: datetime) -> bytes:
-    return canonical([CHECKPOINT_TAG, seq, digest.hex(), format_time(at)])
+def checkpoint_message(seq: int, digest: bytes, at: datetime, prev: bytes | None = None) -> bytes:
+    """``["flosspay-checkpoint",seq,hash,at]``, and the previous checkpoint's digest last from version 2."""
+    values: list[object] = [CHECKPOINT_TAG, seq, digest.hex(), format_time(at)]
+    if prev is not None:
+        values.append(prev.hex())
+    return canonical(values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,12 +390,12 @@ class ChainedRecord:
 # --- export lines (JSON Lines) ---------------------------------------------------------------------
 
 
-def header_line(exported_at: datetime) -> bytes:
+def header_line(exported_at: datetime, version: int = EXPORT_VERSION) -> bytes:
     return (
         canonical_object(
             {
                 "format": EXPORT_FORMAT,
-                "version": EXPORT_VERSION,
+                "version": version,
                 "genesis": GENESIS.hex(),
                 "exportedAt": format_time(exported_at),
             }
@@ -351,27 +424,32 @@ def record_line(seq: int, stored_hash: bytes, record: bytes | None, problem: str
     )
 
 
-def checkpoint_line(checkpoint: Checkpoint) -> bytes:
-    return (
-        canonical_object(
-            {
-                "checkpoint": {
-                    "seq": checkpoint.seq,
-                    "hash": checkpoint.hash.hex(),
-                    "at": format_time(checkpoint.at),
-                    "key": checkpoint.key.hex() if checkpoint.key is not None else None,
-                    "signature": checkpoint.signature.hex() if checkpoint.signature is not None else None,
-                }
-            }
-        )
-        + b"\n"
-    )
+def checkpoint_line(checkpoint: Checkpoint, version: int = EXPORT_VERSION) -> bytes:
+    """A checkpoint line; from version 2 with ``prev`` (null for a checkpoint made before version 2)."""
+    body: dict[str, object] = {
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash.hex(),
+        "at": format_time(checkpoint.at),
+    }
+    if version >= 2:
+        body["prev"] = checkpoint.prev.hex() if checkpoint.prev is not None else None
+    elif checkpoint.prev is not None:
+        raise ValueError("a chained checkpoint has no version-1 form")
+    body["key"] = checkpoint.key.hex() if checkpoint.key is not None else None
+    body["signature"] = checkpoint.signature.hex() if checkpoint.signature is not None else None
+    return canonical_object({"checkpoint": body}) + b"\n"
 
 
 HEAD_FORMAT = "flosspay-ledger-head"
+HEAD_TAG = "flosspay-head"
 
 
-def signed_head_line(statement: Checkpoint) -> bytes:
+def head_message(seq: int, digest: bytes, at: datetime, state: bytes) -> bytes:
+    """What a head statement with a state digest signs: ``["flosspay-head",seq,hash,at,state]``."""
+    return canonical([HEAD_TAG, seq, digest.hex(), format_time(at), state.hex()])
+
+
+def signed_head_line(statement: Checkpoint, state: bytes | None = None) -> bytes:
     """``flosspay ledger head --signed``: the head at a moment, signed as a checkpoint is (docs/ledger.md §3).
 
     ``publicKey`` is the signer's raw Ed25519 public key in hex, which is also its id (spelt as the
@@ -379,15 +457,28 @@ def signed_head_line(statement: Checkpoint) -> bytes:
     """
     if statement.key is None or statement.signature is None:
         raise ValueError("a head statement is signed")
+    body: dict[str, object] = {
+        "format": HEAD_FORMAT,
+        "seq": statement.seq,
+        "hash": statement.hash.hex(),
+        "at": format_time(statement.at),
+    }
+    if state is not None:
+        body["state"] = state.hex()  # signed with head_message(); without it, as a checkpoint is
+    body |= {"publicKey": statement.key.hex(), "signature": statement.signature.hex()}
+    return canonical_object(body) + b"\n"
+
+
+def partial_header_line(exported_at: datetime, since_seq: int, since_hash: bytes) -> bytes:
+    """The header of ``export --since``: the records after ``since_seq``, the state there first."""
     return (
         canonical_object(
             {
-                "format": HEAD_FORMAT,
-                "seq": statement.seq,
-                "hash": statement.hash.hex(),
-                "at": format_time(statement.at),
-                "publicKey": statement.key.hex(),
-                "signature": statement.signature.hex(),
+                "format": EXPORT_FORMAT,
+                "version": EXPORT_VERSION,
+                "genesis": GENESIS.hex(),
+                "exportedAt": format_time(exported_at),
+                "since": {"seq": since_seq, "hash": since_hash.hex()},
             }
         )
         + b"\n"

@@ -124,16 +124,33 @@ class JournalEntry(msgspec.Struct, frozen=True):
     def __post_init__(self) -> None:
         check_entry(self)
 
-    def reversal(self, entry_id: uuid.UUID, at: datetime, description: str) -> JournalEntry:
-        """The entry that undoes this one: every posting negated, referencing this entry."""
+    def reversal(self, entry_id: uuid.UUID, at: datetime, description: str, refunded: int = 0) -> JournalEntry:
+        """The entry that undoes this one: every posting negated, referencing this entry.
+
+        ``refunded``: what refund entries already gave back of this payment entry; the reversal then
+        undoes only what is left (docs/ledger.md §5: each posting negated, for the amount left).
+        """
         if self.kind is EntryKind.REVERSAL:
             raise LedgerError("a reversal is not reversed; post a correction instead")
+        if self.kind is EntryKind.REFUND:
+            raise LedgerError("a refund is not reversed; post a correction instead")
+        postings = tuple(Posting(p.account, -p.amount) for p in self.postings)
+        if refunded:
+            whole = self.postings[-1].amount
+            if self.kind is not EntryKind.PAYMENT or not 0 < refunded <= whole.minor:
+                raise LedgerError(f"refunds of {refunded} do not fit entry {self.id}")
+            if refunded == whole.minor:
+                raise LedgerError(f"journal entry {self.id} is refunded in full: nothing is left to reverse")
+            left = whole.minor - refunded
+            postings = tuple(
+                Posting(p.account, Money(left if p.amount.minor < 0 else -left, whole.currency)) for p in self.postings
+            )
         return JournalEntry(
             id=entry_id,
             kind=EntryKind.REVERSAL,
             posted_at=at,
             description=description,
-            postings=tuple(Posting(p.account, -p.amount) for p in self.postings),
+            postings=postings,
             payment_id=self.payment_id,
             ref_entry_id=self.id,
         )

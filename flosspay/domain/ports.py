@@ -187,7 +187,15 @@ class LedgerRepository(Protocol):
         ...
 
     def entries_referencing(self, entry_id: uuid.UUID) -> list[JournalEntry]:
-        """Reversals and corrections of ``entry_id``, oldest first."""
+        """Reversals, corrections and refunds of ``entry_id``, oldest first."""
+        ...
+
+    def close_to_refunds(self, payment_id: uuid.UUID, refunded: int) -> bool:
+        """Before a reversal: hold the payment's whole amount against refunds, so none is accepted after it.
+
+        False (nothing changed) when refunds hold more than ``refunded``, what refund entries gave back:
+        a refund is pending or processing, and the reversal must wait for it (docs/ledger.md §5).
+        """
         ...
 
     def balance(self, account: str, as_of: datetime | None = None) -> dict[str, int]:

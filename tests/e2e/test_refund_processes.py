@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -18,7 +20,6 @@ import httpx
 import pytest
 
 from flosspay.adapters.cli.signing import signed_headers
-from flosspay.domain.chain_verify import ENTRY_KINDS
 from tests.e2e.conftest import Stack
 from tests.e2e.processes import FLOSSPAY, Client, free_port, run_cli, wait_for
 
@@ -113,10 +114,17 @@ def test_thirty_concurrent_partial_refunds_at_two_api_processes_never_exceed_the
             break
         time.sleep(0.5)
         verified = run_cli(["ledger", "verify"], stack.env)
-    if "refund" not in ENTRY_KINDS:  # the verifiers' refund rules are issue 13's ledger half (another branch)
-        assert "unknown kind refund" in verified.stdout, verified.stdout
-        pytest.xfail("the chain verifier does not know refund entries yet (the ledger half of issue 13)")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # And offline, from an export, by the stdlib-only verifier: refunds ≤ paid is its rule too.
+    exported = run_cli(["ledger", "export", str(stack.log_dir / "ledger.jsonl")], stack.env)
+    assert exported.returncode == 0, exported.stderr
+    offline = subprocess.run(
+        [sys.executable, "-m", "flosspay.ledger_verify", str(stack.log_dir / "ledger.jsonl")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert offline.returncode == 0, offline.stdout + offline.stderr
 
 
 def test_worker_killed_mid_refund_refunds_exactly_once(stack: Stack) -> None:

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from flosspay import ledger_verify
 from flosspay.adapters.ledger_signing import Ed25519Signer, verify_signature
-from flosspay.domain import chain_verify
 from flosspay.domain.chain import (
     GENESIS,
     Checkpoint,
@@ -26,6 +25,7 @@ from flosspay.domain.chain import (
     Facts,
     HistoryFacts,
     Pending,
+    RefundHistoryFacts,
     canonical,
     canonical_object,
     canonical_value,
@@ -38,9 +38,10 @@ from flosspay.domain.chain import (
     parse_time,
     record_line,
 )
-from flosspay.domain.chain_verify import Report, verify_lines
-from flosspay.domain.ledger import payment_entry_id
+from flosspay.domain.ledger import payment_entry_id, refund_entry_id
 from flosspay.domain.payment import TRANSITIONS
+from flosspay.ledger_verify import Report, verify_lines
+from flosspay.ledger_verify import values as chain_verify
 
 pytestmark = pytest.mark.unit
 
@@ -71,6 +72,13 @@ def paid(pid: uuid.UUID, amount: int = 2800) -> list[Facts]:
     ]
 
 
+R1 = uuid.UUID("00000000-0000-4000-8000-0000000000a1")
+REFUND_POSTINGS = (
+    ("upi:vpa:bob@upi", "INR", -800),
+    ("upi:clearing", "INR", 800),
+    ("upi:clearing", "INR", -800),
+    ("upi:vpa:alice@upi", "INR", 800),
+)
 BACK = tuple((a, c, -m) for a, c, m in POSTINGS)
 """What the reversal of a payment entry with ``POSTINGS`` posts."""
 
@@ -146,9 +154,14 @@ def test_golden_vectors_that_an_independent_implementation_must_reproduce() -> N
         ),
         HistoryFacts(P1, 2, "PROCESSING", "COMPLETED", 1, at, "PAY", "INR", 2800, "cl_demo", "upi", "rail: SUCCESS"),
         EntryFacts(E1, "payment", P1, None, at, POSTINGS, 'say "héllo"\n\t\x01/€'),
+        # A refund of 8.00 of it (docs/ledger.md §2, records 5 to 8).
+        RefundHistoryFacts(R1, 0, None, "PENDING", None, T0.replace(second=9), P1, "INR", 800, "cl_demo", "asked"),
+        RefundHistoryFacts(R1, 1, "PENDING", "PROCESSING", 1, at.replace(second=10), P1, "INR", 800, "cl_demo", "sent"),
+        RefundHistoryFacts(R1, 2, "PROCESSING", "SUCCEEDED", 1, at.replace(second=11), P1, "INR", 800, "cl_demo", "ok"),
+        EntryFacts(refund_entry_id(R1), "refund", P1, E1, at.replace(second=11), REFUND_POSTINGS, f"refund {R1}"),
     ]
     vectors = _spec_vectors()
-    assert len(vectors) == 4
+    assert len(vectors) == 8
     prev = GENESIS
     for seq, (item, (record, digest)) in enumerate(zip(facts, vectors, strict=True), start=1):
         assert item.record(seq) == record
@@ -156,6 +169,9 @@ def test_golden_vectors_that_an_independent_implementation_must_reproduce() -> N
         assert prev.hex() == digest
     assert vectors[3][0].endswith('"say \\"héllo\\"\\n\\t\\u0001/€"]'.encode())
     assert verify_lines(export(facts)).ok  # the spec's vectors form a valid chain
+    prev = link_hash(GENESIS, vectors[0][0])
+    for record, _ in vectors[1:4]:
+        prev = link_hash(prev, record)
     checkpoint = Checkpoint(4, prev, datetime(2026, 1, 1, 13, tzinfo=UTC))
     assert checkpoint.message() == (
         b'["flosspay-checkpoint",4,"be7e436dfd0ad3440cfb1e4567bfe5f1de9994fc4ae7f768dbe7eeb32ace30bc",'
@@ -202,7 +218,7 @@ def test_a_well_formed_export_verifies() -> None:
     assert report.ok, report.problems
     assert report.head_seq == report.records == len(facts)
     assert report.head_hash == link_all(0, GENESIS, [Pending(f, 0) for f in facts])[-1].hash
-    assert "ledger OK" in chain_verify.describe(report)
+    assert "ledger OK" in ledger_verify.describe(report)
 
 
 def _replace_record(lines: list[bytes], seq: int, old: bytes, new: bytes) -> list[bytes]:
@@ -601,6 +617,11 @@ def test_the_specs_state_tables_are_the_one_state_machine_the_domain_and_the_ver
     from flosspay.domain import chain
 
     spec = _spec_state_tables()
+    refund = spec.pop("REFUND")
+    assert refund == set(chain.REFUND_TRANSITIONS)
+    assert {(canonical_value(a), canonical_value(b)) for a, b in refund} == chain_verify._REFUND_LEGAL
+    refund_ends = {b for _, b in refund} - {a for a, _ in refund}
+    assert refund_ends == chain.REFUND_FINAL_STATUSES
     assert spec == {flow: set(pairs) for flow, pairs in chain.TRANSITIONS.items()}
     domain = {flow.value: {(a.value if a else None, b.value) for a, b in pairs} for flow, pairs in TRANSITIONS.items()}
     assert spec == domain

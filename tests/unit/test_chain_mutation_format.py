@@ -58,7 +58,7 @@ def sha(data: bytes) -> bytes:
 
 def test_the_format_constants_are_those_of_the_spec() -> None:
     assert GENESIS == b"\x00" * 32
-    assert (EXPORT_FORMAT, EXPORT_VERSION, CHECKPOINT_TAG) == ("flosspay-ledger-export", 1, "flosspay-checkpoint")
+    assert (EXPORT_FORMAT, EXPORT_VERSION, CHECKPOINT_TAG) == ("flosspay-ledger-export", 2, "flosspay-checkpoint")
     assert (HISTORY, ENTRY) == ("history", "entry")
 
 
@@ -230,13 +230,18 @@ def test_the_checkpoint_message_is_the_canonical_array_of_the_spec() -> None:
     assert checkpoint_message(9, H_AB, T0) == expected
     assert Checkpoint(9, H_AB, T0, b"k", b"s").message() == expected
     assert (Checkpoint(9, H_AB, T0).key, Checkpoint(9, H_AB, T0).signature) == (None, None)
+    # From format version 2 a checkpoint names the digest of the one before it, last.
+    chained = Checkpoint(9, H_AB, T0, prev=bytes(range(32)))
+    assert chained.message() == expected[:-1] + b',"' + bytes(range(32)).hex().encode() + b'"]'
+    assert chained.digest() == hashlib.sha256(chained.message()).digest()
 
 
 def test_the_header_line_is_exact() -> None:
     assert header_line(T0) == (
-        b'{"format":"flosspay-ledger-export","version":1,"genesis":"' + b"0" * 64 + b'",'
+        b'{"format":"flosspay-ledger-export","version":2,"genesis":"' + b"0" * 64 + b'",'
         b'"exportedAt":"2026-01-01T12:00:00.123456Z"}\n'
     )
+    assert header_line(T0, 1) == header_line(T0).replace(b'"version":2', b'"version":1')
 
 
 def test_a_plain_record_line_carries_the_record_verbatim() -> None:
@@ -261,20 +266,27 @@ def test_a_record_line_with_a_problem_starts_with_it_and_names_its_seq() -> None
 
 
 def test_checkpoint_lines_are_exact_signed_or_not() -> None:
-    signed = Checkpoint(9, H_AB, T0, b"\x01\xab", b"\xff\x00")
+    signed = Checkpoint(9, H_AB, T0, b"\x01\xab", b"\xff\x00", prev=H_AB)
     assert checkpoint_line(signed) == (
         b'{"checkpoint":{"seq":9,"hash":"' + H_AB_HEX.encode() + b'","at":"2026-01-01T12:00:00.123456Z",'
-        b'"key":"01ab","signature":"ff00"}}\n'
+        b'"prev":"' + H_AB_HEX.encode() + b'","key":"01ab","signature":"ff00"}}\n'
     )
     assert checkpoint_line(Checkpoint(9, H_AB, T0)) == (
         b'{"checkpoint":{"seq":9,"hash":"' + H_AB_HEX.encode() + b'","at":"2026-01-01T12:00:00.123456Z",'
+        b'"prev":null,"key":null,"signature":null}}\n'
+    )
+    assert checkpoint_line(Checkpoint(9, H_AB, T0), 1) == (
+        b'{"checkpoint":{"seq":9,"hash":"' + H_AB_HEX.encode() + b'","at":"2026-01-01T12:00:00.123456Z",'
         b'"key":null,"signature":null}}\n'
     )
+    with pytest.raises(ValueError, match="no version-1 form"):
+        checkpoint_line(signed, 1)
     key_only = Checkpoint(9, H_AB, T0, key=b"\x02")
     assert json.loads(checkpoint_line(key_only))["checkpoint"] | {} == {
         "seq": 9,
         "hash": H_AB_HEX,
         "at": "2026-01-01T12:00:00.123456Z",
+        "prev": None,
         "key": "02",
         "signature": None,
     }

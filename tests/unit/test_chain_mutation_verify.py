@@ -26,8 +26,8 @@ from flosspay.domain.chain import (
     link_hash,
     record_line,
 )
-from flosspay.domain.chain_verify import ChainVerifier, Problem, Report, describe, merge_reports, verify_lines
 from flosspay.domain.ledger import payment_entry_id
+from flosspay.ledger_verify import ChainVerifier, Problem, Report, describe, merge_reports, verify_lines
 from tests.unit.test_chain import BACK, E1, P1, POSTINGS, T0, entry, export, good_ledger, hist, paid
 
 pytestmark = pytest.mark.unit
@@ -127,7 +127,7 @@ def test_a_refused_first_row_is_named_and_its_payment_is_not_followed(
         (lambda r: r.__setitem__(7, "x"), "an entry record has 9 fields, the postings 8th and the description last"),
         (lambda r: r.__setitem__(8, 1), "an entry record has 9 fields, the postings 8th and the description last"),
         (lambda r: r.append("x"), "an entry record has 9 fields, the postings 8th and the description last"),
-        (lambda r: r.__setitem__(3, "refund"), f"entry {EID}: unknown kind refund"),
+        (lambda r: r.__setitem__(3, "gift"), f"entry {EID}: unknown kind gift"),
         (lambda r: r.__setitem__(4, None), f"entry {EID}: a payment entry names its payment and references no entry"),
         (lambda r: r.__setitem__(7, r[7][:1]), f"entry {EID}: fewer than two postings"),
         (lambda r: r.__setitem__(7, []), f"entry {EID}: fewer than two postings"),
@@ -436,11 +436,15 @@ def test_the_framing_is_checked_line_by_line() -> None:
     assert problems(verify_lines([*lines[:2], lines[0], *lines[2:]])) == [(2, "a second header line")]
     wrong = b'{"format":"x","version":1,"genesis":"00"}\n'
     assert problems(verify_lines([wrong, *lines[1:]])) == [
-        (0, "not a flosspay-ledger-export version 1 file"),
+        (0, "not a flosspay-ledger-export version 1 or 2 file"),
         (0, "unexpected genesis value"),
     ]
-    v2 = lines[0].replace(b'"version":1', b'"version":2')
-    assert problems(verify_lines([v2, *lines[1:]])) == [(0, "not a flosspay-ledger-export version 1 file")]
+    v3 = lines[0].replace(b'"version":2', b'"version":3')
+    assert problems(verify_lines([v3, *lines[1:]])) == [(0, "not a flosspay-ledger-export version 1 or 2 file")]
+    v1 = lines[0].replace(b'"version":2', b'"version":1')
+    assert verify_lines([v1, *lines[1:]]).ok  # no checkpoint line here: version 1 reads the same
+    text = lines[0].replace(b'"version":2', b'"version":"2"')
+    assert problems(verify_lines([text, *lines[1:]])) == [(0, "not a flosspay-ledger-export version 1 or 2 file")]
     assert problems(verify_lines([lines[0], b'{"foo":1}\n', *lines[1:]])) == [(1, "a line of unknown type")]
     assert problems(verify_lines([*lines[:2], b'{"foo":1}\n', *lines[2:]])) == [(2, "a line of unknown type")]
     assert problems(verify_lines([*lines[:2], b"[1]\n", *lines[2:]])) == [
@@ -545,7 +549,9 @@ def _head(seq: int) -> str:
 
 
 def _cp(**changes: object) -> dict[str, object]:
-    return {"seq": 3, "hash": _head(3), "at": "2026-01-01T12:00:00.000000Z", "key": None, "signature": None} | changes
+    """A version-2 checkpoint line's body (the first checkpoint: it names 64 zeros as its previous one)."""
+    at = "2026-01-01T12:00:00.000000Z"
+    return {"seq": 3, "hash": _head(3), "at": at, "prev": "0" * 64, "key": None, "signature": None} | changes
 
 
 def test_every_checkpoint_defect_is_named() -> None:
@@ -557,6 +563,15 @@ def test_every_checkpoint_defect_is_named() -> None:
         (_cp(hash=5), "malformed checkpoint line"),
         (_cp(hash="ab"), "malformed checkpoint line"),
         (_cp(at=5), "malformed checkpoint line"),
+        (_cp(prev="ab"), "malformed checkpoint line"),
+        (
+            _cp(prev="1" * 64),
+            "checkpoint at seq 3 names previous checkpoint "
+            + "1" * 64
+            + ", but the one before it is "
+            + "0" * 64
+            + " (a checkpoint line was removed, added or changed)",
+        ),
         (_cp(seq=2), "checkpoint for seq 2 placed after seq 3"),
         (_cp(hash=_head(2)), f"checkpoint at seq 3 records hash {_head(2)}, the chain has {_head(3)}"),
         (_cp(at="2026-01-01T12:00:00Z"), "checkpoint time is malformed"),
@@ -581,7 +596,9 @@ def test_checkpoint_signatures_against_trusted_keys() -> None:
     trusted = {"check_signature": check, "trusted_keys": [b"\xaa"]}
     signed = verify_lines(_with_checkpoint(_cp(key="aa", signature="01")), **trusted)  # type: ignore[arg-type]
     assert signed.ok and (signed.checkpoints, signed.signed_checkpoints, signed.unchecked_signatures) == (1, 1, 0)
-    message = b'["flosspay-checkpoint",3,"' + _head(3).encode() + b'","2026-01-01T12:00:00.000000Z"]'
+    message = (
+        b'["flosspay-checkpoint",3,"' + _head(3).encode() + b'","2026-01-01T12:00:00.000000Z","' + b"0" * 64 + b'"]'
+    )
     assert calls == [(b"\xaa", message, b"\x01")]
     forged = verify_lines(_with_checkpoint(_cp(key="aa", signature="02")), **trusted)  # type: ignore[arg-type]
     assert problems(forged) == [(3, "checkpoint at seq 3: the signature does not verify")]
@@ -732,9 +749,9 @@ def test_the_rules_half_reads_problem_lines_and_stops_at_the_end() -> None:
     rules = ChainVerifier(links=False).verify([*loose, loose[4]])
     assert rules.ok  # a record after the end line is the chain half's to report
     assert ChainVerifier(links=False).verify([lines[0], b"[1]\n", *lines[1:]]).ok
-    bad = loose[4].replace(b'"payment"', b'"refund"')
+    bad = loose[4].replace(b'"payment"', b'"gift"')
     assert problems(ChainVerifier(links=False).verify([*loose[:4], bad, *loose[5:]])) == [
-        (4, f"entry {EID}: unknown kind refund"),
+        (4, f"entry {EID}: unknown kind gift"),
         (9, REVERSAL_ORPHAN),
         (0, END_NO_ENTRY),
     ]

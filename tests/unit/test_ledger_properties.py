@@ -18,10 +18,10 @@ from flosspay.application.ledger_chain import ChainPolicy, chain_all, chain_pend
 from flosspay.application.ledger_corrections import reverse_entry
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import process_payment
-from flosspay.domain.chain_verify import verify_lines
 from flosspay.domain.ledger import EntryKind, balance
 from flosspay.domain.payment import Flow, is_legal_path
 from flosspay.domain.rail import Outcome, RailResult
+from flosspay.ledger_verify import verify_lines
 from tests.fakes import FakeClock, FakeRail, FakeRailRegistry, FakeUnitOfWorkFactory
 
 pytestmark = pytest.mark.unit

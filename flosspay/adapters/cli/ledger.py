@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         if args.file is not None:
             return ledger_verify.run(args.file, args, sys.stdout, sys.stderr)
+        if args.start is not None:
+            raise LedgerCliError("--from verifies a partial export: give it with --file PART")
         return _verify_database(args)
     except ledger_verify.UsageError as exc:
         raise LedgerCliError(str(exc)) from None
@@ -41,7 +44,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_database(args: argparse.Namespace) -> int:
     from flosspay.adapters.ledger_signing import verify_signature
     from flosspay.application.ledger_audit import verify_database
-    from flosspay.domain.chain_verify import describe
+    from flosspay.ledger_verify import describe
 
     keys = [ledger_verify.parse_public_key(k) for k in args.public_key]
     expected = dict(ledger_verify.parse_expected_head(e) for e in args.expect)
@@ -93,10 +96,25 @@ def _report_unfinished(container: Any, stuck_after_seconds: float | None) -> boo
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from flosspay.application.ledger_audit import export_lines
+    from flosspay.application.ledger_audit import export_lines, export_since
+    from flosspay.domain.ledger import LedgerError
 
+    if args.upto is not None and args.since is None:
+        raise LedgerCliError("--upto goes with --since")
     container = _container()
-    lines = export_lines(uow_factory=container.uow_factory(), clock=container.clock())
+    if args.since is not None:
+        if args.since < 0:
+            raise LedgerCliError("--since wants a sequence number of 0 or more")
+        import itertools
+
+        part = export_since(args.since, uow_factory=container.uow_factory(), clock=container.clock(), upto=args.upto)
+        try:
+            first = next(part)  # the state is taken first: an unverifiable chain fails before anything is written
+        except LedgerError as exc:
+            raise LedgerCliError(str(exc)) from None
+        lines: Iterator[bytes] = itertools.chain([first], part)
+    else:
+        lines = export_lines(uow_factory=container.uow_factory(), clock=container.clock())
     count = 0
     if args.file == "-":
         out = sys.stdout.buffer
@@ -151,12 +169,21 @@ def cmd_head(args: argparse.Namespace) -> int:
     chain_all(uow_factory=container.uow_factory(), clock=container.clock(), policy=container.chain_policy())
     head = ledger_head(uow_factory=container.uow_factory())
     if signer is not None:
-        from flosspay.domain.chain import Checkpoint, signed_head_line
+        from flosspay.application.ledger_audit import state_at
+        from flosspay.domain.chain import Checkpoint, head_message, signed_head_line
+        from flosspay.domain.ledger import LedgerError
+        from flosspay.ledger_verify.snapshot import state_digest
 
+        try:
+            _, lines = state_at(head.seq, uow_factory=container.uow_factory(), clock=container.clock())
+        except LedgerError as exc:
+            raise LedgerCliError(f"not signing: {exc}") from None
+        state = state_digest(lines)
         at = container.clock().now()
-        unsigned = Checkpoint(head.seq, bytes.fromhex(head.hash), at)
-        statement = Checkpoint(head.seq, unsigned.hash, at, signer.public_key, signer.sign(unsigned.message()))
-        print(signed_head_line(statement).decode(), end="")
+        digest = bytes.fromhex(head.hash)
+        signature = signer.sign(head_message(head.seq, digest, at, state))
+        statement = Checkpoint(head.seq, digest, at, signer.public_key, signature)
+        print(signed_head_line(statement, state).decode(), end="")
         return 0
     print(msgspec.json.encode(head).decode() if args.json else f"{head.seq}:{head.hash}")
     return 0
@@ -244,7 +271,8 @@ def _print_entry(entry: JournalEntry, as_json: bool, referencing: list[JournalEn
     for posting in shown["postings"]:
         print(f"  {posting['account']:<{width}}  {posting['amount']:>14} {posting['currency']}")
     for other in referencing or []:
-        print(f"  {'reversed' if other.kind.value == 'reversal' else 'corrected'} by entry {other.id}")
+        done = {"reversal": "reversed", "refund": "refunded"}.get(other.kind.value, "corrected")
+        print(f"  {done} by entry {other.id}")
 
 
 def cmd_entry(args: argparse.Namespace) -> int:
@@ -332,6 +360,18 @@ def add_ledger_commands(sub: Any) -> None:
 
     p = commands.add_parser("export", help="write the chain as JSON Lines (verify it with `verify --file`)")
     p.add_argument("file", help="output file ('-' for stdout)")
+    p.add_argument(
+        "--since",
+        type=int,
+        metavar="SEQ",
+        help="only the records after SEQ, with the verifier's state there (verify it with `--from HEAD`)",
+    )
+    p.add_argument(
+        "--upto",
+        type=int,
+        metavar="SEQ",
+        help="with --since: end at SEQ (a signed head's), so `verify --head` checks its state at the end",
+    )
     p.set_defaults(handler=cmd_export)
 
     p = commands.add_parser("checkpoint", help="record (and sign) a checkpoint of the chain head now")
@@ -343,7 +383,8 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument(
         "--signed",
         action="store_true",
-        help="print a head statement signed with FLOSSPAY_LEDGER_SIGNING_KEY (for `verify --file F --head FILE`)",
+        help="print a head statement signed with FLOSSPAY_LEDGER_SIGNING_KEY, naming the verified state there "
+        "(for `verify --file F --head FILE`, and `verify --file PART --from FILE` of `export --since SEQ`)",
     )
     p.set_defaults(handler=cmd_head)
 
@@ -357,7 +398,9 @@ def add_ledger_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_balance)
 
-    p = commands.add_parser("entry", help="show a journal entry, its postings and what reverses or corrects it")
+    p = commands.add_parser(
+        "entry", help="show a journal entry, its postings and what reverses, corrects or refunds it"
+    )
     p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(handler=cmd_entry)
@@ -365,7 +408,9 @@ def add_ledger_commands(sub: Any) -> None:
     p = commands.add_parser(
         "reverse",
         help="post the reversal of an entry (every posting negated); an entry is reversed at most once",
-        description="Undo a journal entry by a new entry that negates each of its postings and references it.",
+        description="Undo a journal entry by a new entry that negates each of its postings and references it. "
+        "A payment refunded in part is reversed for what its refunds left, and no refund is accepted after it; "
+        "it is refused while a refund of the payment is pending or processing.",
     )
     p.add_argument("entry_id", metavar="ENTRY_ID", help="a journal entry id (a completed payment's ledgerEntryId)")
     p.add_argument("--reason", required=True, help="why (recorded as the reversal's description)")

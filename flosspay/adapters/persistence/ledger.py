@@ -14,6 +14,7 @@ from flosspay.adapters.persistence.column_types import UtcDateTime
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.tables import ledger_entries as entries
 from flosspay.adapters.persistence.tables import ledger_postings as postings
+from flosspay.adapters.persistence.tables import payments
 from flosspay.domain.ledger import EntryKind, JournalEntry, LedgerError, Posting
 from flosspay.domain.money import Money
 
@@ -30,6 +31,14 @@ _SELECT_POSTINGS = (
 )
 _SELECT_PAYMENT_ENTRY = select(entries.c.id).where(
     entries.c.payment_id == bindparam("b_payment"), entries.c.kind == EntryKind.PAYMENT.value
+)
+# A reversal closes the payment to refunds: the reservation the refund intake's guarded UPDATE
+# checks (migration 0010) is set to the whole amount, unless refunds in flight hold more than the
+# refund entries gave back.
+_CLOSE_TO_REFUNDS = (
+    payments.update()
+    .where(payments.c.id == bindparam("b_payment"), payments.c.refund_reserved_minor == bindparam("b_refunded"))
+    .values(refund_reserved_minor=payments.c.amount_minor)
 )
 _BALANCE = (
     select(postings.c.currency, func.sum(postings.c.amount_minor))
@@ -118,6 +127,10 @@ class SqlLedgerRepository:
     def entries_referencing(self, entry_id: uuid.UUID) -> list[JournalEntry]:
         rows = self._db.execute(_SELECT_REFERENCING, {"b_id": entry_id}).mappings().all()
         return self._with_postings(rows)
+
+    def close_to_refunds(self, payment_id: uuid.UUID, refunded: int) -> bool:
+        result = self._db.execute(_CLOSE_TO_REFUNDS, {"b_payment": payment_id, "b_refunded": refunded})
+        return bool(result.rowcount == 1)
 
     def balance(self, account: str, as_of: datetime | None = None) -> dict[str, int]:
         if as_of is None:

@@ -295,7 +295,7 @@ refund_attempts = Table(
 # --- the ledger and the hash chain (migration 0002; all append-only except the SQLite queue) -------
 
 ENTRY_KINDS = ("payment", "reversal", "correction", "refund")
-CHAIN_KINDS = ("history", "entry")
+CHAIN_KINDS = ("history", "entry", "refund_history")  # refund_history: migration 0011
 
 ledger_entries = Table(
     "ledger_entries",
@@ -353,10 +353,12 @@ ledger_chain = Table(
     Column("prev_hash", LargeBinary(32), nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
     Column("chained_at", UtcDateTime(), nullable=False),
+    Column("refund_id", Uuid()),  # migration 0011: a refund_history link's refund (history_seq its row)
     CheckConstraint("seq >= 1", name="seq_positive"),
     CheckConstraint(_one_of("kind", CHAIN_KINDS), name="kind_known"),
     # A record is chained once.
     Index("uq_ledger_chain_history", "payment_id", "history_seq", unique=True),
+    Index("uq_ledger_chain_refund_history", "refund_id", "history_seq", unique=True),
     Index("uq_ledger_chain_entry_id", "entry_id", unique=True),
     # The chainer's cursor: the newest link of each kind.
     Index("ix_ledger_chain_kind_seq", "kind", "seq"),
@@ -370,6 +372,7 @@ ledger_checkpoints = Table(
     Column("at", UtcDateTime(), nullable=False),
     Column("public_key", LargeBinary(32)),
     Column("signature", LargeBinary(64)),
+    Column("prev_hash", LargeBinary(32)),  # migration 0011: the previous checkpoint's digest (NULL: format 1)
 )
 
 # SQLite only (filled by triggers): records in commit order, waiting to be chained. PostgreSQL
@@ -382,6 +385,7 @@ ledger_chain_queue = Table(
     Column("payment_id", Uuid()),
     Column("history_seq", Integer()),
     Column("entry_id", Uuid()),
+    Column("refund_id", Uuid()),  # migration 0011
 )
 
 

@@ -3,13 +3,14 @@ and a way to change rows the way a superuser would (append-only triggers out of 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import sqlalchemy
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
@@ -21,13 +22,17 @@ from flosspay.application.ledger_audit import verify_database
 from flosspay.application.ledger_chain import ChainPolicy, chain_all
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import process_payment
-from flosspay.domain.chain_verify import Report
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow, Payment
 from flosspay.domain.ports import UnitOfWork, UnitOfWorkFactory
 from flosspay.domain.rail import Outcome, RailResult
+from flosspay.ledger_verify import Report
 from tests.fakes import FakeClock, FakeRail, FakeRailRegistry
 
+_COUNT_SOURCES = (
+    "SELECT (SELECT count(*) FROM payment_history) + (SELECT count(*) FROM refund_history) "
+    "+ (SELECT count(*) FROM ledger_entries)"
+)
 POLICY = ProcessingPolicy(max_attempts=3, lease=timedelta(seconds=30), poll_interval=timedelta(seconds=2))
 
 
@@ -107,8 +112,24 @@ class LedgerWorld:
         self.chain()
         return ids
 
-    def chain(self, batch: int = 1000) -> int:
-        return chain_all(uow_factory=self.uow, clock=self.clock, policy=ChainPolicy(batch=batch, checkpoint_every=0))
+    def chain(self, batch: int = 1000, wait_seconds: float = 30.0) -> int:
+        """Chain everything committed. On the shared PostgreSQL server another test's open transaction
+        (in any database: transaction ids are the cluster's) holds the chainer back, so wait for it."""
+        total = 0
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            policy = ChainPolicy(batch=batch, checkpoint_every=0)
+            total += chain_all(uow_factory=self.uow, clock=self.clock, policy=policy)
+            if self._all_chained() or time.monotonic() > deadline:
+                return total
+            time.sleep(0.05)
+
+    def _all_chained(self) -> bool:
+        with self.uow() as uow:
+            db = uow._db  # type: ignore[attr-defined]  # the SQL unit of work's connection
+            sources = db.execute(text(_COUNT_SOURCES)).scalar_one()
+            chained = db.execute(text("SELECT count(*) FROM ledger_chain")).scalar_one()
+        return bool(chained >= sources)
 
     def verify(self) -> Report:
         return verify_database(uow_factory=self.uow, clock=self.clock, chain_first=False)

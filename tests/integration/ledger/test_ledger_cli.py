@@ -317,3 +317,22 @@ def test_an_export_is_verified_against_a_signed_head(
     (tmp_path / "junk.json").write_text("{}")
     code, _, err = run(capsys, "ledger", "verify", "--file", str(export), "--head", str(tmp_path / "junk.json"))
     assert code == 1 and "is not a head statement" in err
+
+    # Verification from the published head: only the records after it, with the state it signed.
+    part = tmp_path / "part.jsonl"
+    assert run(capsys, "ledger", "export", "--since", str(seq), str(part))[0] == 0
+    code, out, _ = run(
+        capsys, "ledger", "verify", "--file", str(part), "--from", str(head), "--public-key", public, "--quiet"
+    )
+    assert code == 0 and out.startswith(f"ledger OK: records {seq + 1}.."), out
+    code, out, _ = run(capsys, "ledger", "verify", "--file", str(part), "--quiet")
+    assert code == 1 and "verified from the signed head it starts at" in out, out
+    code, _, err = run(capsys, "ledger", "export", "--since", "99999", str(tmp_path / "none.jsonl"))
+    assert code == 1 and "there is no seq 99999" in err and len(err.strip().splitlines()) == 1
+
+
+def test_from_is_for_a_partial_export_file(configured: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "ledger", "verify", "--from", "head.json")
+    assert code == 1 and "--from verifies a partial export" in err
+    code, _, err = run(capsys, "ledger", "export", "--upto", "3", "x.jsonl")
+    assert code == 1 and "--upto goes with --since" in err

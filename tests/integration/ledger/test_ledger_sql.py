@@ -31,11 +31,11 @@ from flosspay.application.ledger_corrections import correct_entry, reverse_entry
 from flosspay.application.ledger_head import ledger_head
 from flosspay.application.status import get_status
 from flosspay.domain.chain import GENESIS
-from flosspay.domain.chain_verify import verify_lines
 from flosspay.domain.errors import ServiceUnavailable
 from flosspay.domain.ledger import LedgerError, Posting, payment_entry_id
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow
+from flosspay.ledger_verify import verify_lines
 from tests.integration.ledger.support import LedgerWorld
 
 pytestmark = pytest.mark.integration

@@ -26,8 +26,8 @@ from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.application.ledger_audit import export_lines, verify_database
 from flosspay.application.ledger_chain import checkpoint_now
 from flosspay.domain.chain import GENESIS, link_hash
-from flosspay.domain.chain_verify import verify_lines
 from flosspay.domain.ledger import payment_entry_id
+from flosspay.ledger_verify import verify_lines
 from tests.integration.ledger.support import LedgerWorld, as_superuser, seq_of_entry, seq_of_history
 
 pytestmark = pytest.mark.integration

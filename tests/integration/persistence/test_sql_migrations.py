@@ -28,7 +28,7 @@ def empty_url(request: pytest.FixtureRequest) -> str:
 def test_upgrade_reaches_head_and_running_it_again_changes_nothing(empty_url: str) -> None:
     assert current(empty_url) is None
     upgrade(empty_url)
-    assert current(empty_url) == head() == "0010"
+    assert current(empty_url) == head() == "0011"
     engine = create_engine(empty_url)
     try:
         client = ApiClient("cl_keep", "Kept", "sk", T0)
@@ -66,6 +66,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
         "0008_outbox_request_id.py",
         "0009_webhooks.py",
         "0010_refunds.py",
+        "0011_refund_history_chain.py",
     ]
 
 
