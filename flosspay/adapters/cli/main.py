@@ -374,8 +374,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = _settings()
     _logging(settings)
-    if settings.broker.redis_url is None:
-        raise CliError("flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)")
+    if settings.broker.url is None:
+        raise CliError(
+            "flosspay worker needs FLOSSPAY_REDIS_URL or FLOSSPAY_BROKER_URL "
+            "(the embedded queue lives inside `flosspay serve`)"
+        )
     container = _container(settings)
     log_startup("worker", settings, container.rails())
     if args.metrics_port is not None:
