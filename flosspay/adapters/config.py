@@ -60,11 +60,14 @@ class HttpSettings(msgspec.Struct, frozen=True):
 
 
 class WorkerSettings(msgspec.Struct, frozen=True):
+    """``processes`` 0: one per core (``flosspay worker --processes``, ADR 0016)."""
+
     threads: int = 8
     min_backoff_ms: int = 500
     max_backoff_ms: int = 30_000
     relay_interval_seconds: float = 0.1
     relay_batch: int = 200
+    processes: int = 0
 
 
 class RailsSettings(msgspec.Struct, frozen=True):
@@ -133,6 +136,9 @@ _KNOWN = {
     "MAX_BODY_BYTES",
     "CLOCK_SKEW_SECONDS",
     "WORKER_THREADS",
+    "WORKER_PROCESSES",
+    "WORKER_PARENT_PID",
+    "WORKER_INDEX",
     "RETRY_MIN_BACKOFF_MS",
     "RETRY_MAX_BACKOFF_MS",
     "RELAY_INTERVAL_SECONDS",
@@ -448,6 +454,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             max_backoff_ms=max_backoff,
             relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 0.1),
             relay_batch=_int(env, "RELAY_BATCH", 200, 1, 10_000),
+            processes=_int(env, "WORKER_PROCESSES", 0, 0, 256),
         ),
         rails=RailsSettings(enabled=enabled, per_rail=_rail_settings(env)),
         intake=IntakePolicy(idempotency_ttl=timedelta(hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 365))),

@@ -147,7 +147,12 @@ class BrokerWatch:
         """A ``logging`` filter for Dramatiq's consumer and broker loggers: broker connection errors
         (the consumers' CRITICAL reconnect lines, failed acks and retry sends) become our one line."""
         error = record.exc_info[1] if record.exc_info else None
-        connection_errors = (redis.ConnectionError, redis.TimeoutError, pika.exceptions.AMQPError, BrokerConnectionError)
+        connection_errors = (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            pika.exceptions.AMQPError,
+            BrokerConnectionError,
+        )
         if isinstance(error, connection_errors) or "connection error" in record.getMessage():
             self._down("connection error")
             return False
