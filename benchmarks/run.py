@@ -1,4 +1,4 @@
-"""Run FlossPay's benchmarks: `python3 scripts/dev.py bench [intake|ledger|ratelimit] [args...]` (default: all)."""
+"""Run FlossPay's benchmarks: `python3 scripts/dev.py bench [intake|e2e|ledger|ratelimit] [args...]` (default: all)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = {"intake": HERE / "intake.py", "ledger": HERE / "ledger.py", "ratelimit": HERE / "rate_limit.py"}
+BENCHES = {
+    "intake": HERE / "intake.py",
+    "e2e": HERE / "e2e.py",
+    "ledger": HERE / "ledger.py",
+    "ratelimit": HERE / "rate_limit.py",
+}
 
 
 def main(argv: list[str]) -> int:
