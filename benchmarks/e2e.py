@@ -277,6 +277,7 @@ class Phase:
     label: str
     accepted_per_s: float
     completed_per_s: float
+    overall_per_s: float
     p50_ms: float
     p95_ms: float
     p99_ms: float
@@ -353,6 +354,7 @@ def phase(
         label,
         accepted / elapsed,
         completed / elapsed,
+        overall,
         p50,
         p95,
         p99,
@@ -361,6 +363,19 @@ def phase(
         drained_in,
         left,
     )
+
+
+def warm_up(
+    args: argparse.Namespace, stack: Stack, engine: sqlalchemy.Engine, creds: dict[str, str], tmp: Path
+) -> None:
+    """A few seconds of load, not measured, then a drained backlog: pools, caches and every worker
+    process warm before the first measured phase (as ``bench intake`` warms up)."""
+    requests = tmp / "warm-up.tsv"
+    write_requests(requests, creds["clientId"], creds["secret"], count=2000)
+    run_wrk(stack.api_url, requests, argparse.Namespace(**{**vars(args), "seconds": 3}), None)
+    deadline = time.monotonic() + args.drain_seconds
+    while time.monotonic() < deadline and counts(engine)[1:] != (0, 0):
+        time.sleep(0.5)
 
 
 def reference_lifecycle(clients: int, seconds: int, db_url: str) -> float:
@@ -463,6 +478,7 @@ def main() -> int:
         if args.broker == "rabbitmq":
             groups.insert(4, Group("rabbitmq", lambda: by_name("beam.smp")))
         time.sleep(3)  # let the worker processes finish starting
+        warm_up(args, stack, engine, creds, tmp)
         rate = args.rate or 0.5 * life_ref
         phases = [phase("fixed-rate", args, stack, engine, creds, groups, tmp, rate)]
         if not args.skip_saturation:
@@ -472,7 +488,8 @@ def main() -> int:
             print(
                 f"  {p.label}: accepted {p.accepted_per_s:,.0f}/s ({p.accepted_per_s / write_ref:.2f} of the reference "
                 f"write), completed {p.completed_per_s:,.0f}/s ({p.completed_per_s / life_ref:.2f} of the reference "
-                f"lifecycle; goal >= 0.50), p99 {p.p99_ms:.1f} ms (goal < 50), "
+                f"lifecycle; goal >= 0.50; {p.overall_per_s:,.0f}/s over load and drain), "
+                f"p99 {p.p99_ms:.1f} ms (goal < 50), "
                 f"backlog {'drained' if p.drained_in_s is not None else f'NOT drained ({p.left} left)'}; "
                 f"worker CPU {p.cpu_ms['worker']:.2f} ms and PostgreSQL CPU {p.cpu_ms['postgres']:.2f} ms per "
                 "completed payment (goal <= 1 each)"
