@@ -361,6 +361,7 @@ def phase(
         "  CPU ms per payment (api, wrk per accepted; the rest per completed): "
         + ", ".join(f"{name} {value:.2f}" for name, value in per.items())
     )
+    print("  cores busy: " + ", ".join(f"{name} {used / elapsed:.2f}" for name, used in cpu.items()))
     return Phase(
         label,
         accepted / elapsed,
@@ -434,6 +435,7 @@ def intake_then_drain(
         "  CPU ms per completed payment: "
         + ", ".join(f"{name} {value * 1000 / max(done, 1):.2f}" for name, value in used.items())
     )
+    print("  cores busy: " + ", ".join(f"{name} {value / took:.2f}" for name, value in used.items()))
     return accepted / elapsed, done / took
 
 

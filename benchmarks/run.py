@@ -1,4 +1,7 @@
-"""Run FlossPay's benchmarks: `python3 scripts/dev.py bench [intake|e2e|ledger|ratelimit] [args...]` (default: all)."""
+"""Run FlossPay's benchmarks (default: all).
+
+    python3 scripts/dev.py bench [intake|e2e|broker|ledger|ratelimit] [args...]
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES = {
     "intake": HERE / "intake.py",
     "e2e": HERE / "e2e.py",
+    "broker": HERE / "broker.py",
     "ledger": HERE / "ledger.py",
     "ratelimit": HERE / "rate_limit.py",
 }
