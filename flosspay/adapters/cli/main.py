@@ -428,15 +428,15 @@ def _worker_metrics(settings, port: int, env: dict[str, str]):  # type: ignore[n
     for stale in directory.glob("*.db"):
         stale.unlink()
     env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    from prometheus_client import CollectorRegistry, multiprocess, start_http_server
+    from prometheus_client import multiprocess
 
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(directory))
-    start_http_server(port, addr=settings.http.host, registry=registry)
+    from flosspay.adapters.metrics import serve_multiprocess_metrics
+
+    serve_multiprocess_metrics(port, settings.http.host, str(directory))
     log.info("flosspay worker metrics (all processes) on http://%s:%d/metrics", settings.http.host, port)
 
     def gone(pid: int) -> None:
-        multiprocess.mark_process_dead(pid, str(directory))
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
 
     return gone
 
