@@ -1,6 +1,6 @@
 """Run FlossPay's benchmarks (default: all).
 
-    python3 scripts/dev.py bench [intake|e2e|broker|ledger|ratelimit] [args...]
+python3 scripts/dev.py bench [intake|e2e|broker|ledger|ratelimit] [args...]
 """
 
 from __future__ import annotations
