@@ -1,4 +1,7 @@
-"""Run FlossPay's benchmarks: `python3 scripts/dev.py bench [intake|ledger|ratelimit|drain] [args...]` (default all)."""
+"""Run FlossPay's benchmarks (default: all).
+
+python3 scripts/dev.py bench [intake|e2e|broker|drain|ledger|ratelimit] [args...]
+"""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BENCHES = {
     "intake": HERE / "intake.py",
+    "e2e": HERE / "e2e.py",
+    "broker": HERE / "broker.py",
+    "drain": HERE / "worker_drain.py",
     "ledger": HERE / "ledger.py",
     "ratelimit": HERE / "rate_limit.py",
-    "drain": HERE / "worker_drain.py",
 }
 
 

@@ -1,6 +1,7 @@
 """Shared test configuration: where the real services are, and whether their absence is a failure.
 
-Tests that need PostgreSQL or Redis ask for ``postgres_url`` / ``redis_url``. Without the server
+Tests that need PostgreSQL, Redis or RabbitMQ ask for ``postgres_url`` / ``redis_url`` /
+``rabbitmq_url``. Without the server
 they are skipped with the reason, unless FLOSSPAY_REQUIRE_SERVICES=1 (as in CI), which fails them.
 """
 
@@ -16,6 +17,7 @@ pytest_plugins = ["tests.db_fixtures"]
 
 POSTGRES_URL = os.environ.get("FLOSSPAY_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("FLOSSPAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+RABBITMQ_URL = os.environ.get("FLOSSPAY_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
 REQUIRE_SERVICES = os.environ.get("FLOSSPAY_REQUIRE_SERVICES") == "1"
 
 
@@ -46,3 +48,9 @@ def postgres_url() -> str:
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     return _need("redis", REDIS_URL, 6379)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """AMQP URL of the RabbitMQ the broker tests use (fails, never skips, under FLOSSPAY_REQUIRE_SERVICES=1)."""
+    return _need("rabbitmq", RABBITMQ_URL, 5672)

@@ -27,11 +27,21 @@ class DatabaseSettings(msgspec.Struct, frozen=True):
 
 
 class BrokerSettings(msgspec.Struct, frozen=True):
-    """``redis_url`` None means the embedded in-process queue (only for ``flosspay serve``)."""
+    """``url``: the message broker (``FLOSSPAY_BROKER_URL``, default ``redis_url``); None means the embedded
+    in-process queue (only for ``flosspay serve``). ``redis_url``: the Redis holding the shared state
+    (circuit breakers, rate limits) and, by default, the queue."""
 
     redis_url: str | None
     namespace: str = "flosspay"
     heartbeat_timeout_ms: int = 60_000
+    url: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``redis``, ``rabbitmq`` or ``in-process``."""
+        if self.url is None:
+            return "in-process"
+        return "rabbitmq" if self.url.startswith(("amqp://", "amqps://")) else "redis"
 
 
 class HttpSettings(msgspec.Struct, frozen=True):
@@ -50,11 +60,14 @@ class HttpSettings(msgspec.Struct, frozen=True):
 
 
 class WorkerSettings(msgspec.Struct, frozen=True):
+    """``processes`` 0: one per core (``flosspay worker --processes``, ADR 0016)."""
+
     threads: int = 8
     min_backoff_ms: int = 500
     max_backoff_ms: int = 30_000
     relay_interval_seconds: float = 0.1
     relay_batch: int = 200
+    processes: int = 0
 
 
 class RailsSettings(msgspec.Struct, frozen=True):
@@ -114,6 +127,7 @@ _KNOWN = {
     "DATA_DIR",
     "DATABASE_URL",
     "REDIS_URL",
+    "BROKER_URL",
     "QUEUE_NAMESPACE",
     "HEARTBEAT_TIMEOUT_MS",
     "HOST",
@@ -122,6 +136,9 @@ _KNOWN = {
     "MAX_BODY_BYTES",
     "CLOCK_SKEW_SECONDS",
     "WORKER_THREADS",
+    "WORKER_PROCESSES",
+    "WORKER_PARENT_PID",
+    "WORKER_INDEX",
     "RETRY_MIN_BACKOFF_MS",
     "RETRY_MAX_BACKOFF_MS",
     "RELAY_INTERVAL_SECONDS",
@@ -146,6 +163,7 @@ _KNOWN = {
     "REQUIRE_SERVICES",
     "TEST_DATABASE_URL",
     "TEST_REDIS_URL",
+    "TEST_RABBITMQ_URL",
     "PSP_URL",
     "LEDGER_SIGNING_KEY",
     "LEDGER_CHECKPOINT_EVERY",
@@ -370,6 +388,33 @@ def _log_format(env: Mapping[str, str]) -> str:
     return value
 
 
+def _broker_url(env: Mapping[str, str], redis_url: str | None) -> str | None:
+    """FLOSSPAY_BROKER_URL (redis:// or amqp://), else the Redis of FLOSSPAY_REDIS_URL (the default).
+
+    RabbitMQ carries only the queue: breakers and rate limits stay shared through Redis, so it needs
+    FLOSSPAY_REDIS_URL too (without it each process would keep its own and the limits would not hold).
+    """
+    raw = env.get("FLOSSPAY_BROKER_URL") or None
+    if raw is None:
+        return redis_url
+    if raw.startswith(("redis://", "rediss://", "unix://")):
+        return raw
+    if not raw.startswith(("amqp://", "amqps://")):
+        raise ConfigError(f"FLOSSPAY_BROKER_URL must be a redis:// or amqp:// URL, got {_redacted(raw)!r}")
+    if redis_url is None:
+        raise ConfigError(
+            "FLOSSPAY_BROKER_URL=amqp://… needs FLOSSPAY_REDIS_URL too "
+            "(circuit breakers and rate limits are shared through Redis)"
+        )
+    return raw
+
+
+def _redacted(url: str) -> str:
+    from flosspay.adapters.logs import redact_url
+
+    return redact_url(url)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every FLOSSPAY_* variable once; raises ConfigError with a one-line message on bad values."""
     env = dict(os.environ if env is None else env)
@@ -382,6 +427,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     redis_url = env.get("FLOSSPAY_REDIS_URL") or None
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"FLOSSPAY_REDIS_URL must be a redis:// URL, got {redis_url!r}")
+    broker_url = _broker_url(env, redis_url)
+    if redis_url is None and broker_url is not None:  # FLOSSPAY_BROKER_URL=redis://… alone: that Redis for all
+        redis_url = broker_url
     rails_raw = env.get("FLOSSPAY_RAILS", "").strip()
     enabled = tuple(r.strip().lower() for r in rails_raw.split(",") if r.strip()) or None
     max_attempts = _int(env, "MAX_ATTEMPTS", 5, 1, 100)
@@ -397,6 +445,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             redis_url=redis_url,
             namespace=env.get("FLOSSPAY_QUEUE_NAMESPACE") or "flosspay",
             heartbeat_timeout_ms=_int(env, "HEARTBEAT_TIMEOUT_MS", 60_000, 1000),
+            url=broker_url,
         ),
         http=http_settings(env),
         worker=WorkerSettings(
@@ -405,6 +454,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             max_backoff_ms=max_backoff,
             relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 0.1),
             relay_batch=_int(env, "RELAY_BATCH", 200, 1, 10_000),
+            processes=_int(env, "WORKER_PROCESSES", 0, 0, 256),
         ),
         rails=RailsSettings(enabled=enabled, per_rail=_rail_settings(env)),
         intake=IntakePolicy(idempotency_ttl=timedelta(hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 365))),

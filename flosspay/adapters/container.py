@@ -128,7 +128,7 @@ class Container(containers.DeclarativeContainer):
     health = providers.Singleton(
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
-        redis_url=settings.provided.broker.redis_url,
+        redis_url=settings.provided.broker.url,
         dead_letters=providers.Factory(partial, count_parked, uow_factory=uow_factory),
         rail_problems=providers.Callable(_rail_problems, rails, settings),
         rails_running=providers.Callable(_rails_running, rails),
@@ -183,7 +183,7 @@ class Container(containers.DeclarativeContainer):
     broker = providers.Singleton(
         build_broker,
         worker_services,
-        redis_url=settings.provided.broker.redis_url,
+        url=settings.provided.broker.url,
         namespace=settings.provided.broker.namespace,
         heartbeat_timeout_ms=settings.provided.broker.heartbeat_timeout_ms,
     )

@@ -126,3 +126,33 @@ def serve_metrics(port: int, host: str = "0.0.0.0") -> Any:  # noqa: S104 (a scr
 
     server, _thread = start_http_server(port, addr=host)
     return server
+
+
+class _DeclaredToo:
+    """Every child's samples (multiprocess files) plus, without samples, each FlossPay series no child has
+    written yet, so a scrape lists the same names whatever has happened (as a single process does)."""
+
+    def __init__(self, directory: str) -> None:
+        from prometheus_client import multiprocess
+
+        self._files = multiprocess.MultiProcessCollector(None, path=directory)  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Any:
+        seen = set()
+        for family in self._files.collect():  # type: ignore[no-untyped-call]
+            seen.add(family.name)
+            yield family
+        for family in REGISTRY.collect():
+            if family.name.startswith("flosspay_") and family.name not in seen:
+                family.samples = []
+                yield family
+
+
+def serve_multiprocess_metrics(port: int, host: str, directory: str) -> Any:
+    """For ``flosspay worker --processes N --metrics-port``: the parent serves the sum of its children."""
+    from prometheus_client import start_http_server
+
+    registry = CollectorRegistry()
+    registry.register(_DeclaredToo(directory))
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    return server

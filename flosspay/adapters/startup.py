@@ -23,7 +23,7 @@ def log_startup(role: str, settings: Settings, registry: PluginRailRegistry, add
     """One INFO line with the facts an operator checks first, plus one ERROR line per rail that failed."""
     problems = rail_problems(registry, settings.rails.enabled)
     enabled = ",".join(sorted(i.name for i in registry.infos if i.enabled)) or "none"
-    broker = redact_url(settings.broker.redis_url) if settings.broker.redis_url else "in-process"
+    broker = redact_url(settings.broker.url) if settings.broker.url else "in-process"
     parts = [f"flosspay {role} starting (pid {os.getpid()})"]
     if address:
         parts.append(f"address {address}")

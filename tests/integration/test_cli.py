@@ -115,7 +115,14 @@ def test_sign_prints_the_documented_headers(env):
         (
             ("worker",),
             {},
-            "flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)",
+            "flosspay worker needs FLOSSPAY_REDIS_URL or FLOSSPAY_BROKER_URL "
+            "(the embedded queue lives inside `flosspay serve`)",
+        ),
+        (
+            ("worker",),
+            {"FLOSSPAY_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/"},
+            "FLOSSPAY_BROKER_URL=amqp://… needs FLOSSPAY_REDIS_URL too "
+            "(circuit breakers and rate limits are shared through Redis)",
         ),
         (
             ("db", "upgrade"),

@@ -37,6 +37,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         (("api", "--port", "99999"), "--port", "must be between 0 and 65535, got 99999"),
         (("serve", "--port", "-1"), "--port", "must be between 0 and 65535, got -1"),
         (("worker", "--threads", "0"), "--threads", "must be at least 1, got 0"),
+        (("worker", "--processes", "0"), "--processes", "must be at least 1, got 0"),
         (("sandbox", "--port", "x"), "--port", "must be a whole number, got 'x'"),
     ],
 )

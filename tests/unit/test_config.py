@@ -76,3 +76,34 @@ def test_bad_values_are_one_line_errors(tmp_path: Path, env, message):
     with pytest.raises(ConfigError) as err:
         load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path), **env})
     assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_broker_url_selects_the_broker_and_redis_stays_the_default(tmp_path: Path):
+    base = {"FLOSSPAY_DATA_DIR": str(tmp_path)}
+    embedded = load_settings(base).broker
+    assert (embedded.url, embedded.kind) == (None, "in-process")
+    redis_only = load_settings({**base, "FLOSSPAY_REDIS_URL": "redis://r:6379/0"}).broker
+    assert (redis_only.url, redis_only.kind) == ("redis://r:6379/0", "redis")
+    rabbit = load_settings(
+        {**base, "FLOSSPAY_REDIS_URL": "redis://r:6379/0", "FLOSSPAY_BROKER_URL": "amqp://u:p@mq:5672/"}
+    ).broker
+    assert (rabbit.url, rabbit.kind, rabbit.redis_url) == ("amqp://u:p@mq:5672/", "rabbitmq", "redis://r:6379/0")
+    alone = load_settings({**base, "FLOSSPAY_BROKER_URL": "redis://q:6379/1"}).broker
+    assert (alone.url, alone.redis_url, alone.kind) == ("redis://q:6379/1", "redis://q:6379/1", "redis")
+    assert load_settings({**base, "FLOSSPAY_WORKER_PROCESSES": "3"}).worker.processes == 3
+    assert load_settings(base).worker.processes == 0  # 0: one per core
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"FLOSSPAY_BROKER_URL": "kafka://u:secret@k/"}, "FLOSSPAY_BROKER_URL must be a redis:// or amqp:// URL"),
+        ({"FLOSSPAY_BROKER_URL": "amqp://guest:guest@mq/"}, "FLOSSPAY_BROKER_URL=amqp://… needs FLOSSPAY_REDIS_URL"),
+        ({"FLOSSPAY_WORKER_PROCESSES": "-1"}, "FLOSSPAY_WORKER_PROCESSES must be between 0 and 256"),
+    ],
+)
+def test_bad_broker_settings_are_one_line_errors(tmp_path: Path, env, message):
+    with pytest.raises(ConfigError) as err:
+        load_settings({"FLOSSPAY_DATA_DIR": str(tmp_path), **env})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert "secret" not in str(err.value), "a password in the URL is never echoed"

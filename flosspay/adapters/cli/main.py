@@ -371,12 +371,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from flosspay.adapters.startup import log_startup
+    from flosspay.adapters.worker.processes import default_processes, die_with_parent
     from flosspay.adapters.worker.runner import run_worker
 
     settings = _settings()
     _logging(settings)
-    if settings.broker.redis_url is None:
-        raise CliError("flosspay worker needs FLOSSPAY_REDIS_URL (the embedded queue lives inside `flosspay serve`)")
+    if settings.broker.url is None:
+        raise CliError(
+            "flosspay worker needs FLOSSPAY_REDIS_URL or FLOSSPAY_BROKER_URL "
+            "(the embedded queue lives inside `flosspay serve`)"
+        )
+    processes = args.processes or settings.worker.processes or default_processes()
+    if processes > 1:
+        return _worker_processes(args, settings, processes)
+    die_with_parent()  # a child of `--processes N`: gone with its supervisor
     container = _container(settings)
     log_startup("worker", settings, container.rails())
     if args.metrics_port is not None:
@@ -392,6 +400,46 @@ def cmd_worker(args: argparse.Namespace) -> int:
         chainer=container.chainer(),
         webhooks=container.webhook_delivery(),
     )
+
+
+def _worker_processes(args: argparse.Namespace, settings, processes: int) -> int:  # type: ignore[no-untyped-def]
+    """The supervising parent of ``flosspay worker --processes N`` (adapters/worker/processes.py)."""
+    from flosspay.adapters.worker.processes import Supervisor, child_command, run_supervisor, spawn_child
+
+    _require_schema(settings.database.url)  # fail in one line here, not in a restart loop of children
+    env = dict(os.environ)
+    on_exit = None
+    if args.metrics_port is not None:
+        _require_free_port(settings.http.host, args.metrics_port, "--metrics-port")
+        on_exit = _worker_metrics(settings, args.metrics_port, env)
+    log.info("flosspay worker: %d processes of %s threads", processes, args.threads or settings.worker.threads)
+    supervisor = Supervisor(processes, spawn_child(child_command(args.threads), env), on_child_exit=on_exit)
+    return run_supervisor(supervisor)
+
+
+def _worker_metrics(settings, port: int, env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """One /metrics for every worker process: they write prometheus-client's multiprocess files, the parent
+    serves their sum. Returns the clean-up to call when a child is gone."""
+    import shutil
+
+    directory = settings.observability.multiprocess_dir or (settings.data_dir / "metrics" / f"worker-{os.getpid()}")
+    if directory.exists() and settings.observability.multiprocess_dir is None:
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    from prometheus_client import multiprocess
+
+    from flosspay.adapters.metrics import serve_multiprocess_metrics
+
+    serve_multiprocess_metrics(port, settings.http.host, str(directory))
+    log.info("flosspay worker metrics (all processes) on http://%s:%d/metrics", settings.http.host, port)
+
+    def gone(pid: int) -> None:
+        multiprocess.mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+    return gone
 
 
 def _jsonable(item: object) -> object:
@@ -427,8 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, help="HTTP port (default FLOSSPAY_PORT or 8080)")
     p.add_argument("--host", help="bind address (default FLOSSPAY_HOST or 127.0.0.1)")
     p.add_argument("--workers", type=_positive, help="API processes (default FLOSSPAY_API_WORKERS or 1)")
-    p = add("worker", cmd_worker, "run a payment worker with the outbox relay (needs FLOSSPAY_REDIS_URL)")
-    p.add_argument("--threads", type=_positive, help="worker threads (default FLOSSPAY_WORKER_THREADS or 8)")
+    p = add(
+        "worker",
+        cmd_worker,
+        "run payment workers with the outbox relay (needs FLOSSPAY_REDIS_URL or FLOSSPAY_BROKER_URL)",
+    )
+    p.add_argument(
+        "--processes",
+        type=_positive,
+        help="worker processes, each with its threads (default FLOSSPAY_WORKER_PROCESSES or one per core)",
+    )
+    p.add_argument(
+        "--threads", type=_positive, help="worker threads per process (default FLOSSPAY_WORKER_THREADS or 8)"
+    )
     p.add_argument(
         "--metrics-port", type=_port, help="serve this worker's Prometheus metrics on this port (default: none)"
     )

@@ -100,7 +100,7 @@ def serve(settings: Settings, container: Any) -> int:
         from flosspay.adapters.container import watch_database_metrics
 
         watch_database_metrics(container)
-    if settings.broker.redis_url is None:
+    if settings.broker.url is None:
         # The in-process queue starts empty: whatever was unfinished when we last stopped goes again.
         recover_stalled(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))
         recover_stalled_refunds(uow_factory=container.uow_factory(), clock=container.clock(), idle_after=timedelta(0))

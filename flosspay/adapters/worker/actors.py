@@ -35,6 +35,11 @@ PROCESS_ACTOR = "process_payment"
 logger = logging.getLogger("flosspay.worker")
 
 
+def payments_queue(broker: Broker) -> str:
+    """The payments queue's name on ``broker``: ``payments``, or ``<ns>.payments`` on RabbitMQ (ADR 0016)."""
+    return str(getattr(broker, "payments_queue", PAYMENTS_QUEUE))
+
+
 class TransientFailure(dramatiq.Retry):
     """Retry this message after the Retries backoff (a ``Retry``, so Dramatiq logs no traceback)."""
 
@@ -159,7 +164,7 @@ def _process(payment_id: uuid.UUID, services: WorkerServices, last_delivery: boo
 
 
 def declare_actors(broker: Broker, services: WorkerServices) -> ProcessActor:
-    """Declare ``process_payment`` on ``broker`` (queue ``payments``) and return it."""
+    """Declare ``process_payment`` on ``broker`` (queue ``payments_queue(broker)``) and return it."""
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())
 
@@ -169,7 +174,7 @@ def declare_actors(broker: Broker, services: WorkerServices) -> ProcessActor:
     declare = dramatiq.actor(
         broker=broker,
         actor_name=PROCESS_ACTOR,
-        queue_name=PAYMENTS_QUEUE,
+        queue_name=payments_queue(broker),
         max_retries=services.max_retries,
         min_backoff=services.min_backoff_ms,
         max_backoff=services.max_backoff_ms,

@@ -18,13 +18,13 @@ from dramatiq.middleware import CurrentMessage
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.logs import bound
 from flosspay.adapters.worker.actors import (
-    PAYMENTS_QUEUE,
     REQUEST_ID_OPTION,
     InvalidPaymentMessage,
     PaymentExhausted,
     TransientFailure,
     is_final_attempt,
     lease_owner,
+    payments_queue,
 )
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.process import Disposition, ProcessResult
@@ -103,7 +103,7 @@ def declare_refund_actor(broker: Broker, services: WorkerServices) -> RefundActo
     declare = dramatiq.actor(
         broker=broker,
         actor_name=REFUND_ACTOR,
-        queue_name=PAYMENTS_QUEUE,
+        queue_name=payments_queue(broker),
         max_retries=services.max_retries,
         min_backoff=services.min_backoff_ms,
         max_backoff=services.max_backoff_ms,

@@ -12,10 +12,12 @@ from types import FrameType
 from typing import Protocol
 
 import dramatiq
+import pika.exceptions
 import redis
 from dramatiq import Broker
+from dramatiq.errors import BrokerConnectionError
 
-from flosspay.adapters.worker.actors import PAYMENTS_QUEUE, ProcessActor, declare_actors
+from flosspay.adapters.worker.actors import ProcessActor, declare_actors, payments_queue
 from flosspay.adapters.worker.refund_actor import RefundRoutingQueue, declare_refund_actor
 from flosspay.adapters.worker.relay_loop import RelayLoop
 from flosspay.adapters.worker.services import WorkerServices
@@ -87,7 +89,7 @@ class EmbeddedWorker:
             "worker %s started: %d threads on queue %r (%s)",
             self.services.worker_id,
             self.threads,
-            PAYMENTS_QUEUE,
+            payments_queue(self.broker),
             type(self.broker).__name__,
         )
 
@@ -149,18 +151,40 @@ class BrokerWatch:
         """A ``logging`` filter for Dramatiq's consumer and broker loggers: broker connection errors
         (the consumers' CRITICAL reconnect lines, failed acks and retry sends) become our one line."""
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, redis.ConnectionError | redis.TimeoutError) or "connection error" in record.getMessage():
+        connection_errors = (
+            redis.ConnectionError,
+            redis.TimeoutError,
+            pika.exceptions.AMQPError,
+            BrokerConnectionError,
+        )
+        if isinstance(error, connection_errors) or "connection error" in record.getMessage():
             self._down("connection error")
             return False
         return not ("Restarting consumer" in record.getMessage() and not self.up)
 
 
-def _consumer_loggers() -> list[logging.Logger]:
-    consumers = [f"dramatiq.worker.ConsumerThread({q})" for q in (PAYMENTS_QUEUE, f"{PAYMENTS_QUEUE}.DQ")]
-    return [logging.getLogger(name) for name in (*consumers, "dramatiq.broker.RedisBroker")]
+def _consumer_loggers(broker: Broker) -> list[logging.Logger]:
+    queue = payments_queue(broker)
+    consumers = [f"dramatiq.worker.ConsumerThread({q})" for q in (queue, f"{queue}.DQ")]
+    return [logging.getLogger(name) for name in (*consumers, f"dramatiq.broker.{type(broker).__name__}")]
+
+
+def _broker_ping(broker: Broker) -> Callable[[], object] | None:
+    """How to ask the broker whether it answers: Redis's PING, a fresh AMQP connection; None for the stub."""
+    ping = getattr(broker, "ping", None)
+    if callable(ping):
+        return ping  # type: ignore[no-any-return]
+    client = getattr(broker, "client", None)
+    return client.ping if client is not None else None
 
 
 def _redacted_location(broker: Broker) -> str:
+    url = getattr(broker, "url", None)
+    if isinstance(url, str):
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        return f"{parts.hostname or '?'}:{parts.port or 5672}"
     client = getattr(broker, "client", None)
     kwargs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}" if kwargs else type(broker).__name__
@@ -187,9 +211,8 @@ def run_worker(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             previous[sig] = signal.signal(sig, on_signal)
-    client = getattr(broker, "client", None)
-    watch = BrokerWatch(client.ping if client is not None else None, _redacted_location(broker))
-    loggers = _consumer_loggers()
+    watch = BrokerWatch(_broker_ping(broker), _redacted_location(broker))
+    loggers = _consumer_loggers(broker)
     for consumer_logger in loggers:
         consumer_logger.addFilter(watch.filter)
     worker = EmbeddedWorker(services, broker, threads=threads, chainer=chainer, webhooks=webhooks)
