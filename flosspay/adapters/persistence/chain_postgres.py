@@ -1,9 +1,10 @@
 """PostgreSQL: the committed records waiting to be chained, found by the writing transaction's id.
 
 History rows (of payments and of refunds) and entries carry ``tx``. Rows whose ``tx`` is below the
-snapshot's ``xmin`` belong to transactions that have all ended, so no row can still appear before
-them; they are chained in ``(tx, kind, key)`` order (payment history, then refund history, then
-entries, within one transaction) after the newest link of their kind.
+horizon (``horizon``: the oldest transaction still running in this database) belong to transactions
+that have all ended, so no row can still appear before them; they are chained in ``(tx, kind, key)``
+order (payment history, then refund history, then entries, within one transaction) after the newest
+link of their kind.
 """
 
 from __future__ import annotations
@@ -33,10 +34,47 @@ from flosspay.domain.chain import ENTRY, HISTORY, REFUND_HISTORY, Pending
 # Any fixed number, distinct from the migration lock: one chainer at a time across processes.
 CHAINER_LOCK = 7_413_205_282
 
-# Read once per pass and bound into every query: in READ COMMITTED each statement has its own
-# snapshot, and a transaction that ended between two of them would otherwise have its entry chained
-# while its history rows (read first) were still left for later.
-_SELECT_XMIN = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+# The horizon, read once per pass and bound into every query (in READ COMMITTED each statement has its
+# own snapshot, and a transaction that ended between two of them would otherwise have its entry chained
+# while its history rows, read first, were still left for later): every row below it was written by a
+# transaction that has ended. The snapshot's xmin would do, but it is cluster-wide: one long writing
+# transaction in any other database of the server (another application, a CREATE DATABASE) would stall
+# the chain. Only transactions connected to this database can write its tables, so the horizon is the
+# oldest of the snapshot's in-progress transactions that runs here (else its xmax). Read in two
+# statements, the snapshot first: a transaction that started after it has a larger id anyway, and one
+# that ended before the second read is committed for the queries that follow. Backends whose details
+# this role may not see fall back to the cluster-wide xmin.
+_SELECT_SNAPSHOT = text("SELECT pg_current_snapshot()::text")
+_CLEAR_STATS = text("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction
+_SELECT_HORIZON = text(
+    """
+    WITH here AS (
+        SELECT backend_xid::text::bigint AS xid, query FROM pg_stat_activity WHERE datname = current_database()
+        UNION ALL
+        SELECT transaction::text::bigint, NULL FROM pg_prepared_xacts WHERE database = current_database()
+    )
+    SELECT CASE
+        WHEN EXISTS (SELECT 1 FROM here WHERE query = '<insufficient privilege>')
+            THEN pg_snapshot_xmin(snap.s)::text::bigint
+        ELSE least(
+            pg_snapshot_xmax(snap.s)::text::bigint,
+            (
+                SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap.s) AS x
+                WHERE x::text::bigint % 4294967296 IN (SELECT xid FROM here WHERE xid IS NOT NULL)
+            )
+        )
+    END
+    FROM (SELECT CAST(:snapshot AS pg_snapshot) AS s) AS snap
+    """
+)
+
+
+def horizon(db: GuardedConnection) -> int:
+    """Every chained row's ``tx`` is below this: the transactions that wrote them have all ended."""
+    snapshot = db.execute(_SELECT_SNAPSHOT).scalar_one()
+    db.execute(_CLEAR_STATS)
+    return int(db.execute(_SELECT_HORIZON, {"snapshot": snapshot}).scalar_one())
+
 _XMIN = bindparam("b_xmin", type_=BigInteger())
 _CURSOR_TX = bindparam("c_tx", type_=BigInteger())
 _MAX_TX = bindparam("b_max_tx", type_=BigInteger())
@@ -117,8 +155,7 @@ def _cursor(db: GuardedConnection, kind: str) -> dict[str, Any]:
 
 
 def pending(db: GuardedConnection, limit: int) -> list[Pending]:
-    xmin = db.execute(_SELECT_XMIN).scalar_one()
-    common = {"b_limit": limit, "b_xmin": xmin}
+    common = {"b_limit": limit, "b_xmin": horizon(db)}
     history_rows = db.execute(_PENDING_HISTORY, common | _cursor(db, HISTORY)).mappings().all()
     # A full batch ends at some transaction: the other kinds' rows after it cannot make the cut.
     bound = history_rows[-1]["pos"] if len(history_rows) == limit else _UNBOUNDED
