@@ -63,7 +63,9 @@ class FaultStack:
         return proc
 
     def start_worker(self, name: str = "worker", threads: int = 4) -> Proc:
-        return self.start(name, [FLOSSPAY, "worker", "--threads", str(threads)])
+        # One process per worker: the cases' bounds count worker threads (`--processes` defaults to
+        # one per core, which doubled the calls a hanging PSP could hold before its breaker opened).
+        return self.start(name, [FLOSSPAY, "worker", "--processes", "1", "--threads", str(threads)])
 
     def start_api(self, name: str = "api", port: int | None = None) -> tuple[Proc, str]:
         port = port or free_port()

@@ -87,7 +87,7 @@ def deployment(pg_database_url: str, redis_url: str, tmp_path: Path) -> Iterator
     deployment = Deployment(env, tmp_path, psp, api)
     deployment.start("api", [FLOSSPAY, "api", "--port", str(port)])
     for n in range(WORKERS):
-        deployment.start(f"worker{n}", [FLOSSPAY, "worker", "--threads", str(THREADS)])
+        deployment.start(f"worker{n}", [FLOSSPAY, "worker", "--processes", "1", "--threads", str(THREADS)])
     try:
         wait_for(
             lambda: httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=1).status_code == 200, 30, "the API"

@@ -32,8 +32,12 @@ def env_file(settings: Settings) -> Path:
     return settings.data_dir / ENV_FILE
 
 
-def print_env(settings: Settings, wait_seconds: float = 15.0) -> int:
-    """Print the running sandboxes' ``KEY=VALUE`` lines (for ``export $(flosspay sandbox --print-env)``)."""
+def print_env(settings: Settings, wait_seconds: float = 60.0) -> int:
+    """Print the running sandboxes' ``KEY=VALUE`` lines (for ``export $(flosspay sandbox --print-env)``).
+
+    Waits for every sandbox of a ``flosspay sandbox`` just started in the background: the file is
+    written once all are up, which took over 15 s for four sandboxes on a loaded 2-core machine (CI).
+    """
     path = env_file(settings)
     deadline = time.monotonic() + wait_seconds
     while not path.exists():

@@ -75,6 +75,7 @@ def horizon(db: GuardedConnection) -> int:
     db.execute(_CLEAR_STATS)
     return int(db.execute(_SELECT_HORIZON, {"snapshot": snapshot}).scalar_one())
 
+
 _XMIN = bindparam("b_xmin", type_=BigInteger())
 _CURSOR_TX = bindparam("c_tx", type_=BigInteger())
 _MAX_TX = bindparam("b_max_tx", type_=BigInteger())
