@@ -23,6 +23,7 @@ from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.config import Settings, read_secret_key_files
 from flosspay.adapters.health import Health
 from flosspay.adapters.http.services import ApiServices
+from flosspay.adapters.http.webhook_views import HTTP_WEBHOOK_ANSWERS
 from flosspay.adapters.ledger_signing import load_signer
 from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.health import database_ok
@@ -141,6 +142,7 @@ class Container(containers.DeclarativeContainer):
         policy=settings.provided.webhooks,
         vet_url=providers.Callable(url_vetter, settings.provided.webhooks.allow_private_urls),
         idempotency_ttl=settings.provided.intake.idempotency_ttl,
+        answers=HTTP_WEBHOOK_ANSWERS,  # the API's answers (the CLI prints the same JSON)
     )
     webhook_delivery = providers.Singleton(WebhookDeliveryLoop, uow_factory, clock, settings.provided.webhooks)
     api_services = providers.Singleton(

@@ -1,4 +1,4 @@
-"""Send the webhooks that are due: claim a batch, sign and send each, log every attempt, schedule the rest.
+"""Send the webhooks that are due: claim a batch, have each signed and sent, log every attempt, schedule the rest.
 
 At least once: a claimed delivery is leased, not removed, so if this sender dies mid-send another
 takes it over when the lease ends, with the same ``webhook-id`` (receivers deduplicate on it).
@@ -22,7 +22,6 @@ from flosspay.domain.webhooks import (
     SendResult,
     WebhookPolicy,
     next_attempt,
-    webhook_headers,
 )
 
 GONE = 410
@@ -63,7 +62,7 @@ def deliver_due(
 
     def send(item: DueDelivery) -> tuple[datetime, SendResult]:
         started = clock.now()
-        return started, sender.send(item, webhook_headers(item, int(started.timestamp())))
+        return started, sender.send(item, int(started.timestamp()))
 
     results = list(map_(send, due))
     outcomes = []

@@ -1,7 +1,8 @@
 """A merchant's webhook endpoints: register (the secret shown once), list, read, change, delete, rotate.
 
 Every POST is idempotent the way payments are: the work and the key's claim share one transaction,
-so a replay returns the first answer and a rejected request stores nothing.
+so a replay returns the first answer and a rejected request stores nothing. What an answer looks like
+(status code, JSON) is the adapter's (``WebhookAnswers``); reads return the domain's objects.
 """
 
 from __future__ import annotations
@@ -10,17 +11,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-import msgspec
-
-from flosspay.application.webhook_views import attempt_view, endpoint_view, event_view
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, NotFound, ValidationFailed
 from flosspay.domain.idempotency import Answer, IdempotencyRecord, decide
 from flosspay.domain.ports import Clock
 from flosspay.domain.webhook_ports import WebhookUnitOfWork, WebhookUnitOfWorkFactory
 from flosspay.domain.webhooks import (
+    AttemptRecord,
+    Delivery,
     WebhookEndpoint,
+    WebhookEvent,
     WebhookPolicy,
     check_description,
     check_events,
@@ -34,6 +35,30 @@ PATCH_FIELDS = frozenset({"url", "events", "description", "enabled"})
 MAX_EVENTS_LISTED = 100
 
 
+class WebhookAnswers(Protocol):
+    """The adapter's answers to the keyed POSTs, rendered inside the transaction and stored for replays."""
+
+    def created(self, endpoint: WebhookEndpoint) -> Answer:
+        """A registered endpoint, its new secret shown this once."""
+        ...
+
+    def rotated(self, endpoint: WebhookEndpoint) -> Answer:
+        """An endpoint with its rotated secret."""
+        ...
+
+    def redelivered(self, event_id: str, scheduled: int) -> Answer:
+        """An event sent again: how many deliveries were scheduled."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EventListing:
+    """A client's events, newest first, and their deliveries (to any number of endpoints)."""
+
+    events: list[WebhookEvent]
+    deliveries: list[Delivery]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookContext:
     """What every webhook use case needs; ``vet_url`` resolves a URL's host and refuses unsafe addresses."""
@@ -42,6 +67,7 @@ class WebhookContext:
     clock: Clock
     policy: WebhookPolicy
     vet_url: Callable[[str], None]
+    answers: WebhookAnswers
     idempotency_ttl: timedelta = timedelta(hours=24)
 
 
@@ -71,25 +97,23 @@ def _url(data: dict[str, Any], ctx: WebhookContext) -> str:
     return url
 
 
-def _keyed(
-    request: KeyedRequest, ctx: WebhookContext, status: int, work: Callable[[WebhookUnitOfWork, datetime], bytes]
-) -> Keyed:
+def _keyed(request: KeyedRequest, ctx: WebhookContext, work: Callable[[WebhookUnitOfWork, datetime], Answer]) -> Keyed:
     """Run ``work`` and claim the key in one transaction; a key used before replays its first answer."""
     now = ctx.clock.now()
     with ctx.uow_factory() as uow:
-        body = work(uow, now)
+        answer = work(uow, now)
         record = IdempotencyRecord(
             client_id=request.client_id,
             key=request.idempotency_key,
             fingerprint=request.fingerprint,
-            response_status=status,
-            response_body=body,
+            response_status=answer.status,
+            response_body=answer.body,
             created_at=now,
             expires_at=now + ctx.idempotency_ttl,
         )
         if uow.idempotency.claim(record, now):
             uow.commit()
-            return Keyed(Answer(status, body))
+            return Keyed(answer)
         existing = uow.idempotency.get(request.client_id, request.idempotency_key)
     # Leaving the block without commit rolled the work back.
     if existing is None:
@@ -99,13 +123,13 @@ def _keyed(
 
 
 def create_endpoint(request: KeyedRequest, data: dict[str, Any], ctx: WebhookContext) -> Keyed:
-    """201 with the endpoint and its ``whsec_`` secret: the only answer that ever shows the secret."""
+    """Register an endpoint; the answer (``answers.created``) is the only one that ever shows its secret."""
     _unknown_fields(data, ENDPOINT_FIELDS)
     url = _url(data, ctx)
     events = check_events(data.get("events"))
     description = check_description(data.get("description"))
 
-    def work(uow: WebhookUnitOfWork, now: datetime) -> bytes:
+    def work(uow: WebhookUnitOfWork, now: datetime) -> Answer:
         endpoint = WebhookEndpoint(
             id=new_endpoint_id(),
             client_id=request.client_id,
@@ -118,37 +142,37 @@ def create_endpoint(request: KeyedRequest, data: dict[str, Any], ctx: WebhookCon
             secret=new_secret(),
         )
         uow.webhooks.add_endpoint(endpoint)
-        return msgspec.json.encode(endpoint_view(endpoint, with_secret=True))
+        return ctx.answers.created(endpoint)
 
-    return _keyed(request, ctx, 201, work)
+    return _keyed(request, ctx, work)
 
 
 def rotate_secret(request: KeyedRequest, endpoint_id: str, ctx: WebhookContext) -> Keyed:
     """A new secret; the old one keeps signing too (both in one header) for the policy's overlap."""
 
-    def work(uow: WebhookUnitOfWork, now: datetime) -> bytes:
+    def work(uow: WebhookUnitOfWork, now: datetime) -> Answer:
         endpoint = _own(uow, request.client_id, endpoint_id)
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = now + ctx.policy.secret_overlap
         endpoint.secret = new_secret()
         endpoint.updated_at = now
         uow.webhooks.update_endpoint(endpoint)
-        return msgspec.json.encode(endpoint_view(endpoint, with_secret=True))
+        return ctx.answers.rotated(endpoint)
 
-    return _keyed(request, ctx, 200, work)
+    return _keyed(request, ctx, work)
 
 
 def redeliver_event(request: KeyedRequest, event_id: str, ctx: WebhookContext) -> Keyed:
-    """Send an event again to every subscribed endpoint, with a fresh retry budget (202)."""
+    """Send an event again to every subscribed endpoint, with a fresh retry budget."""
 
-    def work(uow: WebhookUnitOfWork, now: datetime) -> bytes:
+    def work(uow: WebhookUnitOfWork, now: datetime) -> Answer:
         event = uow.webhooks.get_event(request.client_id, event_id)
         if event is None:
             raise NotFound(f"no webhook event {event_id!r}")
         scheduled = uow.webhooks.redeliver(event, now)
-        return msgspec.json.encode({"id": event.id, "scheduledDeliveries": scheduled})
+        return ctx.answers.redelivered(event.id, scheduled)
 
-    return _keyed(request, ctx, 202, work)
+    return _keyed(request, ctx, work)
 
 
 def _own(uow: WebhookUnitOfWork, client_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -158,19 +182,17 @@ def _own(uow: WebhookUnitOfWork, client_id: str, endpoint_id: str) -> WebhookEnd
     return endpoint
 
 
-def list_endpoints(client_id: str, ctx: WebhookContext) -> bytes:
+def list_endpoints(client_id: str, ctx: WebhookContext) -> list[WebhookEndpoint]:
     with ctx.uow_factory() as uow:
-        endpoints = uow.webhooks.list_endpoints(client_id)
-    return msgspec.json.encode([endpoint_view(e) for e in endpoints])
+        return list(uow.webhooks.list_endpoints(client_id))
 
 
-def get_endpoint(client_id: str, endpoint_id: str, ctx: WebhookContext) -> bytes:
+def get_endpoint(client_id: str, endpoint_id: str, ctx: WebhookContext) -> WebhookEndpoint:
     with ctx.uow_factory() as uow:
-        endpoint = _own(uow, client_id, endpoint_id)
-    return msgspec.json.encode(endpoint_view(endpoint))
+        return _own(uow, client_id, endpoint_id)
 
 
-def update_endpoint(client_id: str, endpoint_id: str, data: dict[str, Any], ctx: WebhookContext) -> bytes:
+def update_endpoint(client_id: str, endpoint_id: str, data: dict[str, Any], ctx: WebhookContext) -> WebhookEndpoint:
     """PATCH: any of url, events, description, enabled. Enabling again closes its breaker."""
     _unknown_fields(data, PATCH_FIELDS)
     url = _url(data, ctx) if "url" in data else None
@@ -194,7 +216,7 @@ def update_endpoint(client_id: str, endpoint_id: str, data: dict[str, Any], ctx:
         endpoint.updated_at = ctx.clock.now()
         uow.webhooks.update_endpoint(endpoint, reset_breaker=reenabled)
         uow.commit()
-    return msgspec.json.encode(endpoint_view(endpoint))
+    return endpoint
 
 
 def delete_endpoint(client_id: str, endpoint_id: str, ctx: WebhookContext) -> None:
@@ -204,7 +226,7 @@ def delete_endpoint(client_id: str, endpoint_id: str, ctx: WebhookContext) -> No
         uow.commit()
 
 
-def list_events(client_id: str, payment_id: str | None, ctx: WebhookContext) -> bytes:
+def list_events(client_id: str, payment_id: str | None, ctx: WebhookContext) -> EventListing:
     """The client's events (newest first, at most 100), each with its deliveries; 404-free filtering."""
     pid = None
     if payment_id is not None:
@@ -215,12 +237,11 @@ def list_events(client_id: str, payment_id: str | None, ctx: WebhookContext) -> 
     with ctx.uow_factory() as uow:
         events = uow.webhooks.list_events(client_id, pid, MAX_EVENTS_LISTED)
         deliveries = uow.webhooks.deliveries([e.id for e in events])
-    return msgspec.json.encode([event_view(e, deliveries) for e in events])
+    return EventListing(list(events), list(deliveries))
 
 
-def event_attempts(client_id: str, event_id: str, ctx: WebhookContext) -> bytes:
+def event_attempts(client_id: str, event_id: str, ctx: WebhookContext) -> list[AttemptRecord]:
     with ctx.uow_factory() as uow:
         if uow.webhooks.get_event(client_id, event_id) is None:
             raise NotFound(f"no webhook event {event_id!r}")
-        attempts = uow.webhooks.attempts(event_id)
-    return msgspec.json.encode([attempt_view(a) for a in attempts])
+        return list(uow.webhooks.attempts(event_id))

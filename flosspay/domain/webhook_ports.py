@@ -89,6 +89,7 @@ class WebhookUnitOfWorkFactory(Protocol):
 
 
 class WebhookSender(Protocol):
-    def send(self, due: DueDelivery, headers: dict[str, str]) -> SendResult:
-        """POST ``due.payload`` with ``headers`` to ``due.url``; never raises (failures are results)."""
+    def send(self, due: DueDelivery, timestamp: int) -> SendResult:
+        """Sign ``due.payload`` at ``timestamp`` (Unix seconds) and POST it to ``due.url``; never raises
+        (failures are results). The signing scheme and headers are the sender's: they are the wire's."""
         ...

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import enum
-import hashlib
-import hmac
 import ipaddress
 import secrets
 import uuid
@@ -95,18 +93,6 @@ def secret_key(secret: str) -> bytes:
     """The HMAC key a ``whsec_`` secret stands for (its Base64 part, decoded)."""
     raw = secret.removeprefix(SECRET_PREFIX)
     return base64.b64decode(raw)
-
-
-def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
-    """One Standard Webhooks signature: ``v1,`` + Base64(HMAC-SHA256(key, "id.timestamp.body"))."""
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(secret_key(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def signature_header(secrets_: Sequence[str], message_id: str, timestamp: int, body: bytes) -> str:
-    """Every live secret's signature, space-separated (both sign while a rotated secret overlaps)."""
-    return " ".join(sign(s, message_id, timestamp, body) for s in secrets_)
 
 
 # --- retries ------------------------------------------------------------------------------------------
@@ -358,16 +344,6 @@ class AttemptOutcome(msgspec.Struct, frozen=True, kw_only=True):
     status: DeliveryStatus
     succeeded: bool
     gone: bool
-
-
-def webhook_headers(due: DueDelivery, timestamp: int, secrets_: Sequence[str] | None = None) -> dict[str, str]:
-    """The Standard Webhooks headers of one attempt (the timestamp is the attempt's, the id the event's)."""
-    return {
-        "webhook-id": due.event_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(secrets_ or due.secrets, due.event_id, timestamp, due.payload),
-        "content-type": "application/json",
-    }
 
 
 class WebhookPolicy(msgspec.Struct, frozen=True, kw_only=True):

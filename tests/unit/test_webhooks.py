@@ -9,6 +9,7 @@ import pytest
 import standardwebhooks
 
 from flosspay import webhooks as receiver_side
+from flosspay.adapters.webhooks.signing import sign, signature_header
 from flosspay.domain.errors import ValidationFailed
 from flosspay.domain.payment import PaymentStatus, StatusChange
 from flosspay.domain.webhooks import (
@@ -27,8 +28,6 @@ from flosspay.domain.webhooks import (
     next_attempt,
     parse_duration,
     secret_key,
-    sign,
-    signature_header,
 )
 
 pytestmark = pytest.mark.unit

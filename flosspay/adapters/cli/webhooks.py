@@ -12,6 +12,7 @@ import sys
 import uuid
 from typing import Any
 
+from flosspay.adapters.http import webhook_views as views
 from flosspay.application import webhook_endpoints as uc
 
 
@@ -59,17 +60,17 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _print(uc.list_endpoints(args.client, _context(args.client)))
+    _print(views.endpoints_body(uc.list_endpoints(args.client, _context(args.client))))
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _print(uc.get_endpoint(args.client, args.endpoint_id, _context(args.client)))
+    _print(views.endpoint_body(uc.get_endpoint(args.client, args.endpoint_id, _context(args.client))))
     return 0
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    _print(uc.update_endpoint(args.client, args.endpoint_id, _fields(args), _context(args.client)))
+    _print(views.endpoint_body(uc.update_endpoint(args.client, args.endpoint_id, _fields(args), _context(args.client))))
     return 0
 
 
@@ -85,12 +86,12 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    _print(uc.list_events(args.client, args.payment, _context(args.client)))
+    _print(views.events_body(uc.list_events(args.client, args.payment, _context(args.client))))
     return 0
 
 
 def cmd_attempts(args: argparse.Namespace) -> int:
-    _print(uc.event_attempts(args.client, args.event_id, _context(args.client)))
+    _print(views.attempts_body(uc.event_attempts(args.client, args.event_id, _context(args.client))))
     return 0
 
 

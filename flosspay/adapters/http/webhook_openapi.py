@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from flosspay.application.webhook_views import AttemptView, EndpointView, EventView
+from flosspay.adapters.http.webhook_views import AttemptView, EndpointView, EventView
 from flosspay.domain.webhooks import ALL_EVENT_TYPES
 
 _REF = "#/components/schemas/{name}"

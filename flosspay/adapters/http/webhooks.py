@@ -12,6 +12,7 @@ from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter, RawBody
 
+from flosspay.adapters.http import webhook_views as views
 from flosspay.adapters.http.idempotent import accepted_response, idempotency_key, request_fingerprint
 from flosspay.adapters.http.request_body import decode_object, require_json
 from flosspay.adapters.http.services import ApiServices
@@ -72,7 +73,7 @@ def create_endpoint_handler(
     tags=[WEBHOOK_TAG],
 )
 def list_endpoints_handler(client_id: NamedDependency[str], services: NamedDependency[ApiServices]) -> Response[bytes]:
-    return _json(uc.list_endpoints(client_id, _context(services)))
+    return _json(views.endpoints_body(uc.list_endpoints(client_id, _context(services))))
 
 
 @get(
@@ -85,7 +86,7 @@ def list_endpoints_handler(client_id: NamedDependency[str], services: NamedDepen
 def get_endpoint_handler(
     id: FromPath[str], client_id: NamedDependency[str], services: NamedDependency[ApiServices]
 ) -> Response[bytes]:
-    return _json(uc.get_endpoint(client_id, id, _context(services)))
+    return _json(views.endpoint_body(uc.get_endpoint(client_id, id, _context(services))))
 
 
 @patch(
@@ -103,7 +104,7 @@ def update_endpoint_handler(
     services: NamedDependency[ApiServices],
 ) -> Response[bytes]:
     require_json(request.headers.get("content-type"))
-    return _json(uc.update_endpoint(client_id, id, decode_object(body), _context(services)))
+    return _json(views.endpoint_body(uc.update_endpoint(client_id, id, decode_object(body), _context(services))))
 
 
 @delete(
@@ -152,7 +153,7 @@ def list_events_handler(
     payment_id: Annotated[str | None, QueryParameter(name="paymentId")] = None,
 ) -> Response[bytes]:
     """Filter with `?paymentId=`."""
-    return _json(uc.list_events(client_id, payment_id, _context(services)))
+    return _json(views.events_body(uc.list_events(client_id, payment_id, _context(services))))
 
 
 @get(
@@ -165,7 +166,7 @@ def list_events_handler(
 def attempts_handler(
     id: FromPath[str], client_id: NamedDependency[str], services: NamedDependency[ApiServices]
 ) -> Response[bytes]:
-    return _json(uc.event_attempts(client_id, id, _context(services)))
+    return _json(views.attempts_body(uc.event_attempts(client_id, id, _context(services))))
 
 
 @post(

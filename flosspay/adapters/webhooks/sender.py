@@ -12,6 +12,7 @@ import time
 import httpx
 
 from flosspay.adapters.webhooks.resolver import Resolve, UnsafeAddress, checked_address, system_resolve
+from flosspay.adapters.webhooks.signing import webhook_headers
 from flosspay.domain.webhooks import RESPONSE_LOG_BYTES, DueDelivery, SendResult, WebhookPolicy
 
 logger = logging.getLogger("flosspay.webhooks")
@@ -37,7 +38,8 @@ class HttpxSender:
     def close(self) -> None:
         self.client.close()
 
-    def send(self, due: DueDelivery, headers: dict[str, str]) -> SendResult:
+    def send(self, due: DueDelivery, timestamp: int) -> SendResult:
+        headers = webhook_headers(due, timestamp)
         started = time.monotonic()
         deadline = started + self.policy.timeout.total_seconds()
 

@@ -19,6 +19,7 @@ from litestar.testing import TestClient
 
 from flosspay.adapters.http import ApiServices, create_app
 from flosspay.adapters.http.signature import canonical_request, sign
+from flosspay.adapters.http.webhook_views import HTTP_WEBHOOK_ANSWERS
 from flosspay.adapters.webhooks.resolver import url_vetter
 from flosspay.application.policies import IntakePolicy, ProcessingPolicy
 from flosspay.application.process import process_payment
@@ -248,6 +249,7 @@ class HookWorld(World):
             clock=self.clock,
             policy=WebhookPolicy(allow_private_urls=self.allow_private),
             vet_url=url_vetter(self.allow_private, fake_resolve),
+            answers=HTTP_WEBHOOK_ANSWERS,
         )
         return dataclasses.replace(super().services(), webhooks=context)
 

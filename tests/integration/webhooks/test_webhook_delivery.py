@@ -308,9 +308,8 @@ def test_a_huge_answer_is_read_only_up_to_the_cap(uow_factory: SqlUnitOfWorkFact
         with uow_factory() as uow:
             (due,) = uow.webhooks.claim_due(clock.now(), 10, clock.now(), "c1", FAST.breaker)
             uow.commit()
-        from flosspay.domain.webhooks import webhook_headers
 
-        result = sender.send(due, webhook_headers(due, int(clock.now().timestamp())))
+        result = sender.send(due, int(clock.now().timestamp()))
     finally:
         sender.close()
     assert result.status_code == 200 and result.body_head == "y" * 1024

@@ -1,5 +1,5 @@
-"""What merchants see of their webhook endpoints, events and attempts (camelCase JSON). Never a secret,
-except the one answer that creates it (or rotates it)."""
+"""What merchants see of their webhook endpoints, events and attempts (camelCase JSON), in the HTTP
+adapter. Never a secret, except the one answer that creates it (or rotates it)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from datetime import datetime
 
 import msgspec
 
+from flosspay.application.webhook_endpoints import EventListing
+from flosspay.domain.idempotency import Answer
 from flosspay.domain.webhooks import AttemptRecord, Delivery, WebhookEndpoint, WebhookEvent
 
 
@@ -91,3 +93,36 @@ def attempt_view(a: AttemptRecord) -> AttemptView:
         error=a.error,
         next_attempt_at=a.next_attempt_at,
     )
+
+
+def endpoint_body(endpoint: WebhookEndpoint) -> bytes:
+    return msgspec.json.encode(endpoint_view(endpoint))
+
+
+def endpoints_body(endpoints: list[WebhookEndpoint]) -> bytes:
+    return msgspec.json.encode([endpoint_view(e) for e in endpoints])
+
+
+def events_body(listing: EventListing) -> bytes:
+    return msgspec.json.encode([event_view(e, listing.deliveries) for e in listing.events])
+
+
+def attempts_body(attempts: list[AttemptRecord]) -> bytes:
+    return msgspec.json.encode([attempt_view(a) for a in attempts])
+
+
+class HttpWebhookAnswers:
+    """The answers to the keyed webhook POSTs, as HTTP gives them (stored for replays by the core)."""
+
+    def created(self, endpoint: WebhookEndpoint) -> Answer:
+        """201 with the endpoint and its ``whsec_`` secret: the only answer that ever shows the secret."""
+        return Answer(201, msgspec.json.encode(endpoint_view(endpoint, with_secret=True)))
+
+    def rotated(self, endpoint: WebhookEndpoint) -> Answer:
+        return Answer(200, msgspec.json.encode(endpoint_view(endpoint, with_secret=True)))
+
+    def redelivered(self, event_id: str, scheduled: int) -> Answer:
+        return Answer(202, msgspec.json.encode({"id": event_id, "scheduledDeliveries": scheduled}))
+
+
+HTTP_WEBHOOK_ANSWERS = HttpWebhookAnswers()
