@@ -37,7 +37,7 @@ from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.instrumented import TimedRails
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.breakers import CircuitBreakers
-from flosspay.application.dead_letters import count_parked
+from flosspay.application.dead_letters import count_dead_letters
 from flosspay.application.ledger_chain import Chainer, ChainPolicy
 from flosspay.application.webhook_endpoints import WebhookContext
 from flosspay.domain.ports import BreakerStore, RailRegistry
@@ -130,7 +130,7 @@ class Container(containers.DeclarativeContainer):
         Health,
         database_ok=providers.Factory(partial, database_ok, engine),
         redis_url=settings.provided.broker.url,
-        dead_letters=providers.Factory(partial, count_parked, uow_factory=uow_factory),
+        dead_letters=providers.Factory(partial, count_dead_letters, uow_factory=uow_factory),
         rail_problems=providers.Callable(_rail_problems, rails, settings),
         rails_running=providers.Callable(_rails_running, rails),
     )

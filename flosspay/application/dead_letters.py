@@ -32,6 +32,17 @@ def count_parked(*, uow_factory: UnitOfWorkFactory) -> int:
         return uow.payments.count_parked()
 
 
+def count_parked_refunds(*, uow_factory: UnitOfWorkFactory) -> int:
+    """Refunds parked for an operator (their money may have moved), counted up to ``LIST_LIMIT``."""
+    with uow_factory() as uow:
+        return len(uow.refunds.find_parked(LIST_LIMIT))
+
+
+def count_dead_letters(*, uow_factory: UnitOfWorkFactory) -> int:
+    """Everything waiting for an operator: parked payments and parked refunds (readiness shows it)."""
+    return count_parked(uow_factory=uow_factory) + count_parked_refunds(uow_factory=uow_factory)
+
+
 def requeue_parked(*, uow_factory: UnitOfWorkFactory, clock: Clock, payment_id: uuid.UUID | None) -> int:
     """Requeue one parked payment (``payment_id``) or all of them; returns how many were requeued."""
     if payment_id is None:

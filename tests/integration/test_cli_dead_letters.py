@@ -76,9 +76,9 @@ def test_list_show_and_requeue_twice(env):
     refused = run("dead-letters", "requeue", env=env)
     assert refused.returncode == 1 and refused.stderr.strip() == "flosspay: error: give one dead letter's ID, or --all"
     first = run("dead-letters", "requeue", "--all", env=env)
-    assert first.stdout.strip() == "requeued 1 payment(s) and 0 message(s)"
+    assert first.stdout.strip() == "requeued 1 payment(s), 0 refund(s) and 0 message(s)"
     second = run("dead-letters", "requeue", "--all", env=env)
-    assert second.stdout.strip() == "requeued 0 payment(s) and 0 message(s)"
+    assert second.stdout.strip() == "requeued 0 payment(s), 0 refund(s) and 0 message(s)"
     assert run("dead-letters", "list", env=env).stdout.strip() == "none"
     missing = run("dead-letters", "show", str(pid), env=env)
     assert missing.returncode == 1 and "no dead letter" in missing.stderr and "Traceback" not in missing.stderr

@@ -101,3 +101,28 @@ def test_errors_are_one_line(env: dict[str, str], args: tuple[str, ...], message
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("flosspay: error: ") and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_parked_refund_is_a_dead_letter_like_a_parked_payment(env: dict[str, str]) -> None:
+    """Listed by `dead-letters list`, fails `ledger verify` (visibly waiting), requeued by `dead-letters requeue`."""
+    pid, _, pending = _store(env)
+    engine = create_engine(f"sqlite:///{Path(env['FLOSSPAY_DATA_DIR']) / 'flosspay.db'}")
+    now = datetime.now(UTC)
+    with SqlUnitOfWorkFactory(engine)() as uow:
+        refund = uow.refunds.get(pending)
+        assert refund is not None
+        refund.claim("w", now, now + timedelta(seconds=30))
+        number = refund.start_attempt(now).number
+        refund.finish_attempt(number, AttemptOutcome.UNCERTAIN, None, "psp timed out", now)
+        refund.park("5 attempts without a recorded outcome", now)
+        uow.refunds.save(refund)
+        uow.commit()
+    engine.dispose()
+    listed = json.loads(run("dead-letters", "list", "--json", env=env).stdout)
+    assert [(v["kind"], v["refundId"], v["paymentId"]) for v in listed] == [("refund", str(pending), str(pid))]
+    assert run("dead-letters", "show", str(pending), "--json", env=env).returncode == 0
+    verified = run("ledger", "verify", env=env)
+    assert verified.returncode == 1 and "1 refund(s) dead-lettered" in verified.stdout
+    requeued = run("dead-letters", "requeue", str(pending), env=env)
+    assert requeued.stdout.strip() == "requeued 0 payment(s), 1 refund(s) and 0 message(s)"
+    assert json.loads(run("dead-letters", "list", "--json", env=env).stdout) == []

@@ -1,6 +1,7 @@
 """``flosspay dead-letters list|show|requeue``: what FlossPay gave up on, and the operator's way back.
 
-Two kinds, listed together: parked payments (FlossPay's own dead letters, kept with the payment in
+Three kinds, listed together: parked payments and parked refunds (FlossPay's own dead letters, kept
+with the payment or refund in
 the database, e.g. an outcome that could not be recorded) and the broker's dead messages (Dramatiq's
 ``.XQ``). Requeueing either is idempotent: a second requeue finds nothing and changes nothing.
 """
@@ -41,6 +42,19 @@ def _payment_view(payment: Any) -> dict[str, Any]:
     }
 
 
+def _refund_view(refund: Any) -> dict[str, Any]:
+    return {
+        "kind": "refund",
+        "refundId": str(refund.id),
+        "paymentId": str(refund.payment_id),
+        "status": refund.status.value,
+        "amount": refund.amount.format(),
+        "attempts": len(refund.attempts),
+        "parkedAt": refund.parked_at.isoformat() if refund.parked_at else None,
+        "lastError": refund.parked_reason,
+    }
+
+
 def _letter_view(letter: Any) -> dict[str, Any]:
     return {
         "kind": "message",
@@ -62,7 +76,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     from flosspay.application.dead_letters import parked_payments
 
     container = _container()
+    from flosspay.application.refunds import parked_refunds
+
     views = [_payment_view(p) for p in parked_payments(uow_factory=container.uow_factory())]
+    views += [_refund_view(r) for r in parked_refunds(uow_factory=container.uow_factory())]
     views += [_letter_view(letter) for letter in _broker_letters(container)]
     if args.json:
         print(json.dumps(views))
@@ -72,7 +89,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'KIND':<8} {'PAYMENT':<36} {'STATUS':<11} {'ATTEMPTS':>8}  {'SINCE':<32} LAST ERROR")
     for v in views:
-        attempts = v["attempts"] if v["kind"] == "payment" else v["retries"] + 1
+        attempts = v["retries"] + 1 if v["kind"] == "message" else v["attempts"]
         since = v.get("parkedAt") or v.get("diedAt") or "-"
         status = v.get("status", "-")
         print(f"{v['kind']:<8} {v['paymentId'] or '-':<36} {status:<11} {attempts:>8}  {since:<32} {v['lastError']}")
@@ -101,6 +118,12 @@ def cmd_show(args: argparse.Namespace) -> int:
                 ]
             }
             return _print_view(view, args.json)
+    if payment_id is not None:
+        from flosspay.application.refunds import find_refund
+
+        refund = find_refund(payment_id, uow_factory=container.uow_factory())
+        if refund is not None and refund.is_parked:
+            return _print_view(_refund_view(refund), args.json)
     for letter in _broker_letters(container):
         if args.id in (letter.id, letter.message_id, letter.payment_id):
             return _print_view(_letter_view(letter), args.json)
@@ -123,16 +146,23 @@ def _print_view(view: dict[str, Any], as_json: bool) -> int:
 def cmd_requeue(args: argparse.Namespace) -> int:
     from flosspay.adapters.worker import dead_letters
     from flosspay.application.dead_letters import requeue_parked
+    from flosspay.application.refunds import parked_refunds, requeue_refund
 
     if args.all == (args.id is not None):
         raise CliError("give one dead letter's ID, or --all")
     container = _container()
     payment_id = None if args.all else _parse_id(args.id)
-    parked = 0
+    parked = refunds = 0
+    uow_factory, clock = container.uow_factory(), container.clock()
     if args.all or payment_id is not None:
-        parked = requeue_parked(uow_factory=container.uow_factory(), clock=container.clock(), payment_id=payment_id)
+        parked = requeue_parked(uow_factory=uow_factory, clock=clock, payment_id=payment_id)
+    if args.all:
+        ids = [r.id for r in parked_refunds(uow_factory=uow_factory)]
+        refunds = sum(requeue_refund(rid, uow_factory=uow_factory, clock=clock) for rid in ids)
+    elif payment_id is not None:
+        refunds = int(requeue_refund(payment_id, uow_factory=uow_factory, clock=clock))
     messages = dead_letters.requeue_dead_letters(container.broker(), None if args.all else args.id)
-    print(f"requeued {parked} payment(s) and {messages} message(s)")
+    print(f"requeued {parked} payment(s), {refunds} refund(s) and {messages} message(s)")
     return 0
 
 

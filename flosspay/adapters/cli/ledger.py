@@ -76,7 +76,7 @@ def _report_unfinished(container: Any, stuck_after_seconds: float | None) -> boo
     """
     from datetime import timedelta
 
-    from flosspay.application.dead_letters import count_parked, stuck_after, stuck_payments
+    from flosspay.application.dead_letters import count_parked, count_parked_refunds, stuck_after, stuck_payments
 
     settings = container.settings()
     if stuck_after_seconds is not None:
@@ -86,13 +86,16 @@ def _report_unfinished(container: Any, stuck_after_seconds: float | None) -> boo
     uow_factory = container.uow_factory()
     stuck = stuck_payments(uow_factory=uow_factory, clock=container.clock(), untouched_for=untouched_for)
     parked = count_parked(uow_factory=uow_factory)
+    parked_refunds = count_parked_refunds(uow_factory=uow_factory)
     for payment in stuck[:20]:
         print(f"STUCK: payment {payment.id} is {payment.status} and unchanged since {payment.updated_at.isoformat()}")
     if stuck:
         print(f"{len(stuck)} payment(s) not final {untouched_for} after their last change: nothing is carrying them")
     if parked:
         print(f"{parked} payment(s) dead-lettered, waiting for an operator: flosspay dead-letters list")
-    return not stuck and not parked
+    if parked_refunds:
+        print(f"{parked_refunds} refund(s) dead-lettered, waiting for an operator: flosspay dead-letters list")
+    return not stuck and not parked and not parked_refunds
 
 
 def cmd_export(args: argparse.Namespace) -> int:
