@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -78,28 +79,29 @@ def lease_owner(worker_id: str) -> str:
     return f"{worker_id}/{threading.get_ident()}"
 
 
-def settle(payment_id: uuid.UUID, result: ProcessResult, last_delivery: bool = False) -> None:
-    """Acknowledge (return) or raise, according to the use case's disposition."""
+def settle(ident: uuid.UUID, result: ProcessResult, last_delivery: bool = False, subject: str = "payment") -> None:
+    """Acknowledge (return) or raise, according to the use case's disposition (``subject``: payment or refund)."""
     disposition = result.disposition
     if disposition is Disposition.RETRY:
         if last_delivery:
             logger.warning(
-                "payment %s: transient (%s) on the broker's last delivery; the stalled sweep reschedules it",
-                payment_id,
+                "%s %s: transient (%s) on the broker's last delivery; the stalled sweep reschedules it",
+                subject,
+                ident,
                 result.detail,
             )
             return
-        logger.info("payment %s: transient (%s), will retry", payment_id, result.detail)
-        raise TransientFailure(f"payment {payment_id}: {result.detail}")
+        logger.info("%s %s: transient (%s), will retry", subject, ident, result.detail)
+        raise TransientFailure(f"{subject} {ident}: {result.detail}")
     if disposition is Disposition.EXHAUSTED:
-        logger.warning("payment %s: attempts exhausted (%s), payment failed", payment_id, result.detail)
-        raise PaymentExhausted(f"payment {payment_id}: {result.detail}")
+        logger.warning("%s %s: attempts exhausted (%s), %s failed", subject, ident, result.detail, subject)
+        raise PaymentExhausted(f"{subject} {ident}: {result.detail}")
     if disposition is Disposition.PARKED:
-        # FlossPay's own dead letter (kept with the payment): acknowledged here, listed by
+        # FlossPay's own dead letter (kept with the payment or refund): acknowledged here, listed by
         # `flosspay dead-letters list`, never picked up again until an operator requeues it.
-        logger.warning("payment %s: dead-lettered (%s)", payment_id, result.detail)
+        logger.warning("%s %s: dead-lettered (%s)", subject, ident, result.detail)
         return
-    logger.info("payment %s: %s (%s)", payment_id, disposition.value.lower(), result.detail)
+    logger.info("%s %s: %s (%s)", subject, ident, disposition.value.lower(), result.detail)
 
 
 def handle_process_message(raw_payment_id: object, services: WorkerServices) -> None:
@@ -163,22 +165,29 @@ def _process(payment_id: uuid.UUID, services: WorkerServices, last_delivery: boo
         raise TransientFailure(f"payment {payment_id}: {type(exc).__name__}") from None
 
 
-def declare_actors(broker: Broker, services: WorkerServices) -> ProcessActor:
-    """Declare ``process_payment`` on ``broker`` (queue ``payments_queue(broker)``) and return it."""
+def declare_on_payments_queue(
+    broker: Broker, services: WorkerServices, name: str, handle: Callable[[object, WorkerServices], None]
+) -> Actor[[str], None]:
+    """Declare actor ``name`` on the payments queue with the shared retry settings (one pool of threads)."""
     if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
         broker.add_middleware(CurrentMessage())
 
-    def process(payment_id: str) -> None:
-        handle_process_message(payment_id, services)
+    def process(ident: str) -> None:
+        handle(ident, services)
 
     declare = dramatiq.actor(
         broker=broker,
-        actor_name=PROCESS_ACTOR,
+        actor_name=name,
         queue_name=payments_queue(broker),
         max_retries=services.max_retries,
         min_backoff=services.min_backoff_ms,
         max_backoff=services.max_backoff_ms,
         throws=(PaymentExhausted, InvalidPaymentMessage),
     )
-    actor: ProcessActor = declare(process)
+    actor: Actor[[str], None] = declare(process)
     return actor
+
+
+def declare_actors(broker: Broker, services: WorkerServices) -> ProcessActor:
+    """Declare ``process_payment`` on ``broker`` (queue ``payments_queue(broker)``) and return it."""
+    return declare_on_payments_queue(broker, services, PROCESS_ACTOR, handle_process_message)

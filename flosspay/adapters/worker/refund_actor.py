@@ -11,7 +11,6 @@ import logging
 import uuid
 from typing import Any
 
-import dramatiq
 from dramatiq import Actor, Broker
 from dramatiq.middleware import CurrentMessage
 
@@ -20,11 +19,11 @@ from flosspay.adapters.logs import bound
 from flosspay.adapters.worker.actors import (
     REQUEST_ID_OPTION,
     InvalidPaymentMessage,
-    PaymentExhausted,
     TransientFailure,
+    declare_on_payments_queue,
     is_final_attempt,
     lease_owner,
-    payments_queue,
+    settle,
 )
 from flosspay.adapters.worker.services import WorkerServices
 from flosspay.application.process import Disposition, ProcessResult
@@ -48,26 +47,6 @@ def parse_refund_id(raw: object) -> uuid.UUID:
         raise InvalidPaymentMessage("refund id is not a UUID") from None
 
 
-def settle_refund(refund_id: uuid.UUID, result: ProcessResult, last_delivery: bool) -> None:
-    """Acknowledge (return) or raise, according to the use case's disposition."""
-    disposition = result.disposition
-    if disposition is Disposition.RETRY:
-        if last_delivery:
-            logger.warning(
-                "refund %s: transient (%s) on the last delivery; the sweep reschedules it", refund_id, result.detail
-            )
-            return
-        logger.info("refund %s: transient (%s), will retry", refund_id, result.detail)
-        raise TransientFailure(f"refund {refund_id}: {result.detail}")
-    if disposition is Disposition.EXHAUSTED:
-        logger.warning("refund %s: attempts exhausted (%s), refund failed", refund_id, result.detail)
-        raise PaymentExhausted(f"refund {refund_id}: {result.detail}")
-    if disposition is Disposition.PARKED:
-        logger.warning("refund %s: dead-lettered (%s)", refund_id, result.detail)
-        return
-    logger.info("refund %s: %s (%s)", refund_id, disposition.value.lower(), result.detail)
-
-
 def handle_refund_message(raw_refund_id: object, services: WorkerServices) -> None:
     refund_id = parse_refund_id(raw_refund_id)
     message = CurrentMessage.get_current_message()
@@ -89,28 +68,12 @@ def handle_refund_message(raw_refund_id: object, services: WorkerServices) -> No
             else:
                 logger.warning("refund %s: %s while processing, will retry", refund_id, type(exc).__name__)
                 raise TransientFailure(f"refund {refund_id}: {type(exc).__name__}") from None
-        settle_refund(refund_id, result, last_delivery)
+        settle(refund_id, result, last_delivery, subject="refund")
 
 
 def declare_refund_actor(broker: Broker, services: WorkerServices) -> RefundActor:
     """Declare ``process_refund`` on ``broker`` (the payments' queue: one pool of worker threads)."""
-    if not any(isinstance(m, CurrentMessage) for m in broker.middleware):
-        broker.add_middleware(CurrentMessage())
-
-    def process(refund_id: str) -> None:
-        handle_refund_message(refund_id, services)
-
-    declare = dramatiq.actor(
-        broker=broker,
-        actor_name=REFUND_ACTOR,
-        queue_name=payments_queue(broker),
-        max_retries=services.max_retries,
-        min_backoff=services.min_backoff_ms,
-        max_backoff=services.max_backoff_ms,
-        throws=(PaymentExhausted, InvalidPaymentMessage),
-    )
-    actor: RefundActor = declare(process)
-    return actor
+    return declare_on_payments_queue(broker, services, REFUND_ACTOR, handle_refund_message)
 
 
 class RefundRoutingQueue:
