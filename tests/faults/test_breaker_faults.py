@@ -154,7 +154,10 @@ def test_an_unhealthy_psp_opens_the_breaker_and_payments_wait_then_complete(depl
     # against the 40+ payments that were ready to be retried.
     probes_allowed = int((outage_end - settled_from) / COOL_DOWN) + 2
     assert calls_while_open <= probes_allowed, (calls_while_open, probes_allowed)
-    assert calls_to_open <= FAILURES_TO_OPEN + WORKERS * THREADS
+    # Before it opens: the failures that open it, one call in flight per thread, and (ADR 0015: each
+    # process caches the breaker's state for 0.25 s) one more per thread of the other workers, which
+    # may see the opening that late. CI once saw 12 against the bound without that last term (11).
+    assert calls_to_open <= FAILURES_TO_OPEN + WORKERS * THREADS + (WORKERS - 1) * THREADS
     # Every payment completed exactly once: the PSP's own record of debits is the COMPLETED set.
     assert set(finals.values()) == {"COMPLETED"}
     assert sorted(debited) == sorted(ids)
