@@ -49,6 +49,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of ``pid`` and its child processes (``flosspay worker --processes N`` supervises N children)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children") if Path(f"/proc/{pid}").exists() else []:
+        children += [int(c) for c in task.read_text().split()]
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(c) for c in children)
+
+
 def reference_lifecycles(clients: int, seconds: int, db_url: str) -> float:
     script = shared_dir() / "bench" / "reference-payment-lifecycle.sh"
     plain = db_url.replace("postgresql+psycopg://", "postgresql://")
@@ -65,6 +73,7 @@ def fill(env: dict[str, str], client_id: str, count: int) -> float:
     """Accept ``count`` payments through the intake use case; returns accepted/s (one thread)."""
     from flosspay.adapters.config import load_settings
     from flosspay.adapters.container import Container
+    from flosspay.adapters.http.payments import HTTP_INTAKE
     from flosspay.application.accept_payment import PaymentIntent, accept_payment
     from flosspay.domain.payment import Flow
 
@@ -85,7 +94,9 @@ def fill(env: dict[str, str], client_id: str, count: int) -> float:
             fields={"senderUpi": f"payer{i % 997}@upi", "receiverUpi": "shop@upi"},
             note="drain",
         )
-        accepted = accept_payment(intent, uow_factory=uow_factory, rails=rails, clock=clock, policy=policy)
+        accepted = accept_payment(
+            intent, uow_factory=uow_factory, rails=rails, clock=clock, policy=policy, **HTTP_INTAKE
+        )
         assert not accepted.replayed
     elapsed = time.perf_counter() - start
     container.engine().dispose()
@@ -165,7 +176,7 @@ def drain(
     ``source``: run the worker from this copy of ``flosspay/`` instead of the installed one.
     """
     backends = Backends(db_url)
-    cmd = [str(BIN / "flosspay"), "worker", "--threads", str(args.threads)]
+    cmd = [str(BIN / "flosspay"), "worker", "--threads", str(args.threads), "--processes", str(args.processes)]
     if source is not None:
         cmd = [sys.executable, "-c", _LAUNCH_FROM, str(source), *cmd[1:]]
     worker = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -178,13 +189,14 @@ def drain(
             fmt = ["--format", "raw"] if args.py_spy.endswith(".txt") else []
             fmt += ["--gil"] if args.gil else []
             spy = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(worker.pid), "--output", args.py_spy, "--rate", "200", *fmt],
+                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(worker.pid)]
+                + ["--output", args.py_spy, "--rate", "200", *fmt],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         t0, done0 = time.perf_counter(), backends.completed()
         backends.mark()
-        w0, s0 = cpu_seconds(worker.pid), cpu_seconds(sandbox_pid)
+        w0, s0 = tree_cpu_seconds(worker.pid), cpu_seconds(sandbox_pid)
         busy0 = _machine_busy()
         target = args.payments
         last = done0
@@ -197,7 +209,7 @@ def drain(
             if time.perf_counter() - t0 > 600:
                 sys.exit(f"not drained after 600 s ({last}/{target})")
         t1 = time.perf_counter()
-        w1, s1 = cpu_seconds(worker.pid), cpu_seconds(sandbox_pid)
+        w1, s1 = tree_cpu_seconds(worker.pid), cpu_seconds(sandbox_pid)
         pg = backends.since_first()
         busy1 = _machine_busy()
     finally:
@@ -229,6 +241,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--payments", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--processes", type=int, default=1, help="worker processes (flosspay worker --processes)")
     parser.add_argument("--repeat", type=int, default=1, help="fill and drain this many times, report each")
     parser.add_argument("--reference-seconds", type=int, default=5)
     parser.add_argument("--reference-clients", type=int, default=8)
