@@ -188,9 +188,9 @@ def drain(
         if args.py_spy:
             fmt = ["--format", "raw"] if args.py_spy.endswith(".txt") else []
             fmt += ["--gil"] if args.gil else []
+            fmt += ["--output", args.py_spy, "--rate", "200"]
             spy = subprocess.Popen(
-                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(worker.pid)]
-                + ["--output", args.py_spy, "--rate", "200", *fmt],
+                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(worker.pid), *fmt],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
