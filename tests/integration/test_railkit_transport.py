@@ -343,7 +343,7 @@ def test_a_caller_that_waits_too_long_for_a_pooled_connection_is_transient(raw_p
         calls = []
         for n in range(3):
             calls.append(pool.submit(transport.request, "POST", "/pay", {"n": n}))
-            time.sleep(TIMEOUT / 8)
+            time.sleep(TIMEOUT / 4)  # the first holds the connection for TIMEOUT; one waiter gets it after
         try:
             answers = [call.result() for call in calls]
         finally:
@@ -401,3 +401,65 @@ def port_teller_once(connection: socket.socket) -> None:
 def test_the_base_url_path_prefixes_every_call(echo_url: str) -> None:
     transport = PspTransport(f"{echo_url}/status/", timeout_seconds=2)
     assert transport.request("GET", "/207") == PspAnswer(207, {"code": "S207"})
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "psp.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_works_with_a_trusted_certificate_and_is_refused_before_sending_without(
+    raw_psp: Callable[[Script], str], tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trust comes from SSL_CERT_FILE when set (as with httpx); an unknown certificate stops the call unsent."""
+    import ssl
+
+    cert_file, key_file = tls_files
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    requests: list[bytes] = []
+
+    def tls_echo(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            tls = server_side.wrap_socket(connection, server_side=True)
+            requests.append(read_request(tls))
+            tls.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"code": "00"}')
+
+    url = raw_psp(tls_echo).replace("http://", "https://")
+    untrusted = PspTransport(url, timeout_seconds=2, api_key=SECRET).request("POST", "/pay", {"a": 1})
+    assert isinstance(untrusted, NoAnswer)
+    assert (untrusted.outcome, untrusted.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+    assert requests == []
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    assert PspTransport(url, timeout_seconds=2).request("GET", "/x") == PspAnswer(200, {"code": "00"})
+    assert len(requests) == 1
