@@ -222,7 +222,7 @@ def intake_rate(
             spy.wait(30)
         new = count_payments(db_url) - before
         accepted = new / args.seconds
-        latency = re.search(r"99%\s+(\S+)", out)
+        latency = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
         print(
             f"FlossPay intake ({label}, rate limit {args.rate_limit}; POST /api/v1/pay, {args.api_workers} API "
             f"processes, {args.connections} connections): {rps:,.0f} req/s, {accepted:,.0f} new payments/s, "

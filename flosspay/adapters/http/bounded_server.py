@@ -8,8 +8,8 @@ counting raw bytes *before* they reach the parser, so an oversized header is nev
 (see ADR 0006 for why this and not another server).
 
 It also sends a response's head together with its first body chunk (``_OneWriteResponse``): uvicorn
-writes each ASGI message as it comes, two ``write`` syscalls and two TCP segments for every answer,
-which cost about a tenth of the API's CPU per payment (ADR 0021).
+writes each ASGI message as it comes, two ``write`` syscalls and two TCP segments for every answer
+(the second one was a tenth of the API process's py-spy samples; ADR 0021).
 """
 
 from __future__ import annotations

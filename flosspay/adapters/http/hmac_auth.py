@@ -118,7 +118,7 @@ def authenticated_client_id(request: Request[Any, Any, Any], services: NamedDepe
 
     It names ``services`` (unused) so Litestar resolves the two dependencies one after the other:
     independent ones it resolves concurrently, in an anyio task group per request, which cost
-    about a tenth of the API's CPU per payment (ADR 0021).
+    about a tenth of the API process's py-spy samples (ADR 0021).
     """
     del services
     client_id = request.state.get(_STATE_KEY)
