@@ -8,13 +8,12 @@ without each call passing them along. Only the standard library: a formatter is 
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
@@ -44,19 +43,28 @@ def redact_url(url: str | None) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-@contextlib.contextmanager
-def bound(*, request_id: str | None = None, payment_id: str | None = None) -> Iterator[None]:
-    """Within the block, log lines carry these ids (None leaves the current value alone)."""
-    tokens: list[tuple[contextvars.ContextVar[str | None], contextvars.Token[str | None]]] = []
-    if request_id is not None:
-        tokens.append((request_id_var, request_id_var.set(request_id)))
-    if payment_id is not None:
-        tokens.append((payment_id_var, payment_id_var.set(payment_id)))
-    try:
-        yield
-    finally:
-        for var, token in reversed(tokens):
+class bound:  # lower case: used as the function it was, ``with bound(payment_id=…):``
+    """Within the block, log lines carry these ids (None leaves the current value alone).
+
+    A class rather than a generator: it is entered once per message the worker handles (ADR 0022).
+    """
+
+    __slots__ = ("_payment", "_request", "_tokens")
+
+    def __init__(self, *, request_id: str | None = None, payment_id: str | None = None) -> None:
+        self._request, self._payment = request_id, payment_id
+        self._tokens: list[tuple[contextvars.ContextVar[str | None], contextvars.Token[str | None]]] = []
+
+    def __enter__(self) -> None:
+        if self._request is not None:
+            self._tokens.append((request_id_var, request_id_var.set(self._request)))
+        if self._payment is not None:
+            self._tokens.append((payment_id_var, payment_id_var.set(self._payment)))
+
+    def __exit__(self, *exc: object) -> None:
+        for var, token in reversed(self._tokens):
             var.reset(token)
+        self._tokens.clear()
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:

@@ -10,6 +10,7 @@ A correction or a reversal is a new entry that references the entry it changes.
 from __future__ import annotations
 
 import enum
+import functools
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -49,6 +50,12 @@ def account(*segments: str) -> str:
 def is_account_name(name: str) -> bool:
     """Spelled exactly as the chain requires (docs/ledger.md §1): upper-case ``%XX``, nothing needlessly encoded."""
     return is_canonical_account(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_account_name_cached(name: str) -> bool:
+    """``is_account_name`` remembered: the same clearing and merchant accounts are in every entry (ADR 0022)."""
+    return is_account_name(name)
 
 
 def clearing_account(rail: str) -> str:
@@ -188,7 +195,8 @@ def check_entry(entry: JournalEntry) -> None:
         raise LedgerError("an entry needs at least two postings")
     totals: dict[str, int] = {}
     for posting in entry.postings:
-        if not is_account_name(posting.account):
+        name = posting.account
+        if not (_is_account_name_cached(name) if type(name) is str else is_account_name(name)):
             raise LedgerError(f"malformed account name {posting.account!r}")
         if posting.amount.minor == 0:
             raise LedgerError(f"a posting to {posting.account} moves nothing")
@@ -202,8 +210,11 @@ def check_entry(entry: JournalEntry) -> None:
         raise LedgerError(f"a {entry.kind.value} references the entry it changes")
 
 
+@functools.lru_cache(maxsize=1024)
 def payment_entry_id(payment_id: uuid.UUID) -> uuid.UUID:
-    """The id of a payment's one payment entry (deterministic, so posting twice is caught)."""
+    """The id of a payment's one payment entry (deterministic, so posting twice is caught).
+
+    Remembered for the last payments: the completion computes it twice, for the entry and the webhook event."""
     return uuid.uuid5(ENTRY_NAMESPACE, f"payment:{payment_id}")
 
 

@@ -120,7 +120,7 @@ def handle_process_message(raw_payment_id: object, services: WorkerServices) -> 
             observe_result(result, current_rail.get() or "unknown")
             settle(payment_id, result, last_delivery)
         finally:
-            metrics.WORKER_PROCESSING.labels(current_rail.get() or "unknown", disposition).observe(
+            metrics.child(metrics.WORKER_PROCESSING, current_rail.get() or "unknown", disposition).observe(
                 time.perf_counter() - start
             )
 
@@ -135,12 +135,12 @@ def observe_result(result: ProcessResult, rail: str) -> None:
     """Count outcomes: completed, declined, expired (done now), failed (attempts exhausted), retries."""
     outcome, _, code = result.detail.partition(" ")
     if result.disposition is Disposition.DONE and outcome in _FINISHED:
-        metrics.PAYMENTS_FINISHED.labels(rail, _FINISHED[outcome], code or "-").inc()
+        metrics.child(metrics.PAYMENTS_FINISHED, rail, _FINISHED[outcome], code or "-").inc()
     elif result.disposition is Disposition.EXHAUSTED:
-        metrics.PAYMENTS_FINISHED.labels(rail, "failed", code or outcome or "-").inc()
-        metrics.DEAD_LETTERS.labels(rail).inc()
+        metrics.child(metrics.PAYMENTS_FINISHED, rail, "failed", code or outcome or "-").inc()
+        metrics.child(metrics.DEAD_LETTERS, rail).inc()
     elif result.disposition is Disposition.RETRY:
-        metrics.RETRIES.labels(rail).inc()
+        metrics.child(metrics.RETRIES, rail).inc()
 
 
 def _process(payment_id: uuid.UUID, services: WorkerServices, last_delivery: bool) -> ProcessResult:
@@ -160,7 +160,7 @@ def _process(payment_id: uuid.UUID, services: WorkerServices, last_delivery: boo
         detail = f"{type(exc).__name__} while processing"
         if last_delivery:  # observe_result counts it; settle() logs it and leaves it to the stalled sweep
             return ProcessResult(Disposition.RETRY, detail)
-        metrics.RETRIES.labels(current_rail.get() or "unknown").inc()
+        metrics.child(metrics.RETRIES, current_rail.get() or "unknown").inc()
         logger.warning("payment %s: %s, will retry", payment_id, detail)
         raise TransientFailure(f"payment {payment_id}: {type(exc).__name__}") from None
 

@@ -10,7 +10,7 @@ import contextvars
 import time
 from typing import Any
 
-from flosspay.adapters.metrics import RAIL_CALL
+from flosspay.adapters.metrics import RAIL_CALL, child
 from flosspay.domain.ports import RailRegistry
 from flosspay.domain.rail import Rail, RailRequest, RailResult
 
@@ -35,7 +35,7 @@ class TimedRail:
             outcome = str(getattr(getattr(result, "outcome", None), "value", "invalid")).lower()
             return result  # type: ignore[no-any-return]
         finally:
-            RAIL_CALL.labels(self._rail.name, action, outcome).observe(time.perf_counter() - start)
+            child(RAIL_CALL, self._rail.name, action, outcome).observe(time.perf_counter() - start)
 
     def execute(self, request: RailRequest) -> RailResult:
         return self._timed("execute", request)

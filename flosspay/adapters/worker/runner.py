@@ -94,7 +94,8 @@ class EmbeddedWorker:
         )
 
     def stop(self, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
-        """Stop relaying first, then let in-flight messages finish (unstarted ones go back to the queue)."""
+        """Stop relaying first, then let in-flight messages finish (unstarted ones go back to the queue),
+        then store the breaker successes still counted only here (ADR 0015 batches them)."""
         if self.relay is not None:
             self.relay.stop(timeout_s)
         if self.webhooks is not None:
@@ -102,6 +103,8 @@ class EmbeddedWorker:
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop(timeout=int(timeout_s * 1000))
+            if self.services.breakers is not None:
+                self.services.breakers.flush()  # never raises: a store that does not answer is logged
             logger.info("worker %s stopped", self.services.worker_id)
 
 
