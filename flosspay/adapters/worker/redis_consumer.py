@@ -36,13 +36,13 @@ class BatchingRedisConsumer(_RedisConsumer):
         prefetch: int,
         timeout: int,
         *,
-        ack_batch: int = DEFAULT_ACK_BATCH,
+        ack_batch: int | None = None,
         ack_delay_s: float = DEFAULT_ACK_DELAY_S,
     ) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
         # Refill once at most this many are fetched and not yet done: half the buffer at a time.
         self.low_water = prefetch - max(1, prefetch // 2)
-        self.ack_batch = max(1, ack_batch)
+        self.ack_batch = ack_batch or min(DEFAULT_ACK_BATCH, max(1, prefetch // 2))
         self.ack_delay_s = ack_delay_s
         self._acks: dict[str, None] = broker.take_unsent_acks(queue_name)  # a restarted consumer's leftovers
         self._acks_since = time.monotonic()
@@ -60,19 +60,23 @@ class BatchingRedisConsumer(_RedisConsumer):
             self.flush_acks()
 
     def flush_acks(self) -> None:
-        """Send every pending acknowledgement in one pipeline (Dramatiq's ``ack`` script, once per message)."""
+        """Send every pending acknowledgement in one pipeline: Dramatiq's ``ack`` script once per message."""
         with self._ack_lock:
             pending, self._acks = self._acks, {}
         if not pending:
             return
         dispatch = self.broker.scripts["dispatch"]
-        pipe = self.broker.client.pipeline(transaction=False)
-        keys = [self.broker.namespace]
+        namespace = self.broker.namespace
         try:
-            for message_id in pending:
-                args = self._ack_args(message_id)
-                dispatch(keys=keys, args=args, client=pipe)
-            pipe.execute()
+            try:
+                # EVALSHA queued directly: a script registered on the pipeline costs a SCRIPT EXISTS per batch.
+                pipe = self.broker.client.pipeline(transaction=False)
+                for message_id in pending:
+                    pipe.evalsha(dispatch.sha, 1, namespace, *self._ack_args(message_id))
+                pipe.execute()
+            except redis.exceptions.NoScriptError:  # Redis lost its scripts (a restart): one at a time, reloading
+                for message_id in pending:
+                    dispatch(keys=[namespace], args=self._ack_args(message_id))
         except redis.ConnectionError as exc:
             with self._ack_lock:  # kept for the next try: not acknowledged yet
                 self._acks = pending | self._acks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import signal
@@ -13,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from flosspay.adapters.breaker_store import InProcessBreakerStore
+from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.dead_letters import list_dead_letters, requeue_dead_letters
+from flosspay.application.breakers import CircuitBreakers
 from flosspay.domain.payment import PaymentStatus
 from flosspay.domain.rail import Outcome, RailResult
 from tests.fakes import FakeRail, FakeUnitOfWorkFactory
@@ -107,3 +111,20 @@ def test_run_worker_processes_until_sigterm_then_exits_cleanly(rq: RedisSetup) -
     assert "received SIGTERM, shutting down" in err
     assert time.monotonic() - started < 10
     assert rq.pending_count() == 0
+
+
+@pytest.mark.integration
+def test_stopping_the_worker_stores_the_breaker_successes_it_had_batched() -> None:
+    uow = FakeUnitOfWorkFactory()
+    rail = FakeRail(RailResult(Outcome.COMPLETED, "00"))
+    store = InProcessBreakerStore()
+    breakers = CircuitBreakers(store, SystemClock(), success_batch=16, success_delay_seconds=3600)
+    services = dataclasses.replace(make_services(uow, rail), breakers=breakers)
+    broker = build_broker(services, redis_url=None)
+
+    with running(services, broker):
+        payment_id = accept(uow, rail)
+        wait_for(lambda: stored(uow, payment_id).is_final, what="the payment to finish")
+        assert store.load(rail.name).calls == 0  # counted in this process only, not stored yet
+
+    assert store.load(rail.name).calls == 1
