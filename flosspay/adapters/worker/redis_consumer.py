@@ -23,7 +23,7 @@ from dramatiq.errors import ConnectionClosed
 
 DEFAULT_ACK_BATCH = 8
 DEFAULT_ACK_DELAY_S = 0.05
-FULL_BUFFER_POLL_S = 0.005
+FULL_BUFFER_WAIT_S = 0.1
 
 
 class BatchingRedisConsumer(_RedisConsumer):
@@ -47,6 +47,7 @@ class BatchingRedisConsumer(_RedisConsumer):
         self._acks: dict[str, None] = broker.take_unsent_acks(queue_name)  # a restarted consumer's leftovers
         self._acks_since = time.monotonic()
         self._ack_lock = threading.Lock()
+        self._drained = threading.Event()  # set when the buffer falls to the low-water mark
 
     def ack(self, message: Any) -> None:
         """Acknowledge with the next batch (sent when full, or by the consumer thread when due)."""
@@ -56,8 +57,17 @@ class BatchingRedisConsumer(_RedisConsumer):
             self._acks[message.options["redis_message_id"]] = None  # once, though Dramatiq retries a failed ack
             due = len(self._acks) >= self.ack_batch
         self.queued_message_ids.discard(message.message_id)
+        if self.outstanding_message_count <= self.low_water:
+            self._drained.set()
         if due:
             self.flush_acks()
+
+    def nack(self, message: Any) -> None:
+        try:
+            super().nack(message)  # type: ignore[no-untyped-call]
+        finally:
+            if self.outstanding_message_count <= self.low_water:
+                self._drained.set()
 
     def flush_acks(self) -> None:
         """Send every pending acknowledgement in one pipeline: Dramatiq's ``ack`` script once per message."""
@@ -105,7 +115,9 @@ class BatchingRedisConsumer(_RedisConsumer):
         if self._acks_due():
             self.flush_acks()
         if not self.message_cache and self.outstanding_message_count > self.low_water:
-            time.sleep(FULL_BUFFER_POLL_S)  # the buffer is more than half full: wait for it to drain
+            # More than half the buffer is still to do: wait for it to drain (or for delayed messages to be due).
+            self._drained.wait(FULL_BUFFER_WAIT_S)
+            self._drained.clear()
             return None
         return super().__next__()  # type: ignore[no-untyped-call]
 
