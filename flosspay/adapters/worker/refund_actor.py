@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from collections.abc import Sequence
 
 from dramatiq import Actor, Broker
 from dramatiq.middleware import CurrentMessage
@@ -25,7 +25,9 @@ from flosspay.adapters.worker.actors import (
     lease_owner,
     settle,
 )
+from flosspay.adapters.worker.broker import enqueue_many
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.adapters.worker.task_queue import actor_message
 from flosspay.application.process import Disposition, ProcessResult
 from flosspay.application.process_refund import process_refund
 from flosspay.domain.outbox import TOPIC_REFUND, OutboxMessage
@@ -85,14 +87,20 @@ class RefundRoutingQueue:
         self.clock: Clock = clock or SystemClock()
 
     def enqueue(self, message: OutboxMessage) -> None:
-        if message.topic != TOPIC_REFUND:
-            self.payments.enqueue(message)
-            return
-        if message.refund_id is None:
-            logger.error("outbox message %s is a refund message without a refund id; dropped", message.id)
-            return
-        delay_ms = int((message.available_at - self.clock.now()).total_seconds() * 1000)
-        options: dict[str, Any] = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
-        self.actor.send_with_options(
-            args=(str(message.refund_id),), delay=delay_ms if delay_ms > 0 else None, **options
-        )
+        self.enqueue_many([message])
+
+    def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
+        """The payments' messages in one batch, the refunds' in another (one round trip each, refunds
+        being rare); raises if the broker did not take either."""
+        others = [message for message in messages if message.topic != TOPIC_REFUND]
+        if others:
+            self.payments.enqueue_many(others)
+        batch = []
+        for message in messages:
+            if message.topic != TOPIC_REFUND:
+                continue
+            if message.refund_id is None:
+                logger.error("outbox message %s is a refund message without a refund id; dropped", message.id)
+                continue
+            batch.append(actor_message(self.actor, str(message.refund_id), message, self.clock))
+        enqueue_many(self.actor.broker, batch)
