@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from dramatiq import Actor, Broker
+from dramatiq import Actor, Broker, Message
 from dramatiq.middleware import CurrentMessage
 
 from flosspay.adapters.clock import SystemClock
@@ -87,7 +88,12 @@ class RefundRoutingQueue:
         self.clock: Clock = clock or SystemClock()
 
     def enqueue(self, message: OutboxMessage) -> None:
-        self.enqueue_many([message])
+        if message.topic != TOPIC_REFUND:
+            self.payments.enqueue(message)
+            return
+        prepared = self._prepare(message)
+        if prepared is not None:
+            self.actor.broker.enqueue(prepared[0], delay=prepared[1])
 
     def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
         """The payments' messages in one batch, the refunds' in another (one round trip each, refunds
@@ -95,12 +101,11 @@ class RefundRoutingQueue:
         others = [message for message in messages if message.topic != TOPIC_REFUND]
         if others:
             self.payments.enqueue_many(others)
-        batch = []
-        for message in messages:
-            if message.topic != TOPIC_REFUND:
-                continue
-            if message.refund_id is None:
-                logger.error("outbox message %s is a refund message without a refund id; dropped", message.id)
-                continue
-            batch.append(actor_message(self.actor, str(message.refund_id), message, self.clock))
-        enqueue_many(self.actor.broker, batch)
+        prepared = (self._prepare(message) for message in messages if message.topic == TOPIC_REFUND)
+        enqueue_many(self.actor.broker, [item for item in prepared if item is not None])
+
+    def _prepare(self, message: OutboxMessage) -> tuple[Message[Any], int | None] | None:
+        if message.refund_id is None:
+            logger.error("outbox message %s is a refund message without a refund id; dropped", message.id)
+            return None
+        return actor_message(self.actor, str(message.refund_id), message, self.clock)

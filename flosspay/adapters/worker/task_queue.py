@@ -34,15 +34,24 @@ class DramatiqTaskQueue:
         self.clock: Clock = clock or SystemClock()
 
     def enqueue(self, message: OutboxMessage) -> None:
-        self.enqueue_many([message])
+        """One message, through Dramatiq's own ``enqueue`` (what ``send_with_options`` does)."""
+        if self._known(message):
+            prepared, delay = actor_message(self.actor, str(message.payment_id), message, self.clock)
+            self.actor.broker.enqueue(prepared, delay=delay)
 
     def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
         """One round trip to the broker for the whole batch (``broker.enqueue_many``)."""
-        batch = []
-        for message in messages:
-            if message.topic != TOPIC_PROCESS:
-                # Raising would block the relay on this row forever; nothing can consume it anyway.
-                logger.error("outbox message %s has unknown topic %r; dropped", message.id, message.topic)
-                continue
-            batch.append(actor_message(self.actor, str(message.payment_id), message, self.clock))
+        batch = [
+            actor_message(self.actor, str(message.payment_id), message, self.clock)
+            for message in messages
+            if self._known(message)
+        ]
         enqueue_many(self.actor.broker, batch)
+
+    @staticmethod
+    def _known(message: OutboxMessage) -> bool:
+        if message.topic == TOPIC_PROCESS:
+            return True
+        # Raising would block the relay on this row forever; nothing can consume it anyway.
+        logger.error("outbox message %s has unknown topic %r; dropped", message.id, message.topic)
+        return False

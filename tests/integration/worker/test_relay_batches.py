@@ -12,9 +12,10 @@ from dramatiq.message import Message
 
 from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.worker.actors import REQUEST_ID_OPTION, declare_actors
+from flosspay.adapters.worker.refund_actor import RefundRoutingQueue, declare_refund_actor
 from flosspay.adapters.worker.task_queue import DramatiqTaskQueue
 from flosspay.application.relay import relay_outbox
-from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
+from flosspay.domain.outbox import TOPIC_PROCESS, TOPIC_REFUND, OutboxMessage
 from tests.fakes import FakeRail, FakeUnitOfWorkFactory
 
 from .support import RedisSetup, accept, make_services, running, stored, wait_for
@@ -43,6 +44,29 @@ def test_a_redis_batch_lands_as_dramatiq_enqueue_would_put_each_message(rq: Redi
     [delayed] = [Message.decode(body) for body in rq.client.hvals(f"{ns}:payments.DQ.msgs")]
     assert delayed.args == (str(later.payment_id),)
     assert 55 < delayed.options["eta"] / 1000 - now.timestamp() <= 61
+
+
+@pytest.mark.redis
+def test_a_batch_of_payments_and_refunds_reaches_both_actors(rq: RedisSetup) -> None:
+    services = make_services(FakeUnitOfWorkFactory(), FakeRail())
+    broker = rq.broker(services)
+    queue = RefundRoutingQueue(
+        DramatiqTaskQueue(declare_actors(broker, services)), declare_refund_actor(broker, services), SystemClock()
+    )
+    now = SystemClock().now()
+    pay, refund = uuid.uuid4(), uuid.uuid4()
+    orphan = OutboxMessage(uuid.uuid4(), TOPIC_REFUND, now)  # a refund message without its refund: dropped
+
+    queue.enqueue_many(
+        [OutboxMessage(pay, TOPIC_PROCESS, now), orphan, OutboxMessage(pay, TOPIC_REFUND, now, refund_id=refund)]
+    )
+
+    ids = rq.client.lrange(f"{rq.namespace}:payments", 0, -1)
+    messages = [Message.decode(body) for body in rq.client.hmget(f"{rq.namespace}:payments.msgs", ids)]
+    assert [(m.actor_name, m.args) for m in messages] == [
+        ("process_payment", (str(pay),)),
+        ("process_refund", (str(refund),)),
+    ]
 
 
 @pytest.mark.redis
