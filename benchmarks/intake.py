@@ -5,9 +5,15 @@ and FlossPay's rate of accepted POST /api/v1/pay requests (HMAC auth, idempotenc
 measured on the same machine and database in the same run, and their ratio (target: >= 0.5).
 
     python3 scripts/dev.py bench intake [--seconds 10] [--connections 16] [--api-workers 2] [--metrics-cost]
-                                        [--rate-limit redis|process|off]
+                                        [--rate-limit redis|process|off] [--baseline REV] [--repeat N]
+                                        [--py-spy FILE]
 
 ``--rate-limit`` chooses where the per-client token buckets live (Redis, each API process, or off).
+
+Each run also prints the CPU the API processes and the database's backends spent per accepted payment
+(from /proc). ``--baseline REV`` alternates each run (``--repeat`` times) with one whose API runs
+``flosspay/`` as of git REV, so a change is measured against what it replaced under the same load.
+``--py-spy FILE`` records one API process (raw collapsed stacks) during the measured run.
 
 ``--metrics-cost`` also runs the intake with metrics off (FLOSSPAY_METRICS_PATH=off: no histograms,
 no /metrics) right after, on the same database, and prints the rate with metrics on over off.
@@ -153,11 +159,28 @@ def metrics_per_request_us(tmp: Path) -> tuple[float, float]:
     return float(single.stdout), float(multi.stdout)
 
 
+def api_children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").glob("*/children") for c in task.read_text().split()]
+
+
 def intake_rate(
-    args: argparse.Namespace, env: dict[str, str], creds: dict[str, str], db_url: str, tmp: Path, label: str
+    args: argparse.Namespace,
+    env: dict[str, str],
+    creds: dict[str, str],
+    db_url: str,
+    tmp: Path,
+    label: str,
+    source: Path | None = None,
 ) -> float:
-    """Start the API, warm it up, measure accepted payments per second with wrk; the API is stopped after."""
+    """Start the API, warm it up, measure accepted payments per second with wrk; the API is stopped after.
+
+    ``source``: the API runs this copy of ``flosspay/`` (put first on its children's path) instead of the installed one.
+    """
+    from worker_drain import Backends, tree_cpu_seconds
+
     port = 18000 + os.getpid() % 1000
+    if source is not None:
+        env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))}
     api = subprocess.Popen(
         [str(BIN / "flosspay"), "api", "--port", str(port), "--workers", str(args.api_workers)],
         env=env,
@@ -177,14 +200,36 @@ def intake_rate(
         run_wrk(base, requests, args.wrk_threads, args.connections, 2)  # warm-up (pools, caches); keys then replay
         write_requests(requests, creds["clientId"], creds["secret"], count=max(20_000, 4000 * args.seconds))
         before = count_payments(db_url)
+        backends = Backends(db_url)
+        backends.mark()
+        api_cpu = tree_cpu_seconds(api.pid)
+        spy = None
+        if args.py_spy:
+            worker = api_children(api.pid)[-1]
+            spy = subprocess.Popen(
+                [
+                    *(str(BIN / "py-spy"), "record", "--pid", str(worker), "--rate", "200", "--format", "raw"),
+                    *("-o", args.py_spy, "--duration", str(args.seconds), *(["--gil"] if args.py_spy_gil else [])),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         rps, bad, out = run_wrk(base, requests, args.wrk_threads, args.connections, args.seconds)
-        accepted = (count_payments(db_url) - before) / args.seconds
-        latency = re.search(r"99%\s+(\S+)", out)
+        api_cpu = tree_cpu_seconds(api.pid) - api_cpu
+        db_cpu = backends.since_first()
+        backends.close()
+        if spy is not None:
+            spy.wait(30)
+        new = count_payments(db_url) - before
+        accepted = new / args.seconds
+        latency = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
         print(
             f"FlossPay intake ({label}, rate limit {args.rate_limit}; POST /api/v1/pay, {args.api_workers} API "
             f"processes, {args.connections} connections): {rps:,.0f} req/s, {accepted:,.0f} new payments/s, "
             f"non-2xx {bad}, "
-            f"p99 {latency.group(1) if latency else '?'}",
+            f"p99 {latency.group(1) if latency else '?'}, "
+            f"CPU per payment: API {api_cpu / max(new, 1) * 1e3:.3f} ms, "
+            f"PostgreSQL {db_cpu / max(new, 1) * 1e3:.3f} ms",
             flush=True,
         )
         return accepted
@@ -201,6 +246,10 @@ def main() -> int:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--metrics-cost", action="store_true", help="also measure with metrics off, print on/off")
     parser.add_argument("--rate-limit", choices=["redis", "process", "off"], default="redis")
+    parser.add_argument("--baseline", metavar="REV", help="alternate each run with an API running flosspay/ at REV")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each variant (alternated)")
+    parser.add_argument("--py-spy", metavar="FILE", help="record one API process with py-spy (raw) while measured")
+    parser.add_argument("--py-spy-gil", action="store_true", help="with --py-spy: only samples holding the GIL")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -241,9 +290,25 @@ def main() -> int:
         )
         ref = reference_tps(args.connections, args.seconds, db_url)
         print(f"reference payment write (pgbench, {args.connections} clients): {ref:,.0f} tps", flush=True)
+        if args.baseline:
+            from worker_drain import export_revision
+
+            source = export_revision(args.baseline, tmp / "baseline")
+            ab: dict[str, list[float]] = {}
+            for _ in range(args.repeat):
+                for label, where in ((f"at {args.baseline}", source), ("this tree", None)):
+                    ab.setdefault(label, []).append(intake_rate(args, env, creds, db_url, tmp, label, where))
+            again = reference_tps(args.connections, args.seconds, db_url)
+            print(f"reference payment write again (pgbench): {again:,.0f} tps", flush=True)
+            ref = (ref + again) / 2
+            for label, values in ab.items():
+                mean = sum(values) / len(values)
+                print(f"{label}: {mean:,.0f} accepted/s (mean of {len(values)}), ratio to reference {mean / ref:.3f}")
+            return 0
         runs = [("metrics on", {}), ("metrics off", {"FLOSSPAY_METRICS_PATH": "off"})] * 2 if args.metrics_cost else []
+        runs = runs or [("metrics on", {})] * args.repeat
         rates: dict[str, list[float]] = {}
-        for label, metrics_env in runs or [("metrics on", {})]:
+        for label, metrics_env in runs:
             rates.setdefault(label, []).append(intake_rate(args, {**env, **metrics_env}, creds, db_url, tmp, label))
         accepted = sum(rates["metrics on"]) / len(rates["metrics on"])
         if args.metrics_cost:  # alternated on, off, on, off: a drift of the shared machine hits both alike

@@ -12,7 +12,8 @@ measured in the same invocation.
                                        [--baseline REV[,REV...]]
 
 ``--baseline REV[,REV…]`` alternates each run with ones whose worker runs ``flosspay/`` as of each git REV, so a change
-is measured against what it replaced under the same load. ``--py-spy FILE`` records the worker with
+is measured against what it replaced under the same load. Each variant's database is migrated by its own ``flosspay/``,
+so a schema change is compared with the schema it replaced. ``--py-spy FILE`` records the worker with
 ``py-spy record`` (flame graph SVG, or ``.txt`` for collapsed stacks) while it drains. The clock starts at
 the first completed payment (the worker is warm and the relay is running): start-up is not counted.
 """
@@ -57,16 +58,33 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(tree_cpu_seconds(c) for c in children)
 
 
-def reference_lifecycles(clients: int, seconds: int, db_url: str) -> float:
+def reference_lifecycles(clients: int, seconds: int, db_url: str) -> tuple[float, float]:
+    """Lifecycles/s of the pgbench reference, and its PostgreSQL backends' CPU ms per lifecycle.
+
+    The CPU is sampled from /proc as for FlossPay's backends (``Backends``), so the two compare: the
+    reference's statements look ~20x cheaper in pg_stat_statements, which leaves out their parse, plan,
+    protocol and commit work.
+    """
     script = shared_dir() / "bench" / "reference-payment-lifecycle.sh"
-    plain = db_url.replace("postgresql+psycopg://", "postgresql://")
-    out = subprocess.run(
-        ["bash", str(script), str(clients), str(seconds), plain], capture_output=True, text=True, check=True
-    ).stdout
+    run = subprocess.Popen(
+        ["bash", str(script), str(clients), str(seconds), db_url.replace("postgresql+psycopg://", "postgresql://")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    backends = Backends(db_url, application_name="pgbench")
+    try:
+        while run.poll() is None:
+            backends.sample()
+            time.sleep(0.2)
+        cpu = backends.since_first()
+    finally:
+        backends.close()
+    out = run.communicate()[0]
     match = re.search(r"reference payment lifecycle: (\d+) lifecycles/s", out)
-    if not match:
+    if run.returncode or not match:
         sys.exit(f"reference benchmark printed nothing usable: {out!r}")
-    return float(match.group(1))
+    rate = float(match.group(1))
+    return rate, cpu / (rate * seconds) * 1000
 
 
 def fill(env: dict[str, str], client_id: str, count: int) -> float:
@@ -106,16 +124,19 @@ def fill(env: dict[str, str], client_id: str, count: int) -> float:
 class Backends:
     """CPU of the PostgreSQL backends connected to one database (this script's own excluded)."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, application_name: str | None = None) -> None:
+        self.application_name = application_name
         self.engine = sqlalchemy.create_engine(db_url, pool_size=1)
         self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.seen: dict[int, float] = {}
         self.first: dict[int, float] = {}
 
     def pids(self) -> list[int]:
-        rows = self.conn.exec_driver_sql(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+        sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        if self.application_name is None:
+            rows = self.conn.exec_driver_sql(sql)
+        else:
+            rows = self.conn.exec_driver_sql(sql + " AND application_name = %(name)s", {"name": self.application_name})
         return [int(r[0]) for r in rows]
 
     def sample(self) -> None:
@@ -188,9 +209,9 @@ def drain(
         if args.py_spy:
             fmt = ["--format", "raw"] if args.py_spy.endswith(".txt") else []
             fmt += ["--gil"] if args.gil else []
+            fmt += ["--output", args.py_spy, "--rate", "200"]
             spy = subprocess.Popen(
-                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(worker.pid)]
-                + ["--output", args.py_spy, "--rate", "200", *fmt],
+                [str(BIN / "py-spy"), "record", "--subprocesses", "--pid", str(worker.pid), *fmt],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
@@ -278,8 +299,12 @@ def main() -> int:
     try:
         ref_db = make_database()
         databases.append(ref_db)
-        ref = reference_lifecycles(args.reference_clients, args.reference_seconds, ref_db)
-        print(f"reference payment lifecycle (pgbench, {args.reference_clients} clients): {ref:,.0f}/s", flush=True)
+        ref, ref_pg_ms = reference_lifecycles(args.reference_clients, args.reference_seconds, ref_db)
+        print(
+            f"reference payment lifecycle (pgbench, {args.reference_clients} clients): {ref:,.0f}/s, "
+            f"PostgreSQL backends {ref_pg_ms:.2f} ms CPU per lifecycle (accept, claim and complete)",
+            flush=True,
+        )
         variants: list[tuple[str, Path | None]] = [("this tree", None)]
         for revision in reversed(args.baseline.split(",") if args.baseline else []):
             variants.insert(0, (f"at {revision}", export_revision(revision, tmp / f"at-{revision}")))
@@ -289,10 +314,12 @@ def main() -> int:
                 db_url = make_database()
                 databases.append(db_url)
                 env["FLOSSPAY_DATABASE_URL"] = db_url
-                subprocess.run([str(BIN / "flosspay"), "db", "upgrade"], env=env, check=True, capture_output=True)
+                # The schema too is the variant's own: a baseline's worker runs on the migrations it shipped.
+                cli = [str(BIN / "flosspay")] if source is None else [sys.executable, "-c", _LAUNCH_FROM, str(source)]
+                subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
                 creds = json.loads(
                     subprocess.run(
-                        [str(BIN / "flosspay"), "clients", "create", "drain", "--json"],
+                        [*cli, "clients", "create", "drain", "--json"],
                         env=env,
                         check=True,
                         capture_output=True,

@@ -3,7 +3,7 @@
 Everything a rail author needs is re-exported here; names here follow semantic versioning. The
 toolkit of ``flosspay.railkit`` (``PspTransport``, ``SandboxServer``, ``SettingsReader``...) is
 re-exported too, but loaded only when first used, so that loading a plugin (which imports this
-module for ``hookimpl``) stays cheap: the toolkit brings httpx and http.server with it.
+module for ``hookimpl``) stays cheap: the toolkit brings urllib3 and http.server with it.
 """
 
 from __future__ import annotations

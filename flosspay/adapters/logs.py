@@ -23,7 +23,7 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("flo
 payment_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("flosspay_payment_id", default=None)
 
 FORMATS = ("auto", "json", "console")
-NOISY = ("alembic", "httpx", "httpcore", "dramatiq", "pika")
+NOISY = ("alembic", "httpx", "httpcore", "urllib3", "dramatiq", "pika")
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is printed.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 

@@ -202,7 +202,7 @@ def test_a_connection_dropped_after_sending_is_uncertain(raw_psp: Callable[[Scri
     answer = PspTransport(raw_psp(hang_up), timeout_seconds=2, api_key=SECRET).request("POST", "/pay", {"a": 1})
     assert isinstance(answer, NoAnswer)
     assert (answer.outcome, answer.code) == (Outcome.UNCERTAIN, "PSP_ERROR")
-    assert answer.reason == "PSP call failed (RemoteProtocolError)"
+    assert answer.reason == "PSP call failed (ProtocolError)"
 
 
 def test_an_answer_cut_short_is_uncertain(raw_psp: Callable[[Script], str]) -> None:
@@ -302,3 +302,164 @@ def test_a_forked_child_opens_its_own_connections(raw_psp: Callable[[Script], st
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert transport.request("GET", "/who") == parents  # the parent still uses its own connection
+
+
+def test_a_failed_tls_handshake_is_transient(raw_psp: Callable[[Script], str]) -> None:
+    """The request cannot have left before TLS was up, however the handshake failed."""
+    hold = threading.Event()
+    hang_up = raw_psp(lambda connection: connection.close()).replace("http://", "https://")
+    silent = raw_psp(lambda connection: hold.wait(10)).replace("http://", "https://")
+    try:
+        refused = PspTransport(hang_up, timeout_seconds=2, api_key=SECRET).request("POST", "/pay", {"a": 1})
+        answer, elapsed = timed(lambda: PspTransport(silent, timeout_seconds=TIMEOUT).request("POST", "/pay", {"a": 1}))
+    finally:
+        hold.set()
+    assert isinstance(refused, NoAnswer)
+    assert (refused.outcome, refused.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+    assert elapsed < TIMEOUT + MARGIN
+
+
+@pytest.mark.parametrize("url", ["ftp://psp.example", "psp.example/v1", "http://"])
+def test_a_url_that_names_no_http_server_is_transient(url: str) -> None:
+    answer = PspTransport(url, timeout_seconds=1).request("POST", "/pay", {"a": 1})
+    assert isinstance(answer, NoAnswer)
+    assert (answer.outcome, answer.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+
+
+def test_a_caller_that_waits_too_long_for_a_pooled_connection_is_transient(raw_psp: Callable[[Script], str]) -> None:
+    """One connection, three callers, a PSP that never answers: the one still waiting for the connection
+    when its time runs out has sent nothing; the two that got it, in turn, may have."""
+    hold = threading.Event()
+    received: list[bytes] = []
+
+    def silent(connection: socket.socket) -> None:
+        received.append(read_request(connection))
+        hold.wait(10)
+
+    transport = PspTransport(raw_psp(silent), timeout_seconds=TIMEOUT, max_connections=1)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        calls = []
+        for n in range(3):
+            calls.append(pool.submit(transport.request, "POST", "/pay", {"n": n}))
+            time.sleep(TIMEOUT / 4)  # the first holds the connection for TIMEOUT; one waiter gets it after
+        try:
+            answers = [call.result() for call in calls]
+        finally:
+            hold.set()
+    outcomes = sorted((a.outcome.value, a.code) for a in answers if isinstance(a, NoAnswer))
+    assert outcomes == [("TRANSIENT", "PSP_UNREACHABLE"), ("UNCERTAIN", "PSP_TIMEOUT"), ("UNCERTAIN", "PSP_TIMEOUT")]
+    assert len(received) == 2
+
+
+def test_nothing_is_sent_twice_and_no_redirect_is_followed(raw_psp: Callable[[Script], str]) -> None:
+    """A POST repeated behind the caller's back could move money twice."""
+    requests: list[bytes] = []
+
+    def drop_or_redirect(connection: socket.socket) -> None:
+        request = read_request(connection)
+        requests.append(request)
+        if request.startswith(b"POST /drop"):
+            connection.close()
+        else:
+            connection.sendall(b"HTTP/1.1 302 Found\r\nLocation: /pay-again\r\nContent-Length: 0\r\n\r\n")
+
+    transport = PspTransport(raw_psp(drop_or_redirect), timeout_seconds=2)
+    dropped = transport.request("POST", "/drop", {"a": 1})
+    assert isinstance(dropped, NoAnswer)
+    assert dropped.outcome is Outcome.UNCERTAIN
+    assert transport.request("POST", "/redirect", {"a": 1}) == PspAnswer(302, {})
+    assert [r.split(b" ")[1] for r in requests] == [b"/drop", b"/redirect"]
+
+
+def test_a_kept_alive_connection_the_psp_closed_meanwhile_is_replaced_not_failed(
+    raw_psp: Callable[[Script], str],
+) -> None:
+    """A pooled connection the PSP hung up on while idle is seen before sending: the call opens a new one."""
+
+    def once_then_hang_up(connection: socket.socket) -> None:
+        port_teller_once(connection)
+        connection.close()
+
+    transport = PspTransport(raw_psp(once_then_hang_up), timeout_seconds=2)
+    first = transport.request("GET", "/a")
+    time.sleep(0.1)
+    second = transport.request("POST", "/b", {"a": 1})
+    assert isinstance(first, PspAnswer)
+    assert isinstance(second, PspAnswer)
+    assert first.body["port"] != second.body["port"]
+
+
+def port_teller_once(connection: socket.socket) -> None:
+    """``port_teller`` for one request, without ``Connection: close``: the client keeps the connection."""
+    read_request(connection)
+    body = b'{"port": %d}' % connection.getpeername()[1]
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+def test_the_base_url_path_prefixes_every_call(echo_url: str) -> None:
+    transport = PspTransport(f"{echo_url}/status/", timeout_seconds=2)
+    assert transport.request("GET", "/207") == PspAnswer(207, {"code": "S207"})
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "psp.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_works_with_a_trusted_certificate_and_is_refused_before_sending_without(
+    raw_psp: Callable[[Script], str], tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trust comes from SSL_CERT_FILE when set (as with httpx); an unknown certificate stops the call unsent."""
+    import ssl
+
+    cert_file, key_file = tls_files
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    requests: list[bytes] = []
+
+    def tls_echo(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            tls = server_side.wrap_socket(connection, server_side=True)
+            requests.append(read_request(tls))
+            tls.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"code": "00"}')
+
+    url = raw_psp(tls_echo).replace("http://", "https://")
+    untrusted = PspTransport(url, timeout_seconds=2, api_key=SECRET).request("POST", "/pay", {"a": 1})
+    assert isinstance(untrusted, NoAnswer)
+    assert (untrusted.outcome, untrusted.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+    assert requests == []
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    assert PspTransport(url, timeout_seconds=2).request("GET", "/x") == PspAnswer(200, {"code": "00"})
+    assert len(requests) == 1

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, suppress
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,8 @@ import uvicorn
 
 from flosspay.adapters.config import HttpSettings
 from flosspay.adapters.http.bounded_server import uvicorn_options
-from tests.integration.http.http_api_support import World
+from tests.fakes import FakeClock
+from tests.integration.http.http_api_support import World, signed_headers
 
 pytestmark = [pytest.mark.security, pytest.mark.integration]
 
@@ -163,3 +165,102 @@ def test_connections_beyond_the_cap_are_refused_until_the_hoarders_time_out(serv
         assert response.status_code == 503
         time.sleep(LIMITS.header_timeout_seconds + 0.5)
         assert _healthy_fast(*server) < 1.0
+
+
+class _WriteSpy:
+    """The real transport, with every ``write`` it is given recorded (what the server sent, call by call)."""
+
+    def __init__(self, transport: Any, writes: list[bytes]) -> None:
+        self._transport = transport
+        self._writes = writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+@pytest.fixture
+def recorded() -> Iterator[tuple[tuple[str, int], list[bytes]]]:
+    """A server like ``server``'s whose connections record their writes."""
+    writes: list[bytes] = []
+    options = uvicorn_options(LIMITS, in_process=True)
+    base = options["http"]
+
+    class Recording(base):  # type: ignore[misc,valid-type]
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(_WriteSpy(transport, writes))
+
+    port = _free_port()
+    config = uvicorn.Config(
+        World().app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        **{**options, "http": Recording},
+    )
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not instance.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    yield ("127.0.0.1", port), writes
+    instance.should_exit = True
+    thread.join(10)
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One ``Content-Length`` response, however many segments it came in."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_response_leaves_in_one_write_head_and_body_together(
+    recorded: tuple[tuple[str, int], list[bytes]],
+) -> None:
+    """Head and body are one write (ADR 0021), on every request of a kept-alive connection."""
+    address, writes = recorded
+    answers = []
+    with socket.create_connection(address, timeout=5) as sock:
+        for _ in range(3):
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            answers.append(_read_response(sock))
+            assert answers[-1].startswith(b"HTTP/1.1 200 ")
+            assert b"x-content-type-options: nosniff" in answers[-1]
+            assert writes == answers
+
+
+def test_expect_100_continue_still_gets_its_interim_answer_first(
+    recorded: tuple[tuple[str, int], list[bytes]],
+) -> None:
+    """The interim ``100 Continue`` goes out at once, not held back as if it were the response's head."""
+    address, writes = recorded
+    body = b'{"senderUpi":"alice@okbank","receiverUpi":"shop@okaxis","amount":"28.00"}'
+    now = int(FakeClock().now().timestamp())
+    signed = signed_headers("POST", "/api/v1/pay", body, timestamp=now, key="continue-1")
+    head = "".join(f"{name}: {value}\r\n" for name, value in signed.items())
+    with socket.create_connection(address, timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/v1/pay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + head.encode()
+            + f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+        )
+        interim = sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(body)
+        answer = _read_response(sock)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert writes == [interim, answer]

@@ -26,8 +26,8 @@ def test_railapi_still_refuses_unknown_names() -> None:
         railapi.Nope  # noqa: B018
 
 
-def test_importing_railapi_alone_loads_neither_httpx_nor_the_http_server() -> None:
-    probe = "import sys, flosspay.railapi; print(sorted({'httpx', 'http.server'} & set(sys.modules)))"
+def test_importing_railapi_alone_loads_no_http_client_nor_the_http_server() -> None:
+    probe = "import sys, flosspay.railapi; print(sorted({'httpx', 'urllib3', 'http.server'} & set(sys.modules)))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert loaded.stdout.strip() == "[]"
 

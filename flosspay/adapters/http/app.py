@@ -9,7 +9,7 @@ from litestar.handlers import HTTPRouteHandler
 from flosspay.adapters.http.health import HEALTH_HANDLERS
 from flosspay.adapters.http.hmac_auth import authenticated_client_id, hmac_guard
 from flosspay.adapters.http.ledger import LEDGER_HANDLERS
-from flosspay.adapters.http.observe import add_request_id, observe
+from flosspay.adapters.http.observe import observe, response_headers_hook
 from flosspay.adapters.http.openapi import (
     API_PREFIX,
     SWAGGER_ASSETS,
@@ -21,9 +21,7 @@ from flosspay.adapters.http.openapi import (
 from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
 from flosspay.adapters.http.rails import RAIL_HANDLERS
-from flosspay.adapters.http.rate_limit_headers import RateLimitHeadersMiddleware
 from flosspay.adapters.http.refunds import REFUND_HANDLERS
-from flosspay.adapters.http.security_headers import security_headers_hook
 from flosspay.adapters.http.services import ApiServices
 from flosspay.adapters.http.webhooks import WEBHOOK_HANDLERS
 
@@ -44,7 +42,6 @@ def create_app(services: ApiServices) -> Litestar:
             *(WEBHOOK_HANDLERS if services.webhooks else []),
         ],
         guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter)],
-        middleware=[RateLimitHeadersMiddleware] if services.rate_limiter is not None else [],
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )
     document = ApiDocument(services.rails)
@@ -55,7 +52,7 @@ def create_app(services: ApiServices) -> Litestar:
         middleware=[observe(metrics=bool(services.metrics_path))],
         dependencies={"services": Provide(provide_services, use_cache=True, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[add_request_id, security_headers_hook(SWAGGER_ASSETS)],
+        before_send=[response_headers_hook(SWAGGER_ASSETS)],
         request_max_body_size=services.max_body_bytes,
         openapi_config=openapi_config(document, swagger, services.version),
         logging_config=None,  # logging is the process's business (CLI/container), not the app factory's

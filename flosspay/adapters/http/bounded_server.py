@@ -6,6 +6,10 @@ deadline for a client to finish its headers or body: one client could hold a con
 (slowloris) or make the process buffer a 16 MiB header. This subclass adds exactly those three,
 counting raw bytes *before* they reach the parser, so an oversized header is never buffered
 (see ADR 0006 for why this and not another server).
+
+It also sends a response's head together with its first body chunk (``_OneWriteResponse``): uvicorn
+writes each ASGI message as it comes, two ``write`` syscalls and two TCP segments for every answer
+(the second one was a tenth of the API process's py-spy samples; ADR 0021).
 """
 
 from __future__ import annotations
@@ -44,6 +48,37 @@ def _refusal(status: int, phrase: str, detail: str) -> bytes:
         "cache-control: no-store\r\n\r\n"
     )
     return head.encode() + body
+
+
+class _OneWriteResponse:
+    """The transport of one request/response cycle, holding the response head until the first body write.
+
+    ASGI lets a server send the head with the first body chunk; uvicorn does not, so the head
+    (the write made once the cycle has started its response) waits here and leaves with the next
+    write. Anything written before the response starts (``100 Continue``) and after the head goes
+    straight through; every other transport method is the real transport's.
+    """
+
+    __slots__ = ("_cycle", "_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._cycle = None  # from here on: straight through
+            self._transport.write(head + data)
+        elif self._cycle is not None and self._cycle.response_started:
+            self._head = data
+        else:
+            self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -112,7 +147,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_headers = False
         self._arm(self._body_timeout)
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:  # a new request (not an upgrade)
+            cycle.transport = _OneWriteResponse(cycle.transport, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._disarm()

@@ -1,7 +1,7 @@
 """Security headers on every response: no sniffing, no framing, no caching of API answers.
 
-A ``before_send`` hook rather than middleware: Litestar runs it for every response it sends, the
-ones its router makes for unknown paths and methods included.
+Added by a ``before_send`` hook rather than middleware: Litestar runs it for every response it sends,
+the ones its router makes for unknown paths and methods included.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from litestar.types import Message, Scope
+from litestar.types import Scope
 
 CONTENT_SECURITY_POLICY = "content-security-policy"
 # Nothing an API answer could load or be framed by; the Swagger page sets its own (``swagger_policy``).
@@ -21,22 +21,20 @@ _ALWAYS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"
 _NO_STORE = (b"cache-control", b"no-store")
 
 
-def security_headers_hook(static_prefix: str) -> Callable[[Message, Scope], Awaitable[None]]:
-    """The hook; responses under ``static_prefix`` (immutable Swagger assets) may still be cached."""
-    static = static_prefix.encode()
+def security_headers(static_prefix: str) -> Callable[[list[tuple[bytes, bytes]], Scope], None]:
+    """Adds the headers to a response's list; those under ``static_prefix`` (immutable Swagger assets) may be cached.
 
-    async def add_security_headers(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        headers = list(message.get("headers") or [])
+    Called by the app's one ``before_send`` hook (``observe.response_headers_hook``).
+    """
+    static = static_prefix.encode()
+    always = list(_ALWAYS)
+    api = [*_ALWAYS, _NO_STORE, (CONTENT_SECURITY_POLICY.encode(), API_POLICY.encode())]
+
+    def add_security_headers(headers: list[tuple[bytes, bytes]], scope: Scope) -> None:
         present = {name.lower() for name, _ in headers}
-        wanted = list(_ALWAYS)
         path: str = scope.get("path", "")
-        if not path.encode().startswith(static):
-            wanted.append(_NO_STORE)
-            wanted.append((CONTENT_SECURITY_POLICY.encode(), API_POLICY.encode()))
+        wanted = always if path.encode().startswith(static) else api
         headers.extend((name, value) for name, value in wanted if name not in present)
-        message["headers"] = headers
 
     return add_security_headers
 

@@ -323,7 +323,13 @@ ledger_entries = Table(
         postgresql_where=text("kind = 'reversal'"),
         sqlite_where=text("kind = 'reversal'"),
     ),
-    Index("ix_ledger_entries_ref_entry_id", "ref_entry_id"),
+    # Only entries that reference another (migration 0012): payment entries (NULL) cost no insertion.
+    Index(
+        "ix_ledger_entries_ref_entry_id",
+        "ref_entry_id",
+        postgresql_where=text("ref_entry_id IS NOT NULL"),
+        sqlite_where=text("ref_entry_id IS NOT NULL"),
+    ),
     Index(
         "ix_ledger_entries_tx", "tx", "id", postgresql_where=text("tx IS NOT NULL"), sqlite_where=text("tx IS NOT NULL")
     ),

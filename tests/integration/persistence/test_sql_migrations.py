@@ -28,7 +28,7 @@ def empty_url(request: pytest.FixtureRequest) -> str:
 def test_upgrade_reaches_head_and_running_it_again_changes_nothing(empty_url: str) -> None:
     assert current(empty_url) is None
     upgrade(empty_url)
-    assert current(empty_url) == head() == "0011"
+    assert current(empty_url) == head() == "0012"
     engine = create_engine(empty_url)
     try:
         client = ApiClient("cl_keep", "Kept", "sk", T0)
@@ -67,6 +67,7 @@ def test_the_migrations_ship_inside_the_package() -> None:
         "0009_webhooks.py",
         "0010_refunds.py",
         "0011_refund_history_chain.py",
+        "0012_entry_ref_index_partial.py",
     ]
 
 
@@ -82,3 +83,32 @@ def test_the_migrations_ship_inside_the_package() -> None:
 def test_a_bad_url_is_refused_with_the_reason(url: str, complaint: str) -> None:
     with pytest.raises(ValueError, match=complaint):
         upgrade(url)
+
+
+def _ref_index_is_partial(url: str) -> bool:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if connection.dialect.name == "postgresql":
+                sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_ledger_entries_ref_entry_id'"
+            else:
+                sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_ledger_entries_ref_entry_id'"
+            definition = str(connection.exec_driver_sql(sql).scalar_one())
+    finally:
+        engine.dispose()
+    return "WHERE" in definition.upper() and "IS NOT NULL" in definition.upper()
+
+
+def test_0012_keeps_payment_entries_out_of_the_ref_entry_index_and_downgrades(empty_url: str) -> None:
+    from alembic import command
+
+    from flosspay.adapters.persistence.migrate import _run, alembic_config
+
+    upgrade(empty_url)
+    assert _ref_index_is_partial(empty_url)
+    _run(empty_url, lambda connection: command.downgrade(alembic_config(connection), "0011"))
+    assert current(empty_url) == "0011"
+    assert not _ref_index_is_partial(empty_url)
+    upgrade(empty_url)
+    assert current(empty_url) == "0012"
+    assert _ref_index_is_partial(empty_url)

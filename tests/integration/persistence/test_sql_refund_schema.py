@@ -116,4 +116,4 @@ def test_0010_downgrades_and_upgrades_again_on_an_empty_refund_table(url: str) -
     finally:
         engine.dispose()
     upgrade(url)
-    assert current(url) == "0011"
+    assert current(url) == "0012"
