@@ -4,7 +4,9 @@
 
 Sends ``--messages`` payment messages through the same ``build_broker`` the worker uses (Redis: LPUSH
 through Dramatiq's script; RabbitMQ: a durable publish waiting for its publisher confirm), one at a
-time from one thread as the relay does, and prints messages/s and client CPU per message for each,
+time from one thread as the relay did before ADR 0020, then the same number in batches of ``--batch``
+through ``DramatiqTaskQueue.enqueue_many`` as the relay does now (Redis: one MULTI/EXEC pipeline;
+RabbitMQ: one transaction, one commit), and prints messages/s and client CPU per message for each,
 then how fast one consumer thread takes them back with acks. Scratch namespaces, deleted afterwards.
 A benchmark, not a test: it prints figures (measure both in the same run; the servers are shared).
 """
@@ -30,7 +32,9 @@ from flosspay.adapters.clock import SystemClock
 from flosspay.adapters.worker.actors import declare_actors, payments_queue
 from flosspay.adapters.worker.broker import build_broker
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.adapters.worker.task_queue import DramatiqTaskQueue
 from flosspay.application.policies import ProcessingPolicy
+from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 
 REDIS_URL = os.environ.get("FLOSSPAY_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 RABBITMQ_URL = os.environ.get("FLOSSPAY_BENCH_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -50,7 +54,7 @@ def services() -> WorkerServices:
     )
 
 
-def measure(name: str, broker: Broker, messages: int) -> None:
+def measure(name: str, broker: Broker, messages: int, batch: int) -> None:
     actor = declare_actors(broker, services())
     ids = [str(uuid.uuid4()) for _ in range(messages)]
     actor.send(ids[0])  # connect and declare outside the clock
@@ -59,10 +63,22 @@ def measure(name: str, broker: Broker, messages: int) -> None:
         actor.send(payment_id)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     sent = messages - 1
-    print(f"  {name:<9} send: {sent / wall:>8,.0f} messages/s, {cpu * 1e6 / sent:>6.0f} us client CPU each")
+    print(f"  {name:<9} send one by one: {sent / wall:>8,.0f} messages/s, {cpu * 1e6 / sent:>6.0f} us client CPU each")
+    queue = DramatiqTaskQueue(actor)
+    now = SystemClock().now()
+    rows = [OutboxMessage(uuid.uuid4(), TOPIC_PROCESS, now) for _ in range(messages)]
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    for start in range(0, messages, batch):
+        queue.enqueue_many(rows[start : start + batch])
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    print(
+        f"  {name:<9} send in batches of {batch}: {messages / wall:>8,.0f} messages/s, "
+        f"{cpu * 1e6 / messages:>6.0f} us client CPU each"
+    )
     consumer = broker.consume(payments_queue(broker), prefetch=64, timeout=1000)
+    total = messages * 2
     taken, t0 = 0, time.perf_counter()
-    while taken < messages:
+    while taken < total:
         message = next(consumer)
         if message is None:
             break
@@ -70,20 +86,21 @@ def measure(name: str, broker: Broker, messages: int) -> None:
         taken += 1
     wall = time.perf_counter() - t0
     consumer.close()
-    print(f"  {name:<9} take and ack (one consumer): {taken / wall:>8,.0f} messages/s")
+    print(f"  {name:<9} take and ack (one consumer): {taken / wall:>8,.0f} messages/s ({taken:,} of {total:,})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=200, help="messages per enqueue_many (FLOSSPAY_RELAY_BATCH)")
     args = parser.parse_args()
     namespace = f"flosspay-bench-{uuid.uuid4().hex[:8]}"
     print(f"broker benchmark: {args.messages:,} messages, one thread, as the relay sends them")
     redis_broker = build_broker(services(), url=REDIS_URL, namespace=namespace)
     rabbit_broker = build_broker(services(), url=RABBITMQ_URL, namespace=namespace)
     try:
-        measure("redis", redis_broker, args.messages)
-        measure("rabbitmq", rabbit_broker, args.messages)
+        measure("redis", redis_broker, args.messages, args.batch)
+        measure("rabbitmq", rabbit_broker, args.messages, args.batch)
     finally:
         client = redis.Redis.from_url(REDIS_URL)
         keys = list(client.scan_iter(match=f"{namespace}:*"))

@@ -506,6 +506,13 @@ def main() -> int:
     parser.add_argument("--reference-seconds", type=int, default=5, help="length of each pgbench reference run")
     parser.add_argument("--reference-clients", type=int, default=16)
     parser.add_argument("--skip-saturation", action="store_true")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="FLOSSPAY_KEY=VALUE",
+        help="a setting for the API and worker processes (repeatable), e.g. FLOSSPAY_RELAY_CHAIN_INTERVAL_SECONDS=0.5",
+    )
     parser.add_argument("--skip-backlog", action="store_true", help="skip the intake-alone and backlog-drain phases")
     args = parser.parse_args()
     for tool in ("wrk", "pgbench"):
@@ -526,6 +533,9 @@ def main() -> int:
     )
     if args.broker == "rabbitmq":
         env["FLOSSPAY_BROKER_URL"] = RABBITMQ_URL
+    for setting in args.env:
+        key, _, value = setting.partition("=")
+        env[key] = value
     stack: Stack | None = None
     try:
         print(

@@ -530,6 +530,11 @@ class FakeQueue:
             raise ConnectionError("broker down")
         self.messages.append(message)
 
+    def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.messages.extend(messages)
+
 
 class FakeFields(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     sender_upi: str

@@ -60,7 +60,9 @@ class HttpSettings(msgspec.Struct, frozen=True):
 
 
 class WorkerSettings(msgspec.Struct, frozen=True):
-    """``processes`` 0: one per core (``flosspay worker --processes``, ADR 0016)."""
+    """``processes`` 0: one per core (``flosspay worker --processes``, ADR 0016). The relay's stalled
+    sweeps run every ``relay_recovery_interval_seconds`` (at most a third of the lease), its chainer at
+    least every ``relay_chain_interval_seconds`` (ADR 0020)."""
 
     threads: int = 8
     min_backoff_ms: int = 500
@@ -68,6 +70,8 @@ class WorkerSettings(msgspec.Struct, frozen=True):
     relay_interval_seconds: float = 0.1
     relay_batch: int = 200
     processes: int = 0
+    relay_recovery_interval_seconds: float = 5.0
+    relay_chain_interval_seconds: float = 0.5
 
 
 class RailsSettings(msgspec.Struct, frozen=True):
@@ -455,6 +459,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 0.1),
             relay_batch=_int(env, "RELAY_BATCH", 200, 1, 10_000),
             processes=_int(env, "WORKER_PROCESSES", 0, 0, 256),
+            relay_recovery_interval_seconds=_float(env, "RELAY_RECOVERY_INTERVAL_SECONDS", 5.0),
+            relay_chain_interval_seconds=_float(env, "RELAY_CHAIN_INTERVAL_SECONDS", 0.5),
         ),
         rails=RailsSettings(enabled=enabled, per_rail=_rail_settings(env)),
         intake=IntakePolicy(idempotency_ttl=timedelta(hours=_int(env, "IDEMPOTENCY_TTL_HOURS", 24, 1, 24 * 365))),

@@ -171,6 +171,8 @@ class Container(containers.DeclarativeContainer):
         worker_id=providers.Callable(_worker_id),
         relay_interval_seconds=settings.provided.worker.relay_interval_seconds,
         relay_batch=settings.provided.worker.relay_batch,
+        relay_recovery_interval_seconds=settings.provided.worker.relay_recovery_interval_seconds,
+        relay_chain_interval_seconds=settings.provided.worker.relay_chain_interval_seconds,
         min_backoff_ms=settings.provided.worker.min_backoff_ms,
         max_backoff_ms=settings.provided.worker.max_backoff_ms,
         breakers=breakers,

@@ -281,6 +281,11 @@ class TaskQueue(Protocol):
         """Hand a message to the broker; raises if the broker does not take it."""
         ...
 
+    def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
+        """Hand all of them to the broker in one go (one round trip where the broker allows); returns
+        once the broker has every one, raises otherwise (then any of them may or may not be queued)."""
+        ...
+
 
 class RailRegistry(Protocol):
     def get(self, name: str) -> Rail | None:

@@ -53,6 +53,19 @@ def test_overrides_and_rail_settings(tmp_path: Path):
     assert s.secret_key == b"s3" and s.intake.idempotency_ttl == timedelta(hours=48)
 
 
+def test_the_relay_cadence_is_configurable_and_reaches_the_worker(tmp_path: Path):
+    from flosspay.adapters.container import Container
+
+    base = {"FLOSSPAY_DATA_DIR": str(tmp_path)}
+    defaults = load_settings(base).worker
+    assert (defaults.relay_recovery_interval_seconds, defaults.relay_chain_interval_seconds) == (5.0, 0.5)
+    s = load_settings(
+        {**base, "FLOSSPAY_RELAY_RECOVERY_INTERVAL_SECONDS": "1.5", "FLOSSPAY_RELAY_CHAIN_INTERVAL_SECONDS": "0.2"}
+    )
+    services = Container(settings=s).worker_services()
+    assert (services.relay_recovery_interval_seconds, services.relay_chain_interval_seconds) == (1.5, 0.2)
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -66,6 +79,7 @@ def test_overrides_and_rail_settings(tmp_path: Path):
         ({"FLOSSPAY_REDIS_URL": "http://x"}, "FLOSSPAY_REDIS_URL must be a redis:// URL"),
         ({"FLOSSPAY_COLLECT_POLL_SECONDS": "-1"}, "FLOSSPAY_COLLECT_POLL_SECONDS must be positive"),
         ({"FLOSSPAY_RELAY_INTERVAL_SECONDS": "x"}, "FLOSSPAY_RELAY_INTERVAL_SECONDS must be a number"),
+        ({"FLOSSPAY_RELAY_CHAIN_INTERVAL_SECONDS": "0"}, "FLOSSPAY_RELAY_CHAIN_INTERVAL_SECONDS must be positive"),
         (
             {"FLOSSPAY_RETRY_MIN_BACKOFF_MS": "900", "FLOSSPAY_RETRY_MAX_BACKOFF_MS": "800"},
             "FLOSSPAY_RETRY_MAX_BACKOFF_MS must not be below FLOSSPAY_RETRY_MIN_BACKOFF_MS",

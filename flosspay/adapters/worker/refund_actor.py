@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from dramatiq import Actor, Broker
+from dramatiq import Actor, Broker, Message
 from dramatiq.middleware import CurrentMessage
 
 from flosspay.adapters.clock import SystemClock
@@ -25,7 +26,9 @@ from flosspay.adapters.worker.actors import (
     lease_owner,
     settle,
 )
+from flosspay.adapters.worker.broker import enqueue_many
 from flosspay.adapters.worker.services import WorkerServices
+from flosspay.adapters.worker.task_queue import actor_message
 from flosspay.application.process import Disposition, ProcessResult
 from flosspay.application.process_refund import process_refund
 from flosspay.domain.outbox import TOPIC_REFUND, OutboxMessage
@@ -88,11 +91,21 @@ class RefundRoutingQueue:
         if message.topic != TOPIC_REFUND:
             self.payments.enqueue(message)
             return
+        prepared = self._prepare(message)
+        if prepared is not None:
+            self.actor.broker.enqueue(prepared[0], delay=prepared[1])
+
+    def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
+        """The payments' messages in one batch, the refunds' in another (one round trip each, refunds
+        being rare); raises if the broker did not take either."""
+        others = [message for message in messages if message.topic != TOPIC_REFUND]
+        if others:
+            self.payments.enqueue_many(others)
+        prepared = (self._prepare(message) for message in messages if message.topic == TOPIC_REFUND)
+        enqueue_many(self.actor.broker, [item for item in prepared if item is not None])
+
+    def _prepare(self, message: OutboxMessage) -> tuple[Message[Any], int | None] | None:
         if message.refund_id is None:
             logger.error("outbox message %s is a refund message without a refund id; dropped", message.id)
-            return
-        delay_ms = int((message.available_at - self.clock.now()).total_seconds() * 1000)
-        options: dict[str, Any] = {REQUEST_ID_OPTION: message.request_id} if message.request_id else {}
-        self.actor.send_with_options(
-            args=(str(message.refund_id),), delay=delay_ms if delay_ms > 0 else None, **options
-        )
+            return None
+        return actor_message(self.actor, str(message.refund_id), message, self.clock)

@@ -2,6 +2,9 @@
 and the ledger's chainer (links committed history rows and entries into the hash chain).
 
 It must outlive any outage: a failing step is logged once, retried with backoff, and the loop goes on.
+Only the relay runs every pass. The recovery sweeps and the purge are safety nets and run every few
+seconds; the chainer runs again at once while it finds full batches, else every ``chain_interval``,
+which bounds the chain's lag without a horizon scan every pass of an idle worker (ADR 0020).
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ class RelayPass:
     errors: list[str] = field(default_factory=list)
 
 
+def recovery_interval(services: WorkerServices) -> float:
+    """Seconds between stalled sweeps: the configured value, but at most a third of the lease and of
+    ``stall_after``, so a payment is found at most a third of that later than it becomes stalled."""
+    policy = services.policy
+    shortest = min(policy.lease, policy.stall_after).total_seconds()
+    return min(services.relay_recovery_interval_seconds, shortest / 3)
+
+
 class RelayLoop:
     """Runs ``run_once`` over and over in a daemon thread until ``stop``."""
 
@@ -51,8 +62,13 @@ class RelayLoop:
         self.purge_interval_seconds = purge_interval_seconds
         self.purge_batch = purge_batch
         self.max_error_backoff_seconds = max_error_backoff_seconds
+        self.recovery_interval_seconds = recovery_interval(services)
+        self.chain_interval_seconds = services.relay_chain_interval_seconds
         self.failures = 0
+        # Monotonic times each step is next due; zero: the first pass runs them all.
         self._next_purge = 0.0
+        self._next_recovery = 0.0
+        self._next_chain = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,10 +90,37 @@ class RelayLoop:
             self._thread = None
 
     def run_once(self) -> RelayPass:
-        """Recover stalled payments, relay due outbox rows, chain the ledger, purge expired keys when due;
-        never raises."""
+        """Relay due outbox rows; recover stalled payments and refunds, chain the ledger and purge expired
+        keys when each is due; never raises. A failed step is due again on the next pass."""
         result = RelayPass()
         services = self.services
+        if time.monotonic() >= self._next_recovery:
+            self._recover(result)
+        try:
+            result.sent = relay_outbox(
+                uow_factory=services.uow_factory, queue=self.queue, clock=services.clock, batch=services.relay_batch
+            )
+        except Exception as exc:
+            result.errors.append(f"relay: {type(exc).__name__}")
+        if time.monotonic() >= self._next_chain:
+            try:
+                # Every process tries; the one holding the chainer lock does the work, the rest skip.
+                result.chained = self.chainer().chained
+                if result.chained < self.chainer.policy.batch:  # caught up: come back in a while
+                    self._next_chain = time.monotonic() + self.chain_interval_seconds
+            except Exception as exc:
+                result.errors.append(f"chain: {type(exc).__name__}")
+        if time.monotonic() >= self._next_purge:
+            try:
+                result.purged = self._purge()
+                self._next_purge = time.monotonic() + self.purge_interval_seconds
+            except Exception as exc:
+                result.errors.append(f"purge: {type(exc).__name__}")
+        return result
+
+    def _recover(self, result: RelayPass) -> None:
+        services = self.services
+        failed = len(result.errors)
         try:
             result.recovered = recover_stalled(
                 uow_factory=services.uow_factory,
@@ -96,24 +139,9 @@ class RelayLoop:
             )
         except Exception as exc:
             result.errors.append(f"refund recovery: {type(exc).__name__}")
-        try:
-            result.sent = relay_outbox(
-                uow_factory=services.uow_factory, queue=self.queue, clock=services.clock, batch=services.relay_batch
-            )
-        except Exception as exc:
-            result.errors.append(f"relay: {type(exc).__name__}")
-        try:
-            # Every process tries; the one holding the chainer lock does the work, the rest skip.
-            result.chained = self.chainer().chained
-        except Exception as exc:
-            result.errors.append(f"chain: {type(exc).__name__}")
-        if time.monotonic() >= self._next_purge:
-            try:
-                result.purged = self._purge()
-                self._next_purge = time.monotonic() + self.purge_interval_seconds
-            except Exception as exc:
-                result.errors.append(f"purge: {type(exc).__name__}")
-        return result
+        if len(result.errors) == failed and result.recovered < services.relay_batch:
+            # A full batch means more are waiting: sweep again next pass.
+            self._next_recovery = time.monotonic() + self.recovery_interval_seconds
 
     def _purge(self) -> int:
         with self.services.uow_factory() as uow:

@@ -15,7 +15,8 @@ class WorkerServices:
 
     ``worker_id`` names this process in payment leases (each thread adds its own suffix).
     ``min_backoff_ms``/``max_backoff_ms`` bound the broker's retry delays; the ``relay_*`` values
-    pace the outbox relay. ``breakers``: the rails' circuit breakers (None: no breaker).
+    pace the outbox relay, its stalled sweeps and its chainer (ADR 0020). ``breakers``: the rails'
+    circuit breakers (None: no breaker).
     """
 
     uow_factory: UnitOfWorkFactory
@@ -25,6 +26,8 @@ class WorkerServices:
     worker_id: str
     relay_interval_seconds: float = 0.1
     relay_batch: int = 200
+    relay_recovery_interval_seconds: float = 5.0
+    relay_chain_interval_seconds: float = 0.5
     min_backoff_ms: int = 500
     max_backoff_ms: int = 30_000
     breakers: CircuitBreakers | None = None
@@ -36,6 +39,8 @@ class WorkerServices:
             raise ValueError("need 1 <= min_backoff_ms <= max_backoff_ms")
         if self.relay_interval_seconds <= 0 or self.relay_batch < 1:
             raise ValueError("relay_interval_seconds must be positive and relay_batch at least 1")
+        if self.relay_recovery_interval_seconds < 0 or self.relay_chain_interval_seconds < 0:
+            raise ValueError("relay_recovery_interval_seconds and relay_chain_interval_seconds must not be negative")
         if not self.worker_id:
             raise ValueError("worker_id must not be empty")
 

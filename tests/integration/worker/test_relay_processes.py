@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 
 import pytest
 
@@ -31,6 +32,10 @@ class RecordingQueue:
     def enqueue(self, message: OutboxMessage) -> None:
         with self.lock:
             self.sent[str(message.payment_id)] += 1
+
+    def enqueue_many(self, messages: Sequence[OutboxMessage]) -> None:
+        for message in messages:
+            self.enqueue(message)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
