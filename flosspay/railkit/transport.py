@@ -17,6 +17,7 @@ import os
 import ssl
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -220,15 +221,31 @@ class PspTransport:
             raise LocationValueError("not an http(s) URL")
         self._prefix = (url.path or "").rstrip("/")
         options: dict[str, Any] = {
-            "port": url.port,
             "timeout": self._timeout,
             "maxsize": self._max_connections,
             "block": True,  # max_connections is a bound: the next caller waits (pool_timeout), then gives up
             "retries": False,
         }
+        if url.scheme == "https":
+            options["ssl_context"] = _tls_context()
+        proxy = _proxy_for(url.scheme, url.host)
+        if proxy is not None:
+            return self._proxied_pool(proxy, url.scheme, options)
         if url.scheme == "http":
-            return _Pool(url.host, **options)
-        return _TlsPool(url.host, ssl_context=_tls_context(), **options)
+            return _Pool(url.host, port=url.port, **options)
+        return _TlsPool(url.host, port=url.port, **options)
+
+    def _proxied_pool(self, proxy: str, scheme: str, options: dict[str, Any]) -> urllib3.HTTPConnectionPool:
+        """A pool through the egress proxy the environment names (``HTTPS_PROXY``/``HTTP_PROXY``, ``NO_PROXY``).
+
+        https goes through a CONNECT tunnel (the handshake with the PSP is still part of connecting);
+        plain http is sent to the proxy in absolute form, so calls then name the whole URL.
+        """
+        manager = urllib3.ProxyManager(proxy, num_pools=1, **options)
+        manager.pool_classes_by_scheme = {"http": _Pool, "https": _TlsPool}  # NotSentError while connecting
+        if scheme == "http":
+            self._prefix = self._base_url
+        return manager.connection_from_url(self._base_url)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": self._user_agent}
@@ -267,6 +284,14 @@ class PspTransport:
             return NoAnswer(Outcome.UNCERTAIN, "PSP_ERROR", f"PSP answer larger than {self._max_answer_bytes} bytes")
         # dropped connection, protocol error, anything else: the PSP may have acted
         return NoAnswer(Outcome.UNCERTAIN, "PSP_ERROR", f"PSP call failed ({name})")
+
+
+def _proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy URL the environment gives for ``scheme`` (as httpx and curl read it), unless ``host`` bypasses it."""
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return proxy
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -463,3 +463,77 @@ def test_https_works_with_a_trusted_certificate_and_is_refused_before_sending_wi
     monkeypatch.setenv("SSL_CERT_FILE", cert_file)
     assert PspTransport(url, timeout_seconds=2).request("GET", "/x") == PspAnswer(200, {"code": "00"})
     assert len(requests) == 1
+
+
+def test_an_http_psp_is_reached_through_the_proxy_the_environment_names(
+    raw_psp: Callable[[Script], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Egress proxies are common where PSPs are called from: HTTP_PROXY is honoured (as httpx did), absolute form."""
+    seen: list[bytes] = []
+
+    def proxy(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            seen.append(read_request(connection))
+            connection.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"code": "00"}')
+
+    monkeypatch.setenv("HTTP_PROXY", raw_psp(proxy))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    answer = PspTransport("http://psp.invalid:8080/base", timeout_seconds=2).request("POST", "/pay", {"a": 1})
+    assert answer == PspAnswer(200, {"code": "00"})
+    assert seen[0].startswith(b"POST http://psp.invalid:8080/base/pay HTTP/1.1\r\n")
+
+
+def test_an_https_psp_is_reached_through_a_connect_tunnel_of_the_proxy(
+    raw_psp: Callable[[Script], str], tls_files: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS_PROXY: a CONNECT tunnel to the PSP, TLS end to end with the PSP's own certificate."""
+    import ssl
+
+    cert_file, key_file = tls_files
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+
+    def tls_psp(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            tls = server_side.wrap_socket(connection, server_side=True)
+            read_request(tls)
+            tls.sendall(b'HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\n{"code": "00"}')
+
+    psp_url = raw_psp(tls_psp).replace("http://", "https://")
+    psp_port = int(psp_url.rsplit(":", 1)[1])
+    tunnels: list[bytes] = []
+
+    def pipe(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+
+    def connect_proxy(connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            tunnels.append(read_request(connection))
+            upstream = socket.create_connection(("127.0.0.1", psp_port))
+            connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            threading.Thread(target=pipe, args=(upstream, connection), daemon=True).start()
+            pipe(connection, upstream)
+
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    monkeypatch.setenv("HTTPS_PROXY", raw_psp(connect_proxy))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert PspTransport(psp_url, timeout_seconds=2).request("GET", "/x") == PspAnswer(200, {"code": "00"})
+    assert tunnels[0].startswith(f"CONNECT 127.0.0.1:{psp_port} HTTP/1.".encode())
+
+
+def test_a_proxy_that_cannot_be_reached_is_transient_and_no_proxy_bypasses_it(
+    echo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    unreachable = PspTransport(echo_url, timeout_seconds=2).request("POST", "/echo", {"a": 1})
+    assert isinstance(unreachable, NoAnswer)
+    assert (unreachable.outcome, unreachable.code) == (Outcome.TRANSIENT, "PSP_UNREACHABLE")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    direct = PspTransport(echo_url, timeout_seconds=2).request("POST", "/echo", {"a": 1})
+    assert isinstance(direct, PspAnswer) and direct.http_status == 200
