@@ -211,7 +211,8 @@ def start_stack(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> Sta
     env["FLOSSPAY_UPI_PSP_URL"] = f"http://127.0.0.1:{psp_port}"
     wait_http(f"http://127.0.0.1:{psp_port}/v1/health", 20, "the UPI sandbox")
     start("api", [str(BIN / "flosspay"), "api", "--port", str(api_port), "--workers", str(args.api_workers)])
-    worker = [str(BIN / "flosspay"), "worker", "--processes", str(args.processes)]
+    worker = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
+    worker += [str(BIN / "flosspay"), "worker", "--processes", str(args.processes)]
     worker += ["--threads", str(args.threads)] if args.threads else []
     start("worker", worker)
     stack = Stack(env, f"http://127.0.0.1:{api_port}", procs, logs, worker)
@@ -499,6 +500,9 @@ def main() -> int:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes (default: cores)")
     parser.add_argument("--threads", type=int, help="threads per worker process (default FLOSSPAY_WORKER_THREADS or 8)")
     parser.add_argument("--broker", choices=["redis", "rabbitmq"], default="redis")
+    parser.add_argument(
+        "--worker-nice", type=int, default=0, help="run the workers at this niceness (the API keeps the CPU first)"
+    )
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--wrk-threads", type=int, default=1)
@@ -540,7 +544,8 @@ def main() -> int:
     try:
         print(
             f"e2e benchmark: {os.cpu_count()} cores, {args.api_workers} API processes, {args.processes} worker "
-            f"processes, broker {args.broker}, {args.seconds} s per phase",
+            f"processes{f' (nice {args.worker_nice})' if args.worker_nice else ''}, broker {args.broker}, "
+            f"{args.seconds} s per phase",
             flush=True,
         )
         write_ref = reference_tps(args.reference_clients, args.reference_seconds, db_url)
