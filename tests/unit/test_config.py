@@ -64,6 +64,7 @@ def test_the_relay_cadence_is_configurable_and_reaches_the_worker(tmp_path: Path
     )
     services = Container(settings=s).worker_services()
     assert (services.relay_recovery_interval_seconds, services.relay_chain_interval_seconds) == (1.5, 0.2)
+    assert "relay" not in s.rails.per_rail  # core settings, not a rail called "relay"
 
 
 @pytest.mark.parametrize(
