@@ -5,10 +5,12 @@
     .venv/bin/python benchmarks/ledger.py --memory big.jsonl [--jobs 2] [--memory-items N]  # records/s, peak RSS
 
 Creates a scratch database on the server (dropped afterwards), fills it with N completed payments
-(3 history rows each; not timed), then times:
+(3 history rows each, one payment per transaction unless --per-transaction; not timed), then times:
 
 - post:   N payment entries, one transaction each (as on the payment path), from --threads threads;
-- chain:  the chainer linking every record (3N history rows + N entries) into the hash chain;
+- chain:  the chainer linking every record (3N history rows + N entries) into the hash chain, with the
+          CPU this process spent per record (what the chainer costs a worker's relay thread), and
+          then a pass with nothing to chain (what an idle relay loop pays for it);
 - export: the chain to a JSON Lines file; verify: that file offline (``flosspay.ledger_verify``), in a
   fresh interpreter as an auditor would, with one process and with two;
 - raw:    ``hashlib.sha256`` over the same records, chained, in one tight loop (the ceiling).
@@ -43,7 +45,7 @@ from flosspay.adapters.persistence.engine import create_engine
 from flosspay.adapters.persistence.migrate import upgrade
 from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
 from flosspay.application.ledger_audit import export_lines
-from flosspay.application.ledger_chain import ChainPolicy, chain_all
+from flosspay.application.ledger_chain import ChainPolicy, chain_all, chain_pending
 from flosspay.domain.chain import GENESIS
 from flosspay.domain.ledger import completed_payment_entry
 from flosspay.domain.money import Money
@@ -198,6 +200,8 @@ def main() -> int:
     parser.add_argument("--entries", type=int, default=20_000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL (a scratch DB is made)")
+    parser.add_argument("--per-transaction", type=int, default=1, help="payments written per transaction (setup)")
+    parser.add_argument("--db-prefix", default="flosspay_bench_", help="the scratch database's name starts so")
     parser.add_argument("--keep-export", metavar="FILE", help="keep a copy of the export here")
     parser.add_argument("--offline", metavar="FILE", type=Path, help="only time offline verification of FILE")
     args = parser.parse_args()
@@ -213,7 +217,7 @@ def main() -> int:
         return time_offline(args.offline)
 
     admin = sqlalchemy.create_engine(make_url(args.server), isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    name = f"flosspay_bench_{uuid.uuid4().hex[:12]}"
+    name = f"{args.db_prefix}{uuid.uuid4().hex[:12]}"
     with admin.connect() as connection:
         connection.exec_driver_sql(f"CREATE DATABASE {name}")
     url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
@@ -226,9 +230,11 @@ def main() -> int:
         print(f"ledger benchmark: {n:,} entries on {make_url(url).render_as_string(hide_password=True)}")
 
         payments = completed_payments(n)
-        for start in range(0, n, 1000):
+        # One payment per transaction, as the payment path commits them: the chainer orders records by
+        # the writing transaction, so a thousand payments in one would be a case it never meets.
+        for start in range(0, n, args.per_transaction):
             with uow() as tx:
-                for payment in payments[start : start + 1000]:
+                for payment in payments[start : start + args.per_transaction]:
                     tx.payments.add(payment)
                 tx.commit()
 
@@ -255,9 +261,16 @@ def main() -> int:
             thread.join()
         post_seconds = time.perf_counter() - began
 
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         records = chain_all(uow_factory=uow, clock=clock, policy=ChainPolicy(batch=1000, checkpoint_every=10_000))
-        chain_seconds = time.perf_counter() - began
+        chain_seconds, chain_cpu = time.perf_counter() - began, time.process_time() - cpu
+
+        # What a relay loop pays each turn when nothing is left to chain.
+        idle_passes = 200
+        began, cpu = time.perf_counter(), time.process_time()
+        for _ in range(idle_passes):
+            assert chain_pending(uow_factory=uow, clock=clock).chained == 0
+        idle_seconds, idle_cpu = time.perf_counter() - began, time.process_time() - cpu
 
         with tempfile.TemporaryDirectory() as scratch:
             path = Path(scratch) / "ledger.jsonl"
@@ -275,6 +288,11 @@ def main() -> int:
 
         print(f"  post entries (PostgreSQL, {args.threads} threads): {rate(n, post_seconds)}")
         print(f"  chain records (PostgreSQL, one chainer):     {rate(records, chain_seconds)}")
+        print(f"    chainer CPU (this process) per record:     {chain_cpu / records * 1e6:>9.1f} µs")
+        print(
+            f"  idle chainer pass (nothing to chain):        {idle_seconds / idle_passes * 1e3:>9.2f} ms,"
+            f" {idle_cpu / idle_passes * 1e6:.0f} µs CPU (this process)"
+        )
         print(f"  export records:                              {rate(records, export_seconds)}")
         print(offline_figures, end="")
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -159,10 +160,21 @@ def canonical_value(value: object) -> bytes:
 
 def format_time(moment: datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC, always six fractional digits; naive times are refused."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
+    offset = moment.utcoffset()
+    if offset is None:
         raise ValueError(f"refusing a naive datetime {moment!r} in the chain")
-    u = moment.astimezone(UTC)
-    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+    # The UTC wall time without astimezone(): one subtraction, none at all in UTC (the common case); the
+    # %-format is a third faster than the f-string of the same fields (the chainer formats every record).
+    u = moment - offset if offset else moment
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        u.year,
+        u.month,
+        u.day,
+        u.hour,
+        u.minute,
+        u.second,
+        u.microsecond,
+    )
 
 
 def parse_time(text: str) -> datetime:
@@ -170,6 +182,11 @@ def parse_time(text: str) -> datetime:
     if len(text) != 27 or not text.endswith("Z"):
         raise ValueError(f"not a chain timestamp: {text!r}")
     return datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+_quote = json.encoder.encode_basestring
+"""How the canonical encoder writes a string (``canonical`` is ``ensure_ascii=False``): the records' fast
+path below writes each token with it, so its bytes are the encoder's (tests/unit/test_chain.py checks)."""
 
 
 def link_hash(prev: bytes, record: bytes) -> bytes:
@@ -200,25 +217,42 @@ class HistoryFacts:
     rail: str
     reason: str
 
+    def values(self, seq: int) -> list[object]:
+        """The record as the array docs/ledger.md §1 specifies; ``record`` is its canonical bytes."""
+        return [
+            seq,
+            HISTORY,
+            str(self.payment_id),
+            self.index,
+            self.from_status,
+            self.to_status,
+            self.attempt,
+            format_time(self.at),
+            self.flow,
+            self.currency,
+            self.amount,
+            self.client_id,
+            self.rail,
+            self.reason,
+        ]
+
     def record(self, seq: int) -> bytes:
-        return canonical(
-            [
-                seq,
-                HISTORY,
-                str(self.payment_id),
-                self.index,
-                self.from_status,
-                self.to_status,
-                self.attempt,
-                format_time(self.at),
-                self.flow,
-                self.currency,
-                self.amount,
-                self.client_id,
-                self.rail,
-                self.reason,
-            ]
-        )
+        """``canonical(self.values(seq))``, written directly when every number is a plain int (the chainer
+        runs this for every record; the general encoder costs twice as much)."""
+        attempt = self.attempt
+        plain = type(seq) is int and type(self.index) is int and type(self.amount) is int
+        if plain and (attempt is None or type(attempt) is int):
+            try:
+                return (
+                    f'[{seq},"{HISTORY}",{_quote(str(self.payment_id))},{self.index},'
+                    f"{'null' if self.from_status is None else _quote(self.from_status)},"
+                    f"{_quote(self.to_status)},{'null' if attempt is None else attempt},"
+                    f'"{format_time(self.at)}",{_quote(self.flow)},{_quote(self.currency)},{self.amount},'
+                    f"{_quote(self.client_id)},{_quote(self.rail)},{_quote(self.reason)}]"
+                ).encode()
+            except TypeError:  # a value that is not a string where one belongs: as the encoder says
+                pass
+        return canonical(self.values(seq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,20 +269,39 @@ class EntryFacts:
     postings: tuple[tuple[str, str, int], ...]
     description: str
 
+    def values(self, seq: int) -> list[object]:
+        """The record as the array docs/ledger.md §1 specifies; ``record`` is its canonical bytes."""
+        return [
+            seq,
+            ENTRY,
+            str(self.entry_id),
+            self.entry_kind,
+            _uuid_or_none(self.payment_id),
+            _uuid_or_none(self.ref_entry_id),
+            format_time(self.posted_at),
+            [list(p) for p in self.postings],
+            self.description,
+        ]
+
     def record(self, seq: int) -> bytes:
-        return canonical(
-            [
-                seq,
-                ENTRY,
-                str(self.entry_id),
-                self.entry_kind,
-                _uuid_or_none(self.payment_id),
-                _uuid_or_none(self.ref_entry_id),
-                format_time(self.posted_at),
-                [list(p) for p in self.postings],
-                self.description,
-            ]
-        )
+        """``canonical(self.values(seq))``, written directly when every number is a plain int."""
+        if type(seq) is int:
+            try:
+                postings = []
+                for account, currency, amount in self.postings:
+                    if type(amount) is not int:
+                        raise TypeError(amount)
+                    postings.append(f"[{_quote(account)},{_quote(currency)},{amount}]")
+                payment_id, ref_entry_id = self.payment_id, self.ref_entry_id
+                return (
+                    f'[{seq},"{ENTRY}",{_quote(str(self.entry_id))},{_quote(self.entry_kind)},'
+                    f"{'null' if payment_id is None else _quote(str(payment_id))},"
+                    f"{'null' if ref_entry_id is None else _quote(str(ref_entry_id))},"
+                    f'"{format_time(self.posted_at)}",[{",".join(postings)}],{_quote(self.description)}]'
+                ).encode()
+            except (TypeError, ValueError):  # not three values, or not a string or int where one belongs
+                pass
+        return canonical(self.values(seq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,24 +322,40 @@ class RefundHistoryFacts:
     client_id: str
     reason: str
 
+    def values(self, seq: int) -> list[object]:
+        """The record as the array docs/ledger.md §1 specifies; ``record`` is its canonical bytes."""
+        return [
+            seq,
+            REFUND_HISTORY,
+            str(self.refund_id),
+            self.index,
+            self.from_status,
+            self.to_status,
+            self.attempt,
+            format_time(self.at),
+            str(self.payment_id),
+            self.currency,
+            self.amount,
+            self.client_id,
+            self.reason,
+        ]
+
     def record(self, seq: int) -> bytes:
-        return canonical(
-            [
-                seq,
-                REFUND_HISTORY,
-                str(self.refund_id),
-                self.index,
-                self.from_status,
-                self.to_status,
-                self.attempt,
-                format_time(self.at),
-                str(self.payment_id),
-                self.currency,
-                self.amount,
-                self.client_id,
-                self.reason,
-            ]
-        )
+        """``canonical(self.values(seq))``, written directly when every number is a plain int."""
+        attempt = self.attempt
+        plain = type(seq) is int and type(self.index) is int and type(self.amount) is int
+        if plain and (attempt is None or type(attempt) is int):
+            try:
+                return (
+                    f'[{seq},"{REFUND_HISTORY}",{_quote(str(self.refund_id))},{self.index},'
+                    f"{'null' if self.from_status is None else _quote(self.from_status)},"
+                    f"{_quote(self.to_status)},{'null' if attempt is None else attempt},"
+                    f'"{format_time(self.at)}",{_quote(str(self.payment_id))},{_quote(self.currency)},'
+                    f"{self.amount},{_quote(self.client_id)},{_quote(self.reason)}]"
+                ).encode()
+            except TypeError:
+                pass
+        return canonical(self.values(seq))
 
 
 Facts = HistoryFacts | EntryFacts | RefundHistoryFacts

@@ -209,6 +209,58 @@ def test_times_are_utc_with_six_fractional_digits_and_naive_ones_are_refused() -
         parse_time("2026-01-01T12:00:00Z")
 
 
+def _reference_time(moment: datetime) -> str:
+    """format_time as first written (astimezone and every field formatted): the faster one must agree."""
+    u = moment.astimezone(UTC)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+
+
+@given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.timezones()))
+def test_format_time_is_the_utc_wall_time_in_any_zone(moment: datetime) -> None:
+    assert format_time(moment) == _reference_time(moment)
+    assert format_time(moment.astimezone(timezone(timedelta(hours=-9, minutes=-30)))) == _reference_time(moment)
+
+
+_TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
+_INT = st.one_of(st.integers(-(10**18), 10**18), st.booleans())  # a bool must still be encoded as the encoder does
+_MAYBE_TEXT = st.one_of(st.none(), _TEXT)
+_MAYBE_INT = st.one_of(st.none(), _INT)
+_AT = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.timezones())
+_POSTING = st.tuples(_TEXT, _TEXT, _INT)
+
+
+@given(
+    seq=_INT,
+    history=st.builds(HistoryFacts, st.uuids(), _INT, _MAYBE_TEXT, _TEXT, _MAYBE_INT, _AT, *[_TEXT] * 4, _TEXT, _TEXT),
+    refund=st.builds(
+        RefundHistoryFacts, st.uuids(), _INT, _MAYBE_TEXT, _TEXT, _MAYBE_INT, _AT, st.uuids(), _TEXT, _INT, _TEXT, _TEXT
+    ),
+    entry=st.builds(
+        EntryFacts,
+        st.uuids(),
+        _TEXT,
+        st.one_of(st.none(), st.uuids()),
+        st.one_of(st.none(), st.uuids()),
+        _AT,
+        st.lists(_POSTING, max_size=5).map(tuple),
+        _TEXT,
+    ),
+)
+def test_each_record_is_exactly_the_canonical_encoding_of_its_values(
+    seq: int, history: HistoryFacts, refund: RefundHistoryFacts, entry: EntryFacts
+) -> None:
+    for facts in (history, refund, entry):
+        assert facts.record(seq) == canonical(facts.values(seq))
+
+
+def test_a_record_with_a_value_of_another_type_is_still_the_encoder_s() -> None:
+    odd = HistoryFacts(P1, 0, None, "QUEUED", None, T0, "PAY", "INR", 2800, 42, "upi", "r")  # type: ignore[arg-type]
+    assert odd.record(1) == canonical(odd.values(1))
+    assert b',42,"upi"' in odd.record(1)
+    short = EntryFacts(E1, "payment", P1, None, T0, (("a:b", "INR"),), "d")  # type: ignore[arg-type]
+    assert short.record(2) == canonical(short.values(2))
+
+
 # --- the verifier ----------------------------------------------------------------------------------
 
 

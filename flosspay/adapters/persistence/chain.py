@@ -66,7 +66,8 @@ _LINK_COLUMNS = (
     "chained_at",
     "refund_id",
 )
-_COPY_LINKS = f"COPY {chain.name} ({', '.join(_LINK_COLUMNS)}) FROM STDIN"
+_COPY_LINKS = f"COPY {chain.name} ({', '.join(_LINK_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_TYPES = ["int8", "text", "uuid", "int4", "uuid", "int8", "bytea", "bytea", "timestamptz", "uuid"]
 _READ = (
     select(chain, *HISTORY_COLUMNS, *REFUND_HISTORY_COLUMNS, *ENTRY_COLUMNS)
     .select_from(
@@ -114,38 +115,45 @@ def _checkpoint(row: RowMapping) -> Checkpoint:
     )
 
 
-def _chained(row: RowMapping, lines: Lines) -> ChainedRecord:
+_HISTORY_AT = len(chain.c)  # a read row: the link's columns, then each kind's source columns
+_REFUND_HISTORY_AT = _HISTORY_AT + len(HISTORY_COLUMNS)
+_ENTRY_AT = _REFUND_HISTORY_AT + len(REFUND_HISTORY_COLUMNS)
+assert tuple(column.name for column in chain.c) == _LINK_COLUMNS  # the order _chained unpacks
+
+
+def _chained(row: Sequence[Any], lines: Lines) -> ChainedRecord:
+    seq, kind, payment_id, history_seq, entry_id, source_pos, prev_hash, digest, _, refund_id = row[:_HISTORY_AT]
     link = ChainLink(
-        seq=row["seq"],
-        kind=row["kind"],
-        payment_id=row["payment_id"],
-        history_index=row["history_seq"],
-        entry_id=row["entry_id"],
-        source_pos=row["source_pos"],
-        prev_hash=bytes(row["prev_hash"]),
-        hash=bytes(row["hash"]),
-        refund_id=row["refund_id"],
+        seq=seq,
+        kind=kind,
+        payment_id=payment_id,
+        history_index=history_seq,
+        entry_id=entry_id,
+        source_pos=source_pos,
+        prev_hash=bytes(prev_hash),
+        hash=bytes(digest),
+        refund_id=refund_id,
     )
     facts: Facts | None = None
     problem = None
     if link.kind == HISTORY:
-        if row["h_payment_id"] is None:
+        if row[_HISTORY_AT] is None:
             problem = f"source record missing: history row {link.history_index} of payment {link.payment_id}"
-        elif row["p_id"] is None:
+        elif row[_REFUND_HISTORY_AT - 1] is None:  # the payment's id, last of its columns
             problem = f"source record missing: payment {link.payment_id}"
         else:
-            facts = history_facts(row)
+            facts = history_facts(row[_HISTORY_AT:])
     elif link.kind == REFUND_HISTORY:
-        if row["rh_refund_id"] is None:
+        if row[_REFUND_HISTORY_AT] is None:
             problem = f"source record missing: history row {link.history_index} of refund {link.refund_id}"
-        elif row["r_id"] is None:
+        elif row[_ENTRY_AT - 1] is None:  # the refund's id
             problem = f"source record missing: refund {link.refund_id}"
         else:
-            facts = refund_history_facts(row)
-    elif row["e_id"] is None:
+            facts = refund_history_facts(row[_REFUND_HISTORY_AT:])
+    elif row[_ENTRY_AT] is None:
         problem = f"source record missing: journal entry {link.entry_id}"
     else:
-        facts = entry_facts(row, lines.get(row["e_id"], []))
+        facts = entry_facts(row[_ENTRY_AT:], lines.get(row[_ENTRY_AT], ()))
     return ChainedRecord(link, facts, problem)
 
 
@@ -194,19 +202,29 @@ class SqlChainRepository:
         chain_sqlite.dequeue(self._db, max(link.source_pos for link in links))
 
     def _copy(self, rows: list[tuple[Any, ...]]) -> None:
-        """PostgreSQL's COPY: one stream for the whole batch, several times faster than INSERTs."""
+        """PostgreSQL's COPY: one stream for the whole batch, several times faster than INSERTs.
+
+        Binary, with the columns' types given: half the client CPU of text COPY per row (measured, ADR 0023).
+        """
         raw = self._db.connection.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         try:
             with raw.cursor() as cursor, cursor.copy(_COPY_LINKS) as copy:
+                copy.set_types(_COPY_TYPES)
                 for row in rows:
                     copy.write_row(row)
         except psycopg.Error as exc:
             reraise(sqlalchemy.exc.DBAPIError(_COPY_LINKS, None, exc, connection_invalidated=bool(raw.closed)))
 
     def read(self, after_seq: int, limit: int) -> list[ChainedRecord]:
-        rows = self._db.execute(_READ, {"b_after": after_seq, "b_limit": limit}).mappings().all()
-        lines = postings_of(self._db, [row["e_id"] for row in rows if row["e_id"] is not None])
+        params = {"b_after": after_seq, "b_limit": limit}
+        rows: Sequence[Sequence[Any]]
+        if self._db.is_postgres:
+            rows = chain_postgres.fetch(self._db, chain_postgres.compiled(_READ, self._db.engine.dialect), params)
+            lines = chain_postgres.postings_of(self._db, [row[_ENTRY_AT] for row in rows if row[_ENTRY_AT] is not None])
+        else:
+            rows = self._db.execute(_READ, params).all()
+            lines = postings_of(self._db, [row[_ENTRY_AT] for row in rows if row[_ENTRY_AT] is not None])
         return [_chained(row, lines) for row in rows]
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:

@@ -9,27 +9,31 @@ link of their kind.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, RowMapping, Select, Uuid, bindparam, select, text, tuple_
+import psycopg
+from sqlalchemy import BigInteger, Dialect, Executable, Integer, Select, Uuid, bindparam, select, text, tuple_
+from sqlalchemy.sql.elements import ClauseElement
 
 from flosspay.adapters.persistence.chain_rows import (
     ENTRY_COLUMNS,
     HISTORY_COLUMNS,
     REFUND_HISTORY_COLUMNS,
+    Lines,
     entry_facts,
     history_facts,
-    postings_of,
     refund_history_facts,
 )
 from flosspay.adapters.persistence.connection import GuardedConnection
-from flosspay.adapters.persistence.tables import ledger_chain as chain
+from flosspay.adapters.persistence.failures import translate_driver_error
 from flosspay.adapters.persistence.tables import ledger_entries as entries
 from flosspay.adapters.persistence.tables import payment_history as history
 from flosspay.adapters.persistence.tables import payments, refunds
 from flosspay.adapters.persistence.tables import refund_history as refund_history
-from flosspay.domain.chain import ENTRY, HISTORY, REFUND_HISTORY, Pending
+from flosspay.domain.chain import Pending
 
 # Any fixed number, distinct from the migration lock: one chainer at a time across processes.
 CHAINER_LOCK = 7_413_205_282
@@ -44,8 +48,8 @@ CHAINER_LOCK = 7_413_205_282
 # statements, the snapshot first: a transaction that started after it has a larger id anyway, and one
 # that ended before the second read is committed for the queries that follow. Backends whose details
 # this role may not see fall back to the cluster-wide xmin.
-_SELECT_SNAPSHOT = text("SELECT pg_current_snapshot()::text")
-_CLEAR_STATS = text("SELECT pg_stat_clear_snapshot()")  # pg_stat_activity is cached per transaction
+# pg_stat_activity is cached per transaction: cleared here, so the next statement reads it afresh.
+_SELECT_SNAPSHOT = "SELECT pg_current_snapshot()::text, pg_stat_clear_snapshot()::text"
 _SELECT_HORIZON = text(
     """
     WITH here AS (
@@ -71,15 +75,13 @@ _SELECT_HORIZON = text(
 
 def horizon(db: GuardedConnection) -> int:
     """Every chained row's ``tx`` is below this: the transactions that wrote them have all ended."""
-    snapshot = db.execute(_SELECT_SNAPSHOT).scalar_one()
-    db.execute(_CLEAR_STATS)
-    return int(db.execute(_SELECT_HORIZON, {"snapshot": snapshot}).scalar_one())
+    snapshot = fetch(db, _SELECT_SNAPSHOT, {})[0][0]
+    return int(fetch(db, compiled(_SELECT_HORIZON, db.engine.dialect), {"snapshot": snapshot})[0][0])
 
 
 _XMIN = bindparam("b_xmin", type_=BigInteger())
 _CURSOR_TX = bindparam("c_tx", type_=BigInteger())
 _MAX_TX = bindparam("b_max_tx", type_=BigInteger())
-_NO_UUID = uuid.UUID(int=0)
 _UNBOUNDED = 2**62
 
 
@@ -134,54 +136,126 @@ def _pending_entries() -> Select[Any]:
 _PENDING_HISTORY = _pending_history()
 _PENDING_REFUND_HISTORY = _pending_refund_history()
 _PENDING_ENTRIES = _pending_entries()
-_LAST_OF_KIND = (
-    select(chain.c.source_pos, chain.c.payment_id, chain.c.refund_id, chain.c.history_seq, chain.c.entry_id)
-    .where(chain.c.kind == bindparam("b_kind"))
-    .order_by(chain.c.seq.desc())
-    .limit(1)
+
+# Where the newest link of each kind left off (``(tx, key, seq)``, before everything if none), and whether
+# any committed row at all lies past one of them: in one statement, so an idle pass costs no more (a
+# record past a cursor is not always chainable yet, the horizon decides; one before none is ever pending).
+# Each probe is the first row in its index's order (ORDER BY … LIMIT 1, not EXISTS, which the planner
+# answered with a sequential scan): one index descent however long the table.
+_CURSORS = """
+WITH h AS (
+    SELECT source_pos, payment_id, history_seq FROM ledger_chain
+    WHERE kind = 'history' ORDER BY seq DESC LIMIT 1
+), r AS (
+    SELECT source_pos, refund_id, history_seq FROM ledger_chain
+    WHERE kind = 'refund_history' ORDER BY seq DESC LIMIT 1
+), e AS (
+    SELECT source_pos, entry_id FROM ledger_chain
+    WHERE kind = 'entry' ORDER BY seq DESC LIMIT 1
+), c AS (
+    SELECT
+        coalesce((SELECT source_pos FROM h), -1) AS h_tx,
+        coalesce((SELECT payment_id FROM h), '00000000-0000-0000-0000-000000000000'::uuid) AS h_key,
+        coalesce((SELECT history_seq FROM h), -1) AS h_seq,
+        coalesce((SELECT source_pos FROM r), -1) AS r_tx,
+        coalesce((SELECT refund_id FROM r), '00000000-0000-0000-0000-000000000000'::uuid) AS r_key,
+        coalesce((SELECT history_seq FROM r), -1) AS r_seq,
+        coalesce((SELECT source_pos FROM e), -1) AS e_tx,
+        coalesce((SELECT entry_id FROM e), '00000000-0000-0000-0000-000000000000'::uuid) AS e_key
 )
+SELECT c.*, (
+    SELECT x.tx FROM payment_history AS x
+    WHERE x.tx IS NOT NULL AND x.tx >= c.h_tx AND (x.tx, x.payment_id, x.seq) > (c.h_tx, c.h_key, c.h_seq)
+    ORDER BY x.tx, x.payment_id, x.seq LIMIT 1
+) IS NOT NULL OR (
+    SELECT x.tx FROM refund_history AS x
+    WHERE x.tx IS NOT NULL AND x.tx >= c.r_tx AND (x.tx, x.refund_id, x.seq) > (c.r_tx, c.r_key, c.r_seq)
+    ORDER BY x.tx, x.refund_id, x.seq LIMIT 1
+) IS NOT NULL OR (
+    SELECT x.tx FROM ledger_entries AS x
+    WHERE x.tx IS NOT NULL AND x.tx >= c.e_tx AND (x.tx, x.id) > (c.e_tx, c.e_key)
+    ORDER BY x.tx, x.id LIMIT 1
+) IS NOT NULL
+FROM c
+"""
+_POSTINGS = """
+SELECT entry_id, account, currency, amount_minor FROM ledger_postings
+WHERE entry_id = ANY(%(ids)s) ORDER BY entry_id, line
+"""
 
 
 def try_lock(db: GuardedConnection) -> bool:
-    return bool(db.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CHAINER_LOCK}).scalar())
+    return bool(fetch(db, "SELECT pg_try_advisory_xact_lock(%(key)s)", {"key": CHAINER_LOCK})[0][0])
 
 
-def _cursor(db: GuardedConnection, kind: str) -> dict[str, Any]:
-    """Where the newest link of ``kind`` left off: ``(tx, key, seq)``, before everything if none."""
-    last = db.execute(_LAST_OF_KIND, {"b_kind": kind}).first()
-    if last is None:
-        return {"c_tx": -1, "c_key": _NO_UUID, "c_seq": -1}
-    key = {HISTORY: last.payment_id, REFUND_HISTORY: last.refund_id, ENTRY: last.entry_id}[kind]
-    return {"c_tx": last.source_pos, "c_key": key, "c_seq": last.history_seq if last.history_seq is not None else -1}
+@functools.cache
+def compiled(query: Executable, dialect: Dialect) -> str:
+    """``query`` as psycopg SQL text, compiled once, to run on the driver (``fetch``)."""
+    assert isinstance(query, ClauseElement)
+    return str(query.compile(dialect=dialect))
+
+
+def fetch(db: GuardedConnection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run a query on the unit of work's psycopg connection: its rows as plain tuples.
+
+    The chainer's queries return a row per record; SQLAlchemy's result processing of each row (its
+    columns' types, ``UtcDateTime``) cost more than hashing the record. psycopg already gives aware
+    datetimes, UUIDs, ints and bytes, and the chain formats times in UTC whatever their zone.
+    """
+    raw = db.connection.connection.driver_connection
+    assert isinstance(raw, psycopg.Connection)
+    try:
+        with raw.cursor(binary=True) as cursor:
+            return cursor.execute(sql, params, prepare=True).fetchall()
+    except psycopg.Error as exc:
+        raise translate_driver_error(exc) from exc
+
+
+def postings_of(db: GuardedConnection, entry_ids: list[uuid.UUID]) -> Lines:
+    """Each entry's postings ``(account, currency, amount)`` in line order: one statement however many."""
+    lines: Lines = {}
+    if not entry_ids:
+        return lines
+    for entry_id, account, currency, amount in fetch(db, _POSTINGS, {"ids": entry_ids}):
+        if entry_id in lines:
+            lines[entry_id].append((account, currency, amount))
+        else:
+            lines[entry_id] = [(account, currency, amount)]
+    return lines
 
 
 def pending(db: GuardedConnection, limit: int) -> list[Pending]:
+    h_tx, h_key, h_seq, r_tx, r_key, r_seq, e_tx, e_key, anything = fetch(db, _CURSORS, {})[0]
+    if not anything:
+        return []  # nothing past the cursors: no need to read the horizon
+    dialect = db.engine.dialect
+    history_sql, refund_sql = compiled(_PENDING_HISTORY, dialect), compiled(_PENDING_REFUND_HISTORY, dialect)
+    entries_sql = compiled(_PENDING_ENTRIES, dialect)
     common = {"b_limit": limit, "b_xmin": horizon(db)}
-    history_rows = db.execute(_PENDING_HISTORY, common | _cursor(db, HISTORY)).mappings().all()
+    history_rows = fetch(db, history_sql, common | {"c_tx": h_tx, "c_key": h_key, "c_seq": h_seq})
     # A full batch ends at some transaction: the other kinds' rows after it cannot make the cut.
-    bound = history_rows[-1]["pos"] if len(history_rows) == limit else _UNBOUNDED
+    bound = history_rows[-1][-1] if len(history_rows) == limit else _UNBOUNDED
     params = common | {"b_max_tx": bound}
-    refund_rows = db.execute(_PENDING_REFUND_HISTORY, params | _cursor(db, REFUND_HISTORY)).mappings().all()
+    refund_rows = fetch(db, refund_sql, params | {"c_tx": r_tx, "c_key": r_key, "c_seq": r_seq})
     if len(refund_rows) == limit:
-        params["b_max_tx"] = min(bound, refund_rows[-1]["pos"])
-    entry_cursor = _cursor(db, ENTRY)
-    del entry_cursor["c_seq"]
-    entry_rows = db.execute(_PENDING_ENTRIES, params | entry_cursor).mappings().all()
+        params["b_max_tx"] = min(bound, refund_rows[-1][-1])
+    entry_rows = fetch(db, entries_sql, params | {"c_tx": e_tx, "c_key": e_key})
     # The same order on every pass: by transaction, payment history, refund history, entries, then by key.
-    keyed: list[tuple[tuple[Any, ...], RowMapping]] = [
-        ((row["pos"], 0, row["h_payment_id"], row["h_seq"]), row) for row in history_rows
-    ]
-    keyed += [((row["pos"], 1, row["rh_refund_id"], row["rh_seq"]), row) for row in refund_rows]
-    keyed += [((row["pos"], 2, row["e_id"], 0), row) for row in entry_rows]
-    keyed.sort(key=lambda item: item[0])
+    # Each query returns its rows in (tx, key, seq) order already and the sort is stable, so ranking by
+    # transaction and kind alone keeps that order within them (and compares no UUIDs in Python).
+    keyed = [(row[-1] * 3, row) for row in history_rows]
+    keyed += [(row[-1] * 3 + 1, row) for row in refund_rows]
+    keyed += [(row[-1] * 3 + 2, row) for row in entry_rows]
+    keyed.sort(key=itemgetter(0))
     chosen = keyed[:limit]
-    lines = postings_of(db, [row["e_id"] for key, row in chosen if key[1] == 2])
+    lines = postings_of(db, [row[0] for rank, row in chosen if rank % 3 == 2])
     found: list[Pending] = []
-    for key, row in chosen:
-        if key[1] == 0:
-            found.append(Pending(history_facts(row), row["pos"]))
-        elif key[1] == 1:
-            found.append(Pending(refund_history_facts(row), row["pos"]))
+    for rank, row in chosen:
+        kind = rank % 3
+        if kind == 0:
+            found.append(Pending(history_facts(row), row[-1]))
+        elif kind == 1:
+            found.append(Pending(refund_history_facts(row), row[-1]))
         else:
-            found.append(Pending(entry_facts(row, lines.get(row["e_id"], [])), row["pos"]))
+            found.append(Pending(entry_facts(row, lines.get(row[0], ())), row[-1]))
     return found

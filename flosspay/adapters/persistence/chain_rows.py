@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Label, RowMapping, bindparam, literal_column, select
+from sqlalchemy import ColumnElement, Label, bindparam, literal_column, select
 
 from flosspay.adapters.persistence.connection import GuardedConnection
 from flosspay.adapters.persistence.tables import ledger_entries as entries
@@ -16,6 +16,8 @@ from flosspay.adapters.persistence.tables import payments, refunds
 from flosspay.adapters.persistence.tables import refund_history as refund_history
 from flosspay.domain.chain import ENTRY, HISTORY, REFUND_HISTORY, EntryFacts, HistoryFacts, RefundHistoryFacts
 
+# Each list holds its facts' fields in the order of their dataclass (so a row's first values build them
+# positionally), then the parent row's id, which is None when the source rows are gone (``read``).
 HISTORY_COLUMNS: list[Label[Any]] = [
     history.c.payment_id.label("h_payment_id"),
     history.c.seq.label("h_seq"),
@@ -23,13 +25,13 @@ HISTORY_COLUMNS: list[Label[Any]] = [
     history.c.to_status.label("h_to"),
     history.c.attempt.label("h_attempt"),
     history.c.at.label("h_at"),
-    history.c.reason.label("h_reason"),
-    payments.c.id.label("p_id"),
     payments.c.flow.label("p_flow"),
     payments.c.currency.label("p_currency"),
     payments.c.amount_minor.label("p_amount"),
     payments.c.client_id.label("p_client"),
     payments.c.rail.label("p_rail"),
+    history.c.reason.label("h_reason"),
+    payments.c.id.label("p_id"),
 ]
 REFUND_HISTORY_COLUMNS: list[Label[Any]] = [
     refund_history.c.refund_id.label("rh_refund_id"),
@@ -38,12 +40,12 @@ REFUND_HISTORY_COLUMNS: list[Label[Any]] = [
     refund_history.c.to_status.label("rh_to"),
     refund_history.c.attempt.label("rh_attempt"),
     refund_history.c.at.label("rh_at"),
-    refund_history.c.reason.label("rh_reason"),
-    refunds.c.id.label("r_id"),
     refunds.c.payment_id.label("r_payment_id"),
     refunds.c.currency.label("r_currency"),
     refunds.c.amount_minor.label("r_amount"),
     refunds.c.client_id.label("r_client"),
+    refund_history.c.reason.label("rh_reason"),
+    refunds.c.id.label("r_id"),
 ]
 ENTRY_COLUMNS: list[Label[Any]] = [
     entries.c.id.label("e_id"),
@@ -53,6 +55,9 @@ ENTRY_COLUMNS: list[Label[Any]] = [
     entries.c.posted_at.label("e_posted_at"),
     entries.c.description.label("e_description"),
 ]
+HISTORY_FIELDS = len(HISTORY_COLUMNS) - 1
+REFUND_HISTORY_FIELDS = len(REFUND_HISTORY_COLUMNS) - 1
+ENTRY_FIELDS = len(ENTRY_COLUMNS)
 
 _POSTINGS = (
     select(postings.c.entry_id, postings.c.account, postings.c.currency, postings.c.amount_minor)
@@ -79,49 +84,20 @@ def is_entry(kind: ColumnElement[str]) -> ColumnElement[bool]:
     return is_kind(kind, ENTRY)
 
 
-def history_facts(row: RowMapping) -> HistoryFacts:
-    return HistoryFacts(
-        payment_id=row["h_payment_id"],
-        index=row["h_seq"],
-        from_status=row["h_from"],
-        to_status=row["h_to"],
-        attempt=row["h_attempt"],
-        at=row["h_at"],
-        flow=row["p_flow"],
-        currency=row["p_currency"],
-        amount=row["p_amount"],
-        client_id=row["p_client"],
-        rail=row["p_rail"],
-        reason=row["h_reason"],
-    )
+def history_facts(values: Sequence[Any]) -> HistoryFacts:
+    """The facts of a row that starts with ``HISTORY_COLUMNS``."""
+    return HistoryFacts(*values[:HISTORY_FIELDS])
 
 
-def refund_history_facts(row: RowMapping) -> RefundHistoryFacts:
-    return RefundHistoryFacts(
-        refund_id=row["rh_refund_id"],
-        index=row["rh_seq"],
-        from_status=row["rh_from"],
-        to_status=row["rh_to"],
-        attempt=row["rh_attempt"],
-        at=row["rh_at"],
-        payment_id=row["r_payment_id"],
-        currency=row["r_currency"],
-        amount=row["r_amount"],
-        client_id=row["r_client"],
-        reason=row["rh_reason"],
-    )
+def refund_history_facts(values: Sequence[Any]) -> RefundHistoryFacts:
+    """The facts of a row that starts with ``REFUND_HISTORY_COLUMNS``."""
+    return RefundHistoryFacts(*values[:REFUND_HISTORY_FIELDS])
 
 
-def entry_facts(row: RowMapping, lines: list[tuple[str, str, int]]) -> EntryFacts:
-    return EntryFacts(
-        entry_id=row["e_id"],
-        entry_kind=row["e_kind"],
-        payment_id=row["e_payment_id"],
-        ref_entry_id=row["e_ref"],
-        posted_at=row["e_posted_at"],
-        postings=tuple(lines),
-        description=row["e_description"],
-    )
+def entry_facts(values: Sequence[Any], lines: Sequence[tuple[str, str, int]]) -> EntryFacts:
+    """The facts of a row that starts with ``ENTRY_COLUMNS``, with the entry's postings."""
+    entry_id, kind, payment_id, ref_entry_id, posted_at, description = values[:ENTRY_FIELDS]
+    return EntryFacts(entry_id, kind, payment_id, ref_entry_id, posted_at, tuple(lines), description)
 
 
 def postings_of(db: GuardedConnection, entry_ids: list[uuid.UUID]) -> Lines:

@@ -7,6 +7,9 @@ deletes what it chained.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import and_, bindparam, delete, select
 
 from flosspay.adapters.persistence.chain_rows import (
@@ -64,17 +67,23 @@ _PENDING = (
 _DEQUEUE = delete(queue).where(queue.c.id <= bindparam("b_upto"))
 
 
+_HISTORY_AT = 2  # after pos and kind
+_REFUND_HISTORY_AT = _HISTORY_AT + len(HISTORY_COLUMNS)
+_ENTRY_AT = _REFUND_HISTORY_AT + len(REFUND_HISTORY_COLUMNS)
+
+
 def pending(db: GuardedConnection, limit: int) -> list[Pending]:
-    rows = db.execute(_PENDING, {"b_limit": limit}).mappings().all()
-    lines = postings_of(db, [row["e_id"] for row in rows if row["e_id"] is not None])
+    rows: Sequence[Sequence[Any]] = db.execute(_PENDING, {"b_limit": limit}).all()
+    lines = postings_of(db, [row[_ENTRY_AT] for row in rows if row[_ENTRY_AT] is not None])
     found: list[Pending] = []
     for row in rows:
-        if row["kind"] == HISTORY and row["p_id"] is not None:
-            found.append(Pending(history_facts(row), row["pos"]))
-        elif row["kind"] == REFUND_HISTORY and row["r_id"] is not None:
-            found.append(Pending(refund_history_facts(row), row["pos"]))
-        elif row["kind"] == ENTRY and row["e_id"] is not None:
-            found.append(Pending(entry_facts(row, lines.get(row["e_id"], [])), row["pos"]))
+        pos, kind = row[0], row[1]
+        if kind == HISTORY and row[_REFUND_HISTORY_AT - 1] is not None:  # the payment's id, last of its columns
+            found.append(Pending(history_facts(row[_HISTORY_AT:]), pos))
+        elif kind == REFUND_HISTORY and row[_ENTRY_AT - 1] is not None:  # the refund's id
+            found.append(Pending(refund_history_facts(row[_REFUND_HISTORY_AT:]), pos))
+        elif kind == ENTRY and row[_ENTRY_AT] is not None:
+            found.append(Pending(entry_facts(row[_ENTRY_AT:], lines.get(row[_ENTRY_AT], ())), pos))
     return found
 
 

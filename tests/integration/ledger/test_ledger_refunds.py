@@ -229,3 +229,38 @@ def test_a_fully_refunded_payment_is_not_reversed(
         reverse_entry(payment_entry_id(ids["paid"]), "late", uow_factory=uow_factory, clock=world.clock)
     world.chain()
     assert world.verify().ok
+
+
+def test_every_chained_refund_history_record_holds_the_refund_s_own_facts(
+    refunded: tuple[LedgerWorld, Refunds, dict[str, uuid.UUID]],
+) -> None:
+    """The chainer builds facts from bare result rows: each field must be the refund's (a misread
+    column would still verify, since the export reads the rows the same way)."""
+    from flosspay.domain.chain import RefundHistoryFacts
+
+    world, _, _ = refunded
+    with world.uow() as uow:
+        records = uow.chain.read(0, 1000)
+        seen = 0
+        for record in records:
+            if not isinstance(record.facts, RefundHistoryFacts):
+                continue
+            refund = uow.refunds.get(record.facts.refund_id)
+            assert refund is not None
+            change = refund.history[record.facts.index]
+            expected = RefundHistoryFacts(
+                refund.id,
+                record.facts.index,
+                None if change.from_status is None else change.from_status.value,
+                change.to_status.value,
+                change.attempt,
+                change.at,
+                refund.payment_id,
+                refund.amount.currency,
+                refund.amount.minor,
+                refund.client_id,
+                change.reason,
+            )
+            assert record.facts == expected
+            seen += 1
+    assert seen == 9

@@ -294,3 +294,34 @@ def test_a_record_of_a_transaction_still_open_waits_and_nothing_after_it_jumps_a
         first = uow.chain.read(0, 1)[0]
     assert first.link.payment_id == slow_id
     assert world.verify().ok
+
+
+def test_every_chained_record_is_the_domain_s_own_record_of_the_payment_or_entry(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine
+) -> None:
+    """The chainer builds facts from bare result rows; they must be the domain objects' facts exactly
+    (export and verify read the rows the same way, so only this comparison catches a misread column)."""
+    from flosspay.domain.chain import ChainLink, Pending
+    from flosspay.domain.ledger import history_facts
+
+    world = LedgerWorld(uow_factory)
+    world.populate()
+    world.pay(4321)
+    world.chain()
+    with engine.connect() as connection:
+        links = connection.execute(select(ledger_chain).order_by(ledger_chain.c.seq)).mappings().all()
+    assert {link["kind"] for link in links} == {"history", "entry"}
+    prev = GENESIS
+    with uow_factory() as uow:
+        for link in links:
+            if link["kind"] == "history":
+                payment = uow.payments.get(link["payment_id"])
+                assert payment is not None
+                facts = history_facts(payment, link["history_seq"])
+            else:
+                entry = uow.ledger.get(link["entry_id"])
+                assert entry is not None
+                facts = entry.facts()
+            made = ChainLink.make(link["seq"], prev, Pending(facts, link["source_pos"]))
+            assert (made.prev_hash, made.hash) == (link["prev_hash"], link["hash"]), link["seq"]
+            prev = made.hash
