@@ -72,6 +72,7 @@ class WorkerSettings(msgspec.Struct, frozen=True):
     processes: int = 0
     relay_recovery_interval_seconds: float = 5.0
     relay_chain_interval_seconds: float = 0.5
+    nice: int = 0  # CPU niceness of worker processes: the API answers first on a shared machine (docs/performance.md)
 
 
 class RailsSettings(msgspec.Struct, frozen=True):
@@ -141,6 +142,7 @@ _KNOWN = {
     "CLOCK_SKEW_SECONDS",
     "WORKER_THREADS",
     "WORKER_PROCESSES",
+    "WORKER_NICE",
     "WORKER_PARENT_PID",
     "WORKER_INDEX",
     "RETRY_MIN_BACKOFF_MS",
@@ -461,6 +463,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             relay_interval_seconds=_float(env, "RELAY_INTERVAL_SECONDS", 0.1),
             relay_batch=_int(env, "RELAY_BATCH", 200, 1, 10_000),
             processes=_int(env, "WORKER_PROCESSES", 0, 0, 256),
+            nice=_int(env, "WORKER_NICE", 0, 0, 19),
             relay_recovery_interval_seconds=_float(env, "RELAY_RECOVERY_INTERVAL_SECONDS", 5.0),
             relay_chain_interval_seconds=_float(env, "RELAY_CHAIN_INTERVAL_SECONDS", 0.5),
         ),

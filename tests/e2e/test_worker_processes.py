@@ -75,3 +75,22 @@ def test_parent_killed_hard_takes_its_children_with_it(stack: Stack) -> None:
     kids = wait_for(lambda: len(c := children(parent.popen.pid)) == 2 and c, 20, "two worker processes")
     parent.kill()
     wait_for(lambda: not any(alive(pid) for pid in kids), 10, "the orphaned children to die")
+
+
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_worker_niceness_applies_to_the_parent_and_each_child_once(stack: Stack) -> None:
+    """FLOSSPAY_WORKER_NICE: the API keeps the CPU first on a shared machine; children are not niced twice."""
+    from tests.e2e.processes import Proc
+
+    next(p for p in stack.procs if p.name == "worker").stop()
+    env = dict(stack.env, FLOSSPAY_WORKER_NICE="7")
+    parent = Proc("nice-workers", [FLOSSPAY, "worker", "--processes", "2", "--threads", "2"], env, stack.log_dir)
+    stack.procs.append(parent)
+    kids = wait_for(lambda: len(c := children(parent.popen.pid)) == 2 and c, 20, "two worker processes")
+    payment_id = stack.client.post("/api/v1/pay", BODY, key="nice-1").json()["id"]
+    assert stack.client.wait_final(payment_id)["status"] == "COMPLETED"
+    assert niceness(parent.popen.pid) == 7
+    assert {niceness(pid) for pid in kids} == {7}

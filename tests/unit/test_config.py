@@ -67,6 +67,16 @@ def test_the_relay_cadence_is_configurable_and_reaches_the_worker(tmp_path: Path
     assert "relay" not in s.rails.per_rail  # core settings, not a rail called "relay"
 
 
+def test_worker_niceness_defaults_to_none_and_is_bounded(tmp_path: Path):
+    base = {"FLOSSPAY_DATA_DIR": str(tmp_path)}
+    assert load_settings(base).worker.nice == 0
+    s = load_settings({**base, "FLOSSPAY_WORKER_NICE": "10"})
+    assert s.worker.nice == 10 and "worker" not in s.rails.per_rail
+    for bad in ("-5", "20", "low"):
+        with pytest.raises(ConfigError, match=r"^FLOSSPAY_WORKER_NICE must be"):
+            load_settings({**base, "FLOSSPAY_WORKER_NICE": bad})
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [

@@ -381,6 +381,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "flosspay worker needs FLOSSPAY_REDIS_URL or FLOSSPAY_BROKER_URL "
             "(the embedded queue lives inside `flosspay serve`)"
         )
+    _lower_priority(settings.worker.nice)
     processes = args.processes or settings.worker.processes or default_processes()
     if processes > 1:
         return _worker_processes(args, settings, processes)
@@ -400,6 +401,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         chainer=container.chainer(),
         webhooks=container.webhook_delivery(),
     )
+
+
+def _lower_priority(nice: int) -> None:
+    """Run at niceness ``nice`` (FLOSSPAY_WORKER_NICE): absolute, so the children of ``--processes`` do not
+    add theirs to the parent's, and never raised back if the process was started nicer still."""
+    if nice > os.getpriority(os.PRIO_PROCESS, 0):
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+        log.info("flosspay worker: running at nice %d", nice)
 
 
 def _worker_processes(args: argparse.Namespace, settings, processes: int) -> int:  # type: ignore[no-untyped-def]
