@@ -211,8 +211,9 @@ def start_stack(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> Sta
     env["FLOSSPAY_UPI_PSP_URL"] = f"http://127.0.0.1:{psp_port}"
     wait_http(f"http://127.0.0.1:{psp_port}/v1/health", 20, "the UPI sandbox")
     start("api", [str(BIN / "flosspay"), "api", "--port", str(api_port), "--workers", str(args.api_workers)])
-    worker = ["nice", "-n", str(args.worker_nice)] if args.worker_nice else []
-    worker += [str(BIN / "flosspay"), "worker", "--processes", str(args.processes)]
+    if args.worker_nice:
+        env["FLOSSPAY_WORKER_NICE"] = str(args.worker_nice)  # read by the worker only
+    worker = [str(BIN / "flosspay"), "worker", "--processes", str(args.processes)]
     worker += ["--threads", str(args.threads)] if args.threads else []
     start("worker", worker)
     stack = Stack(env, f"http://127.0.0.1:{api_port}", procs, logs, worker)
@@ -501,7 +502,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="threads per worker process (default FLOSSPAY_WORKER_THREADS or 8)")
     parser.add_argument("--broker", choices=["redis", "rabbitmq"], default="redis")
     parser.add_argument(
-        "--worker-nice", type=int, default=0, help="run the workers at this niceness (the API keeps the CPU first)"
+        "--worker-nice", type=int, default=0, help="FLOSSPAY_WORKER_NICE for the workers (the API keeps the CPU first)"
     )
     parser.add_argument("--api-workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
