@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 import httpx
@@ -40,16 +40,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, int]]:
+@contextmanager
+def _serving(options: dict[str, Any]) -> Iterator[tuple[str, int]]:
+    """The test API on uvicorn with ``options``, in a thread, on a free port; stopped on exit."""
     port = _free_port()
     config = uvicorn.Config(
-        World().app(),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        **uvicorn_options(LIMITS, in_process=True),
+        World().app(), host="127.0.0.1", port=port, log_level="warning", access_log=False, **options
     )
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -58,9 +54,17 @@ def server() -> Iterator[tuple[str, int]]:
     while not instance.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.02)
-    yield "127.0.0.1", port
-    instance.should_exit = True
-    thread.join(10)
+    try:
+        yield "127.0.0.1", port
+    finally:
+        instance.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[str, int]]:
+    with _serving(uvicorn_options(LIMITS, in_process=True)) as address:
+        yield address
 
 
 def _healthy_fast(host: str, port: int) -> float:
@@ -193,25 +197,8 @@ def recorded() -> Iterator[tuple[tuple[str, int], list[bytes]]]:
         def connection_made(self, transport: Any) -> None:
             super().connection_made(_WriteSpy(transport, writes))
 
-    port = _free_port()
-    config = uvicorn.Config(
-        World().app(),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        **{**options, "http": Recording},
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not instance.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.02)
-    yield ("127.0.0.1", port), writes
-    instance.should_exit = True
-    thread.join(10)
+    with _serving({**options, "http": Recording}) as address:
+        yield address, writes
 
 
 def _read_response(sock: socket.socket) -> bytes:
