@@ -251,3 +251,13 @@ def test_expect_100_continue_still_gets_its_interim_answer_first(
         answer = _read_response(sock)
     assert answer.startswith(b"HTTP/1.1 200 "), answer
     assert writes == [interim, answer]
+
+
+def test_a_head_request_and_an_empty_body_still_get_their_answer(server: tuple[str, int]) -> None:
+    """A response with no body write (HEAD: uvicorn writes none; an empty body) must not keep its head back."""
+    with socket.create_connection(server, timeout=5) as sock:
+        sock.sendall(b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 ") and head.endswith(b"\r\n\r\n")
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")  # the connection still serves the next one
+        assert _read_response(sock).startswith(b"HTTP/1.1 200 ")

@@ -55,8 +55,9 @@ class _OneWriteResponse:
 
     ASGI lets a server send the head with the first body chunk; uvicorn does not, so the head
     (the write made once the cycle has started its response) waits here and leaves with the next
-    write. Anything written before the response starts (``100 Continue``) and after the head goes
-    straight through; every other transport method is the real transport's.
+    write. Anything written before the response starts (``100 Continue``), after the head, or as the
+    head of an answer to HEAD (uvicorn writes no body for one) goes straight through; every other
+    transport method is the real transport's.
     """
 
     __slots__ = ("_cycle", "_head", "_transport")
@@ -72,10 +73,17 @@ class _OneWriteResponse:
             self._head = None
             self._cycle = None  # from here on: straight through
             self._transport.write(head + data)
-        elif self._cycle is not None and self._cycle.response_started:
-            self._head = data
+        elif self._cycle is not None and self._cycle.response_started and self._cycle.scope["method"] != "HEAD":
+            self._head = data  # an answer to HEAD has no body write to wait for: it goes at once
         else:
             self._transport.write(data)
+
+    def close(self) -> None:
+        """A head still held (the app stopped before its body) leaves before the connection closes."""
+        head, self._head = self._head, None
+        if head is not None:
+            self._transport.write(head)
+        self._transport.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
