@@ -14,7 +14,6 @@ import uuid
 from operator import itemgetter
 from typing import Any
 
-import psycopg
 from sqlalchemy import BigInteger, Dialect, Executable, Integer, Select, Uuid, bindparam, select, text, tuple_
 from sqlalchemy.sql.elements import ClauseElement
 
@@ -28,7 +27,6 @@ from flosspay.adapters.persistence.chain_rows import (
     refund_history_facts,
 )
 from flosspay.adapters.persistence.connection import GuardedConnection
-from flosspay.adapters.persistence.failures import translate_driver_error
 from flosspay.adapters.persistence.tables import ledger_entries as entries
 from flosspay.adapters.persistence.tables import payment_history as history
 from flosspay.adapters.persistence.tables import payments, refunds
@@ -202,13 +200,8 @@ def fetch(db: GuardedConnection, sql: str, params: dict[str, Any]) -> list[tuple
     columns' types, ``UtcDateTime``) cost more than hashing the record. psycopg already gives aware
     datetimes, UUIDs, ints and bytes, and the chain formats times in UTC whatever their zone.
     """
-    raw = db.connection.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    try:
-        with raw.cursor(binary=True) as cursor:
-            return cursor.execute(sql, params, prepare=True).fetchall()
-    except psycopg.Error as exc:
-        raise translate_driver_error(exc) from exc
+    with db.driver() as raw, raw.cursor(binary=True) as cursor:
+        return cursor.execute(sql, params, prepare=True).fetchall()
 
 
 def postings_of(db: GuardedConnection, entry_ids: list[uuid.UUID]) -> Lines:

@@ -14,12 +14,10 @@ import functools
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Dialect, Select, bindparam, func, select
 
 from flosspay.adapters.persistence.connection import GuardedConnection
-from flosspay.adapters.persistence.failures import translate_driver_error
 from flosspay.adapters.persistence.idempotency import claim_statement
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments
 from flosspay.domain.errors import DomainError
@@ -83,10 +81,6 @@ def driver_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def execute_accept(db: GuardedConnection, sql: str, params: dict[str, Any], lock_timeout: DomainError) -> bool:
     """Run the intake statement on the raw psycopg connection; True if the key was claimed."""
-    raw = db.connection.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    try:
+    with db.driver(lock_timeout) as raw:
         row = raw.execute(sql, driver_params(params), prepare=True).fetchone()
-    except psycopg.Error as exc:
-        raise translate_driver_error(exc, lock_timeout) from exc
     return row is not None and row[0] == 1

@@ -23,11 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import psycopg
 from psycopg.rows import dict_row
 
 from flosspay.adapters.persistence.connection import GuardedConnection
-from flosspay.adapters.persistence.failures import translate_driver_error
 
 # name and SQL type of the columns sent as one JSON document per table (``payment_id`` comes from ``p``)
 _HISTORY = (
@@ -199,10 +197,5 @@ def loaded_rows(row: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any
 
 def fetch_one(db: GuardedConnection, sql: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """Run a query on the unit of work's psycopg connection; its first row by column name, or None."""
-    raw = db.connection.connection.driver_connection
-    assert isinstance(raw, psycopg.Connection)
-    try:
-        with raw.cursor(row_factory=dict_row) as cursor:
-            return cursor.execute(sql, params, prepare=True).fetchone()
-    except psycopg.Error as exc:
-        raise translate_driver_error(exc) from exc
+    with db.driver() as raw, raw.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(sql, params, prepare=True).fetchone()
