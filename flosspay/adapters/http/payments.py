@@ -34,7 +34,7 @@ from flosspay.adapters.http.request_body import decode_object, require_json
 from flosspay.adapters.http.services import ApiServices
 from flosspay.adapters.http.views import accepted_body, state_body
 from flosspay.adapters.logs import request_id_var
-from flosspay.adapters.metrics import PAYMENTS_CREATED
+from flosspay.adapters.metrics import PAYMENTS_CREATED, child
 from flosspay.application.accept_payment import (
     FieldDecoder,
     PaymentAccepted,
@@ -112,7 +112,7 @@ def counted(accepted: PaymentAccepted, services: ApiServices, method: str) -> No
     if not accepted.replayed:
         rail = services.rails.by_method(method)
         name = rail.name if rail is not None else method.lower()
-        PAYMENTS_CREATED.labels(name).inc()
+        child(PAYMENTS_CREATED, name).inc()
         logger.info("payment %s accepted (%s)", accepted.payment_id, name, extra={"payment_id": accepted.payment_id})
 
 
