@@ -41,7 +41,9 @@ def create_app(services: ApiServices) -> Litestar:
             *RAIL_HANDLERS,
             *(WEBHOOK_HANDLERS if services.webhooks else []),
         ],
-        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter)],
+        before_request=hmac_guard(
+            services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter
+        ),
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )
     document = ApiDocument(services.rails)
