@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Litestar, Response, Router, get
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 
@@ -22,7 +23,7 @@ from flosspay.adapters.http.payments import PAYMENT_HANDLERS
 from flosspay.adapters.http.problems import EXCEPTION_HANDLERS
 from flosspay.adapters.http.rails import RAIL_HANDLERS
 from flosspay.adapters.http.refunds import REFUND_HANDLERS
-from flosspay.adapters.http.services import ApiServices
+from flosspay.adapters.http.services import SERVICES_STATE_KEY, ApiServices
 from flosspay.adapters.http.webhooks import WEBHOOK_HANDLERS
 
 
@@ -41,7 +42,9 @@ def create_app(services: ApiServices) -> Litestar:
             *RAIL_HANDLERS,
             *(WEBHOOK_HANDLERS if services.webhooks else []),
         ],
-        guards=[hmac_guard(services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter)],
+        before_request=hmac_guard(
+            services.find_client, services.clock, services.clock_skew_seconds, services.rate_limiter
+        ),
         dependencies={"client_id": Provide(authenticated_client_id, sync_to_thread=False)},
     )
     document = ApiDocument(services.rails)
@@ -51,6 +54,7 @@ def create_app(services: ApiServices) -> Litestar:
         route_handlers=[api, *HEALTH_HANDLERS, *swagger_routes(swagger), *extra],
         middleware=[observe(metrics=bool(services.metrics_path))],
         dependencies={"services": Provide(provide_services, use_cache=True, sync_to_thread=False)},
+        state=State({SERVICES_STATE_KEY: services}),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[response_headers_hook(SWAGGER_ASSETS)],
         request_max_body_size=services.max_body_bytes,

@@ -25,7 +25,7 @@ from flosspay.adapters.http.hmac_auth import RATE_LIMIT_STATE_KEY
 from flosspay.adapters.http.rate_limit_headers import rate_limit_headers
 from flosspay.adapters.http.security_headers import security_headers
 from flosspay.adapters.logs import request_id_var
-from flosspay.adapters.metrics import HTTP_LATENCY
+from flosspay.adapters.metrics import HTTP_LATENCY, child
 from flosspay.domain.bucket import BucketDecision
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -83,7 +83,8 @@ def observe_middleware(app: ASGIApp) -> ASGIApp:
             request_id_var.reset(token)
             route = scope.get("path_template") or "unmatched"
             status = scope["state"].get(_STATUS_KEY, 500)  # noted by the hook below; none sent: 500
-            HTTP_LATENCY.labels(route, str(scope.get("method", "")), str(status)).observe(time.perf_counter() - start)
+            elapsed = time.perf_counter() - start
+            child(HTTP_LATENCY, route, str(scope.get("method", "")), str(status)).observe(elapsed)
 
     return middleware
 

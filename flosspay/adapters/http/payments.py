@@ -20,6 +20,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, RawBody
 
 from flosspay.adapters.http.fields import convert_fields
+from flosspay.adapters.http.hmac_auth import client_of
 from flosspay.adapters.http.idempotent import accepted_response, idempotency_key, request_fingerprint
 from flosspay.adapters.http.payloads import (
     COLLECT_ONLY_FIELDS,
@@ -31,10 +32,10 @@ from flosspay.adapters.http.payloads import (
     upi_fields,
 )
 from flosspay.adapters.http.request_body import decode_object, require_json
-from flosspay.adapters.http.services import ApiServices
+from flosspay.adapters.http.services import ApiServices, services_of
 from flosspay.adapters.http.views import accepted_body, state_body
 from flosspay.adapters.logs import request_id_var
-from flosspay.adapters.metrics import PAYMENTS_CREATED
+from flosspay.adapters.metrics import PAYMENTS_CREATED, child
 from flosspay.application.accept_payment import (
     FieldDecoder,
     PaymentAccepted,
@@ -112,7 +113,7 @@ def counted(accepted: PaymentAccepted, services: ApiServices, method: str) -> No
     if not accepted.replayed:
         rail = services.rails.by_method(method)
         name = rail.name if rail is not None else method.lower()
-        PAYMENTS_CREATED.labels(name).inc()
+        child(PAYMENTS_CREATED, name).inc()
         logger.info("payment %s accepted (%s)", accepted.payment_id, name, extra={"payment_id": accepted.payment_id})
 
 
@@ -148,13 +149,9 @@ def shortcut_intent(
     sync_to_thread=True,
     tags=[PAYMENT_TAG],
 )
-def initiate_pay_handler(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    client_id: NamedDependency[str],
-    services: NamedDependency[ApiServices],
-) -> Response[bytes]:
+def initiate_pay_handler(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Initiate a UPI push payment; it is processed asynchronously (poll its status)."""
+    client_id, services = client_of(request), services_of(request)
     intake = read_intake(request, body, services)
     require_rail(services, UPI_METHOD)
     pay = shaped(intake.data, PayRequest)
@@ -169,13 +166,9 @@ def initiate_pay_handler(
     sync_to_thread=True,
     tags=[PAYMENT_TAG],
 )
-def initiate_collect_handler(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    client_id: NamedDependency[str],
-    services: NamedDependency[ApiServices],
-) -> Response[bytes]:
+def initiate_collect_handler(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Send a UPI collect request; the payer approves or declines it in their app."""
+    client_id, services = client_of(request), services_of(request)
     intake = read_intake(request, body, services)
     require_rail(services, UPI_METHOD)
     collect = shaped(intake.data, CollectRequest)
@@ -190,13 +183,9 @@ def initiate_collect_handler(
     sync_to_thread=True,
     tags=[PAYMENT_TAG],
 )
-def create_payment_handler(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    client_id: NamedDependency[str],
-    services: NamedDependency[ApiServices],
-) -> Response[bytes]:
+def create_payment_handler(request: Request[Any, Any, Any], body: RawBody) -> Response[bytes]:
     """Pay with any enabled method; the method's own fields sit beside ``method`` and ``amount``."""
+    client_id, services = client_of(request), services_of(request)
     intake = read_intake(request, body, services)
     header_data = {k: v for k, v in intake.data.items() if k in PAYMENT_HEADER_FIELDS}
     header = shaped(header_data, PaymentHeader)

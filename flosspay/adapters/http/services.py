@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
 
 from flosspay.adapters.http.signature import MAX_CLOCK_SKEW_SECONDS
 from flosspay.application.breakers import CircuitBreakers
@@ -37,3 +40,14 @@ class ApiServices:
     """Per-client token buckets (None: no limit)."""
     metrics_path: str | None = None
     """Where Prometheus scrapes (outside /api, no authentication); None: no metrics endpoint."""
+
+
+SERVICES_STATE_KEY = "flosspay_services"
+"""Where ``create_app`` also keeps the services in the app's state (see ``services_of``)."""
+
+
+def services_of(request: Request[Any, Any, Any]) -> ApiServices:
+    """The app's services without Litestar's dependency injection, whose resolution per request the
+    intake handlers skip (ADR 0024); other handlers name the ``services`` dependency."""
+    services: ApiServices = request.app.state[SERVICES_STATE_KEY]
+    return services

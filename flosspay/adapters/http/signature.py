@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 
 MAX_CLOCK_SKEW_SECONDS = 300
@@ -16,8 +15,8 @@ def canonical_request(method: str, path_with_query: str, timestamp: str, idempot
 
 
 def sign(secret: str, canonical: bytes) -> str:
-    """Standard Base64 of HMAC-SHA256(secret, canonical)."""
-    return base64.b64encode(hmac.new(secret.encode(), canonical, hashlib.sha256).digest()).decode()
+    """Standard Base64 of HMAC-SHA256(secret, canonical), by OpenSSL's one-shot ``hmac.digest`` (no HMAC object)."""
+    return base64.b64encode(hmac.digest(secret.encode(), canonical, "sha256")).decode()
 
 
 def verify(secret: str, canonical: bytes, signature: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from http_api_support import (
@@ -10,11 +11,13 @@ from http_api_support import (
     INACTIVE_CLIENT_ID,
     INACTIVE_CLIENT_SECRET,
     OTHER_CLIENT_SECRET,
+    HookWorld,
     SignedClient,
     assert_problem,
     pay_body,
     signed_headers,
 )
+from litestar.testing import TestClient
 
 pytestmark = pytest.mark.integration
 
@@ -165,3 +168,23 @@ def test_no_response_reveals_the_secret(api: SignedClient) -> None:
     response = api.http.post(PAY, content=body, headers={**headers, "Content-Type": "application/json"})
     assert_problem(response, 401)  # which also asserts that no secret appears
     assert CLIENT_SECRET not in response.text and "sk_" not in response.text
+
+
+def test_every_api_route_and_method_refuses_an_unsigned_request() -> None:
+    """Authentication is the ``/api/v1`` router's ``before_request`` hook (ADR 0024), and Litestar runs
+    only the closest layer's hook: a handler or router that set its own would serve unsigned requests."""
+    app = HookWorld().app()
+    served = [
+        (method, route.path)
+        for route in app.routes
+        if route.path.startswith("/api/")
+        for method in sorted(getattr(route, "methods", ()))
+    ]
+    assert len(served) > 15  # the webhook routes included
+    with TestClient(app) as client:
+        for method, path in served:
+            target = re.sub(r"\{(\w+):\w+\}", "x", path)
+            response = client.request(method, target, content=b"{}", headers={"Content-Type": "application/json"})
+            assert response.status_code == 401, (method, path, response.status_code)
+            # the hook's refusal, not the client_id dependency's fallback (which would hide a bypassed hook)
+            assert "missing authentication header" in response.json()["detail"], (method, path)

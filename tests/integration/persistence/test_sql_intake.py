@@ -77,13 +77,15 @@ def test_an_accepted_payment_is_one_statement_on_postgres_and_four_inserts_on_sq
     uow_factory: SqlUnitOfWorkFactory, engine: Engine, statements: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sent_to_driver: list[str] = []
-    execute = psycopg.Connection.execute
+    execute = psycopg.Cursor.execute  # every statement psycopg sends, by a connection's execute or a cursor's
 
     def spy(self, query, params=None, **kwargs):  # type: ignore[no-untyped-def]
         sent_to_driver.append(str(query))
         return execute(self, query, params, **kwargs)
 
-    monkeypatch.setattr(psycopg.Connection, "execute", spy)
+    with uow_factory():  # connected first: the dialect's own first-connect queries are not the intake's
+        pass
+    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
     accepted = _accept(uow_factory, _intent())
     if engine.dialect.name == "postgresql":
         assert statements == []  # straight to the driver
@@ -150,3 +152,23 @@ def test_parallel_requests_with_distinct_keys_all_succeed(uow_factory: SqlUnitOf
     assert len({a.payment_id for a in answers}) == 40
     assert not any(a.replayed for a in answers)
     assert _counts(engine) == {"payments": 40, "payment_history": 40, "outbox": 40, "idempotency_records": 40}
+
+
+def test_the_intake_statement_reuses_one_cursor_per_connection(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cursor per statement copied the connection's adapters each time (ADR 0024); one per connection is kept."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the intake statement goes straight to psycopg only on PostgreSQL")
+    made: list[object] = []
+    cursor = psycopg.Connection.cursor
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(self)
+        return cursor(self, *args, **kwargs)
+
+    assert not _accept(uow_factory, _intent(key="key-first")).replayed  # connects, makes the cursor
+    monkeypatch.setattr(psycopg.Connection, "cursor", spy)
+    for n in range(3):
+        assert not _accept(uow_factory, _intent(key=f"key-{n}")).replayed
+    assert made == []  # the same connection again, and its cursor
