@@ -12,6 +12,7 @@ import sqlalchemy.exc
 from sqlalchemy import CursorResult, Engine, Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import PoolProxiedConnection
 
 from flosspay.adapters.persistence.failures import reraise, translate_driver_error
 from flosspay.domain.errors import DomainError
@@ -20,17 +21,32 @@ logger = logging.getLogger(__name__)
 
 
 class GuardedConnection:
-    """Holds the unit of work's connection; ``execute`` raises domain errors, never driver errors."""
+    """Holds the unit of work's connection; ``execute`` raises domain errors, never driver errors.
+
+    On PostgreSQL the unit of work holds the pool's connection itself and wraps it in SQLAlchemy's
+    ``Connection`` only when a SQLAlchemy statement runs: the worker's units of work (load, save,
+    commit) go straight to psycopg, and the ``Connection`` object, its transaction object and their
+    events cost more than the statements' own client work (ADR 0025). The pool (bounds, timeout,
+    recycle, rollback on return) is SQLAlchemy's either way.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.is_postgres = engine.dialect.name == "postgresql"
         self._connection: Connection | None = None
+        self._pooled: PoolProxiedConnection | None = None  # PostgreSQL: checked out, not yet wrapped
 
     def open(self) -> None:
         try:
+            if self.is_postgres:
+                # psycopg begins the transaction at the first statement; nothing to send here
+                self._pooled = self.engine.raw_connection()
+                return
             self._connection = self.engine.connect()
             self._connection.begin()
+        except psycopg.Error as exc:  # raw_connection: the pool does not wrap the driver's errors
+            self.close()
+            raise translate_driver_error(exc) from exc
         except (sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError) as exc:
             self.close()
             reraise(exc)
@@ -38,8 +54,18 @@ class GuardedConnection:
     @property
     def connection(self) -> Connection:
         if self._connection is None:
-            raise RuntimeError("the unit of work is not open; use it in a `with` block")
+            if self._pooled is None:
+                raise RuntimeError("the unit of work is not open; use it in a `with` block")
+            # the first SQLAlchemy statement of a PostgreSQL unit of work: same connection, same transaction
+            self._connection = Connection(self.engine, self._pooled)
+            self._connection.begin()
         return self._connection
+
+    def _driver_connection(self) -> psycopg.Connection[Any]:
+        pooled = self._pooled if self._pooled is not None else self.connection.connection
+        raw = pooled.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        return raw
 
     @contextlib.contextmanager
     def driver(self, lock_timeout: DomainError | None = None) -> Iterator[psycopg.Connection[Any]]:
@@ -48,11 +74,14 @@ class GuardedConnection:
         For the few hot statements where SQLAlchemy's per-row processing costs more than the work
         (the intake, the payment save and load, the chainer: ADRs 0015, 0023).
         """
-        raw = self.connection.connection.driver_connection
-        assert isinstance(raw, psycopg.Connection)
+        raw = self._driver_connection()
         try:
             yield raw
         except psycopg.Error as exc:
+            if self._pooled is not None and (raw.closed or raw.broken):  # the psycopg dialect's is_disconnect
+                # as SQLAlchemy does for its own statements: this connection is discarded, and every
+                # pooled one opened before it is replaced at its next checkout (the server restarted)
+                self.engine.pool._invalidate(self._pooled, exc)
             raise translate_driver_error(exc, lock_timeout) from exc
 
     def execute(
@@ -64,24 +93,34 @@ class GuardedConnection:
             reraise(exc, lock_timeout)
 
     def commit(self) -> None:
+        if self._connection is None:
+            with self.driver() as raw:
+                raw.commit()
+            return
         try:
-            self.connection.commit()
+            self._connection.commit()
         except sqlalchemy.exc.DBAPIError as exc:
             reraise(exc)
 
     def rollback(self) -> None:
+        if self._connection is None:
+            with self.driver() as raw:
+                raw.rollback()
+            return
         try:
-            self.connection.rollback()
+            self._connection.rollback()
         except sqlalchemy.exc.DBAPIError as exc:
             reraise(exc)
 
     def close(self) -> None:
         """Roll back whatever is open and give the connection back to the pool; never raises."""
         connection, self._connection = self._connection, None
-        if connection is None:
-            return
+        pooled, self._pooled = self._pooled, None
         try:
-            connection.close()  # rolls back an open transaction
+            if connection is not None:
+                connection.close()  # rolls back an open transaction (and checks ``pooled`` in)
+            elif pooled is not None:
+                pooled.close()  # the pool rolls back on return; a connection that fails that is discarded
         except Exception:  # the database went away: the pool discards the connection
             logger.debug("closing a database connection failed", exc_info=True)
 

@@ -29,7 +29,14 @@ from flosspay.adapters.persistence.idempotency import SqlIdempotencyStore
 from flosspay.adapters.persistence.intake import accept_sql, execute_accept
 from flosspay.adapters.persistence.ledger import SqlLedgerRepository, entry_row, posting_rows
 from flosspay.adapters.persistence.outbox import SqlOutbox
-from flosspay.adapters.persistence.payment_save import fetch_one, load_sql, loaded_rows, save_params, save_sql
+from flosspay.adapters.persistence.payment_save import (
+    execute_save,
+    fetch_one,
+    load_sql,
+    loaded_rows,
+    save_params,
+    save_sql,
+)
 from flosspay.adapters.persistence.tables import outbox, payment_history, payments, rail_attempts
 from flosspay.adapters.persistence.webhooks import SqlWebhookRepository, event_row
 from flosspay.domain.errors import ConcurrentUpdate, IdempotencyInProgress
@@ -253,7 +260,7 @@ class SqlPaymentRepository:
             posting_rows(entry) if entry is not None else [],
         )
         sql = save_sql(tuple(changes), bool(history), bool(attempts), len(events), entry is not None)
-        if not execute_accept(self._db, sql, params, stale):
+        if not execute_save(self._db, sql, params, stale):
             raise stale
 
     def find_stalled(self, now: datetime, limit: int, idle_before: datetime) -> list[uuid.UUID]:

@@ -17,7 +17,7 @@ from typing import Any
 import pika
 import pika.exceptions
 import redis
-from dramatiq import Broker, Message
+from dramatiq import Broker, Message, set_encoder
 from dramatiq.brokers.rabbitmq import MAX_ENQUEUE_ATTEMPTS, RabbitmqBroker
 from dramatiq.brokers.redis import DEFAULT_DEAD_MESSAGE_TTL, DEFAULT_HEARTBEAT_TIMEOUT, RedisBroker
 from dramatiq.brokers.stub import StubBroker
@@ -25,6 +25,7 @@ from dramatiq.common import current_millis, dq_name, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit
 
+from flosspay.adapters.worker.encoder import MsgspecEncoder
 from flosspay.adapters.worker.redis_consumer import FlossPayRedisBroker
 from flosspay.adapters.worker.services import WorkerServices
 
@@ -225,6 +226,7 @@ def build_broker(
     ``heartbeat_timeout_ms``; the relay's ``recover_stalled`` (lease expiry) is the primary recovery.
     """
     middleware = build_middleware(services)
+    set_encoder(MsgspecEncoder())  # process-wide, as Dramatiq keeps it; the same JSON
     url = url or redis_url
     if url is None:
         return StubBroker(middleware=middleware)

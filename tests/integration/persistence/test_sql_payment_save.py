@@ -226,6 +226,19 @@ def test_a_naive_time_in_a_saved_row_is_refused_and_nothing_is_written(
     assert _rows(engine, payments, id=payment.id)[0]["version"] == 2
 
 
+def test_a_naive_time_on_the_payment_row_is_refused_and_nothing_is_written(
+    uow_factory: SqlUnitOfWorkFactory, engine: Engine
+) -> None:
+    """The row's own times are parameters, not JSON: refused as the rows' are (ADR 0025)."""
+    payment = _claimed(uow_factory)
+    before = _counts(engine)
+    payment.lease_expires_at = datetime(2026, 1, 1, 12, 5)  # no tzinfo
+    with pytest.raises((ValueError, sqlalchemy.exc.StatementError), match="naive"), uow_factory() as uow:
+        uow.payments.save(payment)
+    assert _counts(engine) == before
+    assert _rows(engine, payments, id=payment.id)[0]["version"] == 2
+
+
 def test_a_payment_reads_back_whole_with_utc_times_and_only_for_its_owner(uow_factory: SqlUnitOfWorkFactory) -> None:
     payment = _claimed(uow_factory)  # one attempt still open: finished_at and outcome pending
     with uow_factory() as uow:
