@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import sqlalchemy.exc
@@ -18,6 +18,8 @@ from flosspay.adapters.persistence.failures import reraise, translate_driver_err
 from flosspay.domain.errors import DomainError
 
 logger = logging.getLogger(__name__)
+
+_CURSOR_KEY = "flosspay_statement_cursor"
 
 
 class GuardedConnection:
@@ -66,6 +68,17 @@ class GuardedConnection:
         raw = pooled.driver_connection
         assert isinstance(raw, psycopg.Connection)
         return raw
+
+    def cursor(self, raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+        """One cursor per database connection, kept in the pool's record of it (which SQLAlchemy clears,
+        the cursor with it, when the connection closes or is invalidated): ``raw.execute`` made and
+        dropped a cursor per statement, copying the connection's adapters each time (~8 µs of client
+        CPU per statement, ADR 0024). For the intake and the payment save, whose rows are read at once."""
+        pooled = self._pooled if self._pooled is not None else self.connection.connection
+        cursor = pooled.info.get(_CURSOR_KEY)
+        if cursor is None or cursor.closed or cursor.connection is not raw:
+            cursor = pooled.info[_CURSOR_KEY] = raw.cursor()
+        return cast("psycopg.Cursor[Any]", cursor)
 
     @contextlib.contextmanager
     def driver(self, lock_timeout: DomainError | None = None) -> Iterator[psycopg.Connection[Any]]:

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import Dialect, Select, bindparam, func, select
 
@@ -80,22 +79,8 @@ def driver_params(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_CURSOR_KEY = "flosspay_intake_cursor"
-
-
-def _cursor(db: GuardedConnection, raw: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
-    """One cursor per database connection, kept in the pool's record of it (SQLAlchemy drops the record,
-    and the cursor with it, when the connection goes): ``raw.execute`` made and dropped a cursor per
-    statement, copying the connection's adapters each time (~8 µs of client CPU per statement, ADR 0024)."""
-    info = db.connection.connection.info
-    cursor = info.get(_CURSOR_KEY)
-    if cursor is None or cursor.closed or cursor.connection is not raw:
-        cursor = info[_CURSOR_KEY] = raw.cursor()
-    return cast("psycopg.Cursor[Any]", cursor)
-
-
 def execute_accept(db: GuardedConnection, sql: str, params: dict[str, Any], lock_timeout: DomainError) -> bool:
     """Run the intake statement on the raw psycopg connection; True if the key was claimed."""
     with db.driver(lock_timeout) as raw:
-        row = _cursor(db, raw).execute(sql, driver_params(params), prepare=True).fetchone()
+        row = db.cursor(raw).execute(sql, driver_params(params), prepare=True).fetchone()
     return row is not None and row[0] == 1

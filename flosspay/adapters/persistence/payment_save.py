@@ -188,7 +188,7 @@ def execute_save(db: GuardedConnection, sql: str, params: dict[str, Any], stale:
     ``save_params`` made the values psycopg's own already: no second pass over them here.
     """
     with db.driver(stale) as raw:
-        row = raw.execute(sql, params, prepare=True).fetchone()
+        row = db.cursor(raw).execute(sql, params, prepare=True).fetchone()
     return row is not None and row[0] == 1
 
 
