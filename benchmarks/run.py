@@ -1,6 +1,6 @@
 """Run FlossPay's benchmarks (default: all).
 
-python3 scripts/dev.py bench [intake|e2e|broker|drain|ledger|ratelimit] [args...]
+python3 scripts/dev.py bench [intake|e2e|broker|drain|dbpath|ledger|ratelimit] [args...]
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ BENCHES = {
     "e2e": HERE / "e2e.py",
     "broker": HERE / "broker.py",
     "drain": HERE / "worker_drain.py",
+    "dbpath": HERE / "worker_db_path.py",
     "ledger": HERE / "ledger.py",
     "ratelimit": HERE / "rate_limit.py",
 }
