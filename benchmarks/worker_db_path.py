@@ -75,6 +75,8 @@ def child(source: str, payments: int) -> int:
     backends = Backends(env["FLOSSPAY_DATABASE_URL"], application_name="flosspay")
     sql = "SELECT id FROM payments WHERE status IN ('REQUESTED', 'QUEUED') ORDER BY created_at"
     ids = [row[0] for row in backends.conn.exec_driver_sql(sql)]
+    if len(ids) != payments + WARMUP:
+        sys.exit(f"found {len(ids)} payments to process, filled {payments + WARMUP}")
     for payment_id in ids[:WARMUP]:
         process_payment(payment_id, **work)
     print("ready", flush=True)
@@ -146,6 +148,8 @@ def main() -> int:
     from worker_drain import _machine_busy, export_revision
 
     rounds = args.payments // args.chunk
+    if rounds < 1:
+        parser.error("--payments must be at least --chunk")
     tmp = Path(tempfile.mkdtemp(prefix="flosspay-dbpath-"))
     variants: list[tuple[str, Path | None]] = [
         (f"at {rev}", export_revision(rev, tmp / f"at-{rev}")) for rev in (args.baseline or "").split(",") if rev
