@@ -24,7 +24,7 @@ from flosspay.application.policies import IntakePolicy
 from flosspay.domain.chain import MAX_ACCOUNT_LENGTH
 from flosspay.domain.errors import FieldError, IdempotencyInProgress, ValidationFailed
 from flosspay.domain.idempotency import Answer, IdempotencyRecord, decide
-from flosspay.domain.ledger import payment_accounts, unrecordable_accounts
+from flosspay.domain.ledger import Unrecordable, accounts_for, rail_accounts
 from flosspay.domain.money import parse_money
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from flosspay.domain.payment import Flow, Payment
@@ -85,15 +85,16 @@ def _field_of(fields: Mapping[str, Any], segments: tuple[str, ...], prefix: str)
 
 
 def unstorable_fields(
-    rail: str, payer: tuple[str, ...], payee: tuple[str, ...], fields: Mapping[str, Any], prefix: str = ""
+    unrecordable: list[Unrecordable], fields: Mapping[str, Any], prefix: str = ""
 ) -> list[FieldError]:
     """Whatever a rail accepted that the ledger could not record once money moved (any rail, ours or not).
 
     A payment refused here never reaches the rail; one let through could be debited and then never
-    recorded, so this check is the core's, not left to each rail's validation.
+    recorded, so this check is the core's, not left to each rail's validation. ``unrecordable``:
+    what ``rail_accounts`` found.
     """
     errors = []
-    for segments, name in unrecordable_accounts(rail, payer, payee):
+    for segments, name in unrecordable:
         field = _field_of(fields, segments, prefix)
         over = len(name) - MAX_ACCOUNT_LENGTH
         if over > 0:
@@ -148,12 +149,11 @@ def accept_payment(
     if errors or money is None or prepared is None:
         raise ValidationFailed(errors)
 
-    if storage_errors := unstorable_fields(rail.name, prepared.payer_account, prepared.payee_account, intent.fields):
-        raise ValidationFailed(storage_errors)
+    payer_name, payee_name, unrecordable = rail_accounts(rail.name, prepared.payer_account, prepared.payee_account)
+    if unrecordable:
+        raise ValidationFailed(unstorable_fields(unrecordable, intent.fields))
     payment_id = new_id()
-    payer, payee = payment_accounts(
-        rail.name, intent.client_id, payment_id, prepared.payer_account, prepared.payee_account
-    )
+    payer, payee = accounts_for(rail.name, intent.client_id, payment_id, payer_name, payee_name)
     payment = Payment.accept(
         id=payment_id,
         client_id=intent.client_id,

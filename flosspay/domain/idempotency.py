@@ -54,13 +54,24 @@ def canonical_value(value: Any) -> bytes:
     return "".join(out).encode()
 
 
+_json_string = json.encoder.encode_basestring
+"""What ``json.dumps(s, ensure_ascii=False)`` returns for a ``str``, without building an encoder per call."""
+_JSON_CONSTANTS = {True: "true", False: "false", None: "null"}
+
+
 def _emit(value: Any, out: list[str]) -> None:
-    if isinstance(value, dict):
+    """Appends ``value``'s canonical JSON; strings and constants first (most values), as ``json.dumps`` spells them."""
+    kind = type(value)
+    if kind is str:
+        out.append(_json_string(value))
+    elif kind is bool or value is None:
+        out.append(_JSON_CONSTANTS[value])
+    elif isinstance(value, dict):
         out.append("{")
         for i, key in enumerate(sorted(value)):
             if i:
                 out.append(",")
-            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(_json_string(key) if type(key) is str else json.dumps(key, ensure_ascii=False))
             out.append(":")
             _emit(value[key], out)
         out.append("}")

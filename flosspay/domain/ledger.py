@@ -71,17 +71,46 @@ def rail_account(rail: str, segments: tuple[str, ...]) -> str | None:
     return name if is_account_name(name) else None
 
 
-def payment_accounts(
-    rail: str, client_id: str, payment_id: uuid.UUID, payer: tuple[str, ...], payee: tuple[str, ...]
+Unrecordable = tuple[tuple[str, ...], str]
+"""A rail's segments that make no storable account, with the account name they would have made."""
+
+
+def rail_accounts(
+    rail: str, payer: tuple[str, ...], payee: tuple[str, ...]
+) -> tuple[str | None, str | None, list[Unrecordable]]:
+    """The payer and payee accounts a rail named (None where not, or not usable), and the unrecordable ones.
+
+    One pass at intake: each side's name is built and checked once, for both the refusal and the payment.
+    """
+    payer_name = rail_account(rail, payer)
+    payee_name = rail_account(rail, payee)
+    found = []
+    for segments, name in ((payer, payer_name), (payee, payee_name)):
+        if segments and name is None:
+            usable = tuple(s if isinstance(s, str) and s else "?" for s in segments)
+            found.append((tuple(segments), account(rail.lower() or "?", *usable)))
+    return payer_name, payee_name, found
+
+
+def accounts_for(
+    rail: str, client_id: str, payment_id: uuid.UUID, payer_name: str | None, payee_name: str | None
 ) -> tuple[str, str]:
-    """The payer and payee accounts fixed when a payment is accepted, from the rail's segments.
+    """The payer and payee accounts fixed when a payment is accepted, from what ``rail_accounts`` found.
 
     No (or unusable) payer segments: the payment's own payer account; no payee: the merchant.
     """
     return (
-        rail_account(rail, payer) or account(rail.lower(), "payer", str(payment_id)),
-        rail_account(rail, payee) or account("merchant", client_id),
+        payer_name or account(rail.lower(), "payer", str(payment_id)),
+        payee_name or account("merchant", client_id),
     )
+
+
+def payment_accounts(
+    rail: str, client_id: str, payment_id: uuid.UUID, payer: tuple[str, ...], payee: tuple[str, ...]
+) -> tuple[str, str]:
+    """The payer and payee accounts fixed when a payment is accepted, from the rail's segments."""
+    payer_name, payee_name, _ = rail_accounts(rail, payer, payee)
+    return accounts_for(rail, client_id, payment_id, payer_name, payee_name)
 
 
 def payer_account(payment: Payment) -> str:
@@ -94,20 +123,13 @@ def payee_account(payment: Payment) -> str:
     return payment.payee_account or account("merchant", payment.client_id)
 
 
-def unrecordable_accounts(
-    rail: str, payer: tuple[str, ...], payee: tuple[str, ...]
-) -> list[tuple[tuple[str, ...], str]]:
+def unrecordable_accounts(rail: str, payer: tuple[str, ...], payee: tuple[str, ...]) -> list[Unrecordable]:
     """(segments, account name) of each account a rail named that the ledger could not store.
 
     Checked at intake, so a payment whose money would move can always be recorded afterwards: a
     rail's segments that make no valid account are refused, never silently replaced.
     """
-    found = []
-    for segments in (payer, payee):
-        if segments and rail_account(rail, segments) is None:
-            usable = tuple(s if isinstance(s, str) and s else "?" for s in segments)
-            found.append((tuple(segments), account(rail.lower() or "?", *usable)))
-    return found
+    return rail_accounts(rail, payer, payee)[2]
 
 
 class Posting(msgspec.Struct, frozen=True):

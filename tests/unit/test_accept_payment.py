@@ -261,3 +261,16 @@ def test_status_shows_failure(env):
         "Z9",
         "insufficient funds",
     )
+
+
+def test_each_rail_account_is_built_and_checked_once_per_payment(env, monkeypatch):
+    """ADR 0024's addendum: the refusal check and the payment's accounts share one pass (was four checks)."""
+    from flosspay.domain import ledger
+
+    checked = []
+    real = ledger.is_account_name
+    monkeypatch.setattr(ledger, "is_account_name", lambda name: checked.append(name) or real(name))
+    body = msgspec.json.decode(pay(env, sender="Carol@upi", receiver="dave@upi").answer.body)
+    assert checked == ["upi:vpa:carol@upi", "upi:vpa:dave@upi"]
+    made = env[0].store.payments[uuid.UUID(body["id"])]
+    assert (made.payer_account, made.payee_account) == ("upi:vpa:carol@upi", "upi:vpa:dave@upi")

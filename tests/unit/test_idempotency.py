@@ -99,3 +99,115 @@ def test_fingerprint_of_a_decoded_body_equals_that_of_its_bytes(body):
     document = msgspec.json.Decoder(float_hook=D).decode(body)
     assert fingerprint_value("POST", "/p", document, b"k") == fingerprint("POST", "/p", body, b"k")
     assert canonical_value(document) == canonical_json(body)
+
+
+def _old_canonical_value(value):
+    """The reference: ``canonical_value`` as it was (``json.dumps`` per string and constant); stored
+    fingerprints were made with it, so the new one must give the same bytes for every input."""
+    import json
+    from decimal import Decimal as D
+
+    out = []
+
+    def emit(value):
+        if isinstance(value, dict):
+            out.append("{")
+            for i, key in enumerate(sorted(value)):
+                if i:
+                    out.append(",")
+                out.append(json.dumps(key, ensure_ascii=False))
+                out.append(":")
+                emit(value[key])
+            out.append("}")
+        elif isinstance(value, list):
+            out.append("[")
+            for i, item in enumerate(value):
+                if i:
+                    out.append(",")
+                emit(item)
+            out.append("]")
+        elif isinstance(value, D):
+            out.append(str(value.normalize()))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            out.append(str(D(value).normalize()))
+        else:
+            out.append(json.dumps(value, ensure_ascii=False))
+
+    emit(value)
+    return "".join(out).encode()
+
+
+class _Str(str):
+    pass
+
+
+def _outcome(canonical, document):
+    """The bytes, or the kind of error (a lone surrogate, keys that do not sort): both must agree."""
+    try:
+        return canonical(document)
+    except (TypeError, ValueError) as exc:
+        return type(exc)
+
+
+def _documents():
+    from hypothesis import strategies as st
+
+    text = st.text(st.characters(codec=None), max_size=8) | st.text(st.characters(min_codepoint=0, max_codepoint=0x7F))
+    leaves = (
+        text
+        | st.builds(_Str, text)
+        | st.booleans()
+        | st.none()
+        | st.integers()
+        | st.decimals(allow_nan=False, allow_infinity=False)
+        | st.floats()
+    )
+    keys = text | st.integers() | st.booleans() | st.none()
+    return st.recursive(
+        leaves,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(text, inner, max_size=4)
+            | st.dictionaries(keys, inner, max_size=1)
+        ),
+        max_leaves=20,
+    )
+
+
+def test_canonical_value_gives_the_bytes_the_old_one_gave_for_every_document():
+    from hypothesis import given, settings
+
+    @settings(max_examples=1500, deadline=None)
+    @given(_documents())
+    def same(document):
+        assert _outcome(canonical_value, document) == _outcome(_old_canonical_value, document)
+
+    same()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "",
+        "\ud800",
+        "\x00\x1f\x7f",
+        'q"\\/\b\f\n\r\t',
+        "é☃😀\u2028",
+        _Str("s"),
+        True,
+        False,
+        None,
+        0,
+        -0,
+        10**30,
+        1.5,
+        float("nan"),
+        float("-inf"),
+        {"b": True, "a": [None, False, "x"]},
+        {1: "a", "1": "b"},
+        {True: 1},
+        [[], {}],
+    ],
+)
+def test_canonical_value_table_against_the_old_one(document):
+    assert _outcome(canonical_value, document) == _outcome(_old_canonical_value, document)

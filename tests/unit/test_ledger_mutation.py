@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flosspay.domain.ledger import (
     EntryKind,
@@ -22,6 +24,8 @@ from flosspay.domain.ledger import (
     payer_account,
     payment_accounts,
     rail_account,
+    rail_accounts,
+    unrecordable_accounts,
 )
 from flosspay.domain.money import Money
 from flosspay.domain.payment import Flow, Payment
@@ -135,3 +139,37 @@ def test_balance_skips_later_entries_wherever_they_are_in_the_list() -> None:
     late = _entry(Posting("a:b", inr(5)), Posting("a:c", inr(-5)), at=T0 + timedelta(days=1))
     early = _entry(Posting("a:b", inr(3)), Posting("a:c", inr(-3)))
     assert balance([late, early], "a:b", as_of=T0) == {"INR": 3}
+
+
+def _old_payment_accounts(
+    rail: str, client_id: str, payment_id: uuid.UUID, payer: tuple[Any, ...], payee: tuple[Any, ...]
+) -> tuple[str, str]:
+    """The reference: ``payment_accounts`` as it was before ``rail_accounts`` (one ``rail_account`` per side)."""
+    return (
+        rail_account(rail, payer) or account(rail.lower(), "payer", str(payment_id)),
+        rail_account(rail, payee) or account("merchant", client_id),
+    )
+
+
+def _old_unrecordable(rail: str, payer: tuple[Any, ...], payee: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    """The reference: ``unrecordable_accounts`` as it was before ``rail_accounts``."""
+    found = []
+    for segments in (payer, payee):
+        if segments and rail_account(rail, segments) is None:
+            usable = tuple(s if isinstance(s, str) and s else "?" for s in segments)
+            found.append((tuple(segments), account(rail.lower() or "?", *usable)))
+    return found
+
+
+_segment = st.one_of(st.text(max_size=6), st.text(min_size=120, max_size=260), st.integers(0, 9), st.none())
+_segments = st.lists(_segment, max_size=3).map(tuple)
+
+
+@given(st.sampled_from(["upi", "UPI", "card", "Ab c"]), st.text(min_size=1, max_size=5), _segments, _segments)
+def test_one_pass_of_rail_accounts_gives_what_the_separate_calls_gave(
+    rail: str, client: str, payer: tuple[Any, ...], payee: tuple[Any, ...]
+) -> None:
+    payer_name, payee_name, unrecordable = rail_accounts(rail, payer, payee)
+    assert (payer_name, payee_name) == (rail_account(rail, payer), rail_account(rail, payee))
+    assert unrecordable == unrecordable_accounts(rail, payer, payee) == _old_unrecordable(rail, payer, payee)
+    assert payment_accounts(rail, client, PID, payer, payee) == _old_payment_accounts(rail, client, PID, payer, payee)
