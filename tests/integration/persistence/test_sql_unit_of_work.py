@@ -12,7 +12,7 @@ import uuid
 import pytest
 from sqlalchemy import Engine
 
-from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWorkFactory
+from flosspay.adapters.persistence.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
 from flosspay.domain.errors import ServiceUnavailable
 from flosspay.domain.outbox import TOPIC_PROCESS, OutboxMessage
 from tests.integration.persistence.support import T0, make_payment
@@ -28,20 +28,29 @@ def _stored(uow_factory: SqlUnitOfWorkFactory, payment_id: uuid.UUID) -> tuple[b
     return payment is not None and payment.version == 2, len(due)
 
 
-def _claimed_and_scheduled(uow_factory: SqlUnitOfWorkFactory, commit: bool) -> uuid.UUID:
+def _stored_payment(uow_factory: SqlUnitOfWorkFactory) -> uuid.UUID:
     payment = make_payment()
     with uow_factory() as uow:
         uow.payments.add(payment)
         uow.commit()
+    return payment.id
+
+
+def _claim(uow: SqlUnitOfWork, payment_id: uuid.UUID) -> None:
+    loaded = uow.payments.get(payment_id)  # psycopg, straight
+    assert loaded is not None
+    loaded.claim("w1", T0, T0.replace(hour=13))
+    uow.payments.save(loaded)  # psycopg, straight
+
+
+def _claimed_and_scheduled(uow_factory: SqlUnitOfWorkFactory, commit: bool) -> uuid.UUID:
+    payment_id = _stored_payment(uow_factory)
     with uow_factory() as uow:
-        loaded = uow.payments.get(payment.id)  # psycopg, straight
-        assert loaded is not None
-        loaded.claim("w1", T0, T0.replace(hour=13))
-        uow.payments.save(loaded)  # psycopg, straight
-        uow.outbox.add(OutboxMessage(payment.id, TOPIC_PROCESS, T0))  # SQLAlchemy, on the same connection
+        _claim(uow, payment_id)
+        uow.outbox.add(OutboxMessage(payment_id, TOPIC_PROCESS, T0))  # SQLAlchemy, on the same connection
         if commit:
             uow.commit()
-    return payment.id
+    return payment_id
 
 
 def test_driver_and_sqlalchemy_statements_commit_together(uow_factory: SqlUnitOfWorkFactory) -> None:
@@ -53,17 +62,11 @@ def test_leaving_without_commit_rolls_both_back(uow_factory: SqlUnitOfWorkFactor
 
 
 def test_an_explicit_rollback_undoes_driver_statements(uow_factory: SqlUnitOfWorkFactory) -> None:
-    payment = make_payment()
+    payment_id = _stored_payment(uow_factory)
     with uow_factory() as uow:
-        uow.payments.add(payment)
-        uow.commit()
-    with uow_factory() as uow:
-        loaded = uow.payments.get(payment.id)
-        assert loaded is not None
-        loaded.claim("w1", T0, T0.replace(hour=13))
-        uow.payments.save(loaded)
+        _claim(uow, payment_id)
         uow.rollback()
-        again = uow.payments.get(payment.id)  # a new transaction on the same connection
+        again = uow.payments.get(payment_id)  # a new transaction on the same connection
         assert again is not None and again.version == 1
         uow.commit()
 
