@@ -69,6 +69,23 @@ def _stat(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICK
 
 
+def _switches(pid: int) -> int:
+    """Context switches (voluntary and not) of every thread of a live process, from /proc/<pid>/task/*/status:
+    how often it gave up or lost a core, the cost that sharing two cores adds to each payment."""
+    total = 0
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        total += sum(int(line.split()[1]) for line in status.splitlines() if "ctxt_switches:" in line)
+    return total
+
+
 def _all_pids() -> list[int]:
     return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
 
@@ -109,9 +126,15 @@ class Group:
     name: str
     find: Callable[[], set[int]]
     start: dict[int, float] = field(default_factory=dict)
+    start_switches: dict[int, int] = field(default_factory=dict)
 
     def mark(self) -> None:
         self.start = {pid: s[1] for pid in self.find() if (s := _stat(pid)) is not None}
+        self.start_switches = {pid: _switches(pid) for pid in self.start}
+
+    def switches(self) -> int:
+        """Context switches since ``mark`` (threads that ended since are not counted)."""
+        return sum(max(0, _switches(pid) - self.start_switches.get(pid, 0)) for pid in self.find() | set(self.start))
 
     def used(self) -> float:
         """CPU seconds since ``mark`` (a process that appeared since counts from zero)."""
@@ -323,6 +346,7 @@ def phase(
     elapsed = time.monotonic() - began
     made1, unfinished1, _ = counts(engine)
     cpu = {g.name: g.used() for g in groups} | {"wrk": wrk_cpu}
+    switches = {g.name: g.switches() for g in groups}
     accepted = made1 - made0
     completed = (made1 - unfinished1) - finished0
     drain_began, drained_in = time.monotonic(), None
@@ -364,6 +388,7 @@ def phase(
         + ", ".join(f"{name} {value:.2f}" for name, value in per.items())
     )
     print("  cores busy: " + ", ".join(f"{name} {used / elapsed:.2f}" for name, used in cpu.items()))
+    print(_switch_line(switches, accepted, completed))
     return Phase(
         label,
         accepted / elapsed,
@@ -376,6 +401,14 @@ def phase(
         per,
         drained_in,
         left,
+    )
+
+
+def _switch_line(switches: dict[str, int], accepted: int, completed: int) -> str:
+    """Context switches per payment: the API's per accepted payment, the others' per completed one."""
+    per = {name: count / max(accepted if name == "api" else completed, 1) for name, count in switches.items()}
+    return "  context switches per payment (api per accepted): " + ", ".join(
+        f"{name} {value:.1f}" for name, value in per.items()
     )
 
 
@@ -400,6 +433,7 @@ def intake_then_drain(
     elapsed = time.monotonic() - began
     accepted = counts(engine)[0] - made0
     cpu = {g.name: g.used() for g in groups if g.name in ("api", "postgres")} | {"wrk": wrk_cpu}
+    intake_switches = {g.name: g.switches() for g in groups if g.name in ("api", "postgres")}
     latency = re.search(r"E2E-LATENCY-US p50=(\d+) p95=(\d+) p99=(\d+)", out)
     p50, p95, p99 = (int(v) / 1000 for v in latency.groups()) if latency else (0.0, 0.0, 0.0)
     print(f"\n-- intake alone (workers stopped; saturation, {args.seconds} s, {args.connections} connections)")
@@ -410,6 +444,7 @@ def intake_then_drain(
         "  CPU ms per accepted payment: "
         + ", ".join(f"{name} {used * 1000 / max(accepted, 1):.2f}" for name, used in cpu.items())
     )
+    print(_switch_line(intake_switches, accepted, accepted))
     backlog_size = counts(engine)[1]
     stack.restart_worker()
     first: tuple[float, int] | None = None
@@ -431,6 +466,7 @@ def intake_then_drain(
     took = time.monotonic() - first[0]
     done = first[1] - counts(engine)[1]
     used = {g.name: g.used() for g in groups if g.name not in ("api", "wrk")}
+    drain_switches = {g.name: g.switches() for g in groups if g.name not in ("api", "wrk")}
     print(f"\n-- workers draining a backlog of {backlog_size:,} payments ({args.processes} processes)")
     print(f"  completed {done / took:,.0f}/s ({done:,} in {took:.1f} s)")
     print(
@@ -438,6 +474,7 @@ def intake_then_drain(
         + ", ".join(f"{name} {value * 1000 / max(done, 1):.2f}" for name, value in used.items())
     )
     print("  cores busy: " + ", ".join(f"{name} {value / took:.2f}" for name, value in used.items()))
+    print(_switch_line(drain_switches, done, done))
     return accepted / elapsed, done / took
 
 
